@@ -1,0 +1,80 @@
+//! Compiled plugins cached on disk by content hash, so a restart loads in milliseconds instead
+//! of recompiling.
+//!
+//! Security: a cached artifact is native code that wasmtime loads without re-verifying it. The
+//! cache directory must be writable only by the service user, like the binary itself.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::error::LoadError;
+
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactCache {
+    dir: Option<PathBuf>,
+}
+
+impl ArtifactCache {
+    /// A cache in `dir` (created if missing), or no caching at all with `None`.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self { dir }
+    }
+
+    /// The compiled component for these bytes, and whether it came from the cache.
+    pub(crate) fn component(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<(Component, bool), LoadError> {
+        let Some(dir) = &self.dir else {
+            return compile(engine, bytes).map(|c| (c, false));
+        };
+        let path = dir.join(format!(
+            "{sha256}-{:016x}.cwasm",
+            engine_fingerprint(engine)
+        ));
+        if path.is_file() {
+            // SAFETY: the file was written by `store` below from a component this engine
+            // compiled; the cache directory is trusted like the binary (see module docs).
+            // wasmtime still checks the artifact's engine compatibility header.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => return Ok((component, true)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached plugin artifact");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let component = compile(engine, bytes)?;
+        if let Err(e) = store(dir, &path, &component) {
+            // A cache that cannot be written costs a recompile at the next start, nothing more.
+            tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled plugin");
+        }
+        Ok((component, false))
+    }
+}
+
+fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
+    Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))
+}
+
+/// Writes to a temporary name and renames, so a crash never leaves half an artifact behind.
+fn store(dir: &Path, path: &Path, component: &Component) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let bytes = component.serialize()?;
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, path)?;
+    Ok(())
+}
+
+/// Distinguishes artifacts of different engine versions and settings.
+fn engine_fingerprint(engine: &Engine) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.finish()
+}

@@ -1,0 +1,112 @@
+use std::path::Path;
+
+use base64::Engine as _;
+use pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::{PrivateKey, PublicKey};
+use zeroize::Zeroizing;
+
+use super::{KeyFormat, KeySource, SealedKey};
+
+/// Why a key could not be loaded. Never includes key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key {name}: cannot read {path}: {source}")]
+    Io {
+        name: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("key {name}: {path} is not an RSA private or public key in PEM form")]
+    Pem { name: String, path: String },
+    #[error("key {name}: {path} is not valid {format}")]
+    Encoding {
+        name: String,
+        path: String,
+        format: &'static str,
+    },
+    #[error("key {name}: {path} is empty")]
+    Empty { name: String, path: String },
+}
+
+pub(super) fn read_key(name: &str, source: &KeySource) -> Result<SealedKey, KeyError> {
+    let path = source.file.display().to_string();
+    let bytes = Zeroizing::new(std::fs::read(&source.file).map_err(|e| KeyError::Io {
+        name: name.to_owned(),
+        path: path.clone(),
+        source: e,
+    })?);
+    warn_if_readable_by_others(name, &source.file);
+    let encoding_error = |format| KeyError::Encoding {
+        name: name.to_owned(),
+        path: path.clone(),
+        format,
+    };
+    let key = match source.format {
+        KeyFormat::Pem => {
+            let text = std::str::from_utf8(&bytes).map_err(|_| encoding_error("PEM"))?;
+            parse_pem(text).ok_or_else(|| KeyError::Pem {
+                name: name.to_owned(),
+                path: path.clone(),
+            })?
+        }
+        KeyFormat::Hex => SealedKey::Secret(Zeroizing::new(
+            hex::decode(trimmed(&bytes)).map_err(|_| encoding_error("hex"))?,
+        )),
+        KeyFormat::Base64 => SealedKey::Secret(Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(trimmed(&bytes))
+                .map_err(|_| encoding_error("base64"))?,
+        )),
+        KeyFormat::Raw => {
+            let secret = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let secret = secret.strip_suffix(b"\r").unwrap_or(secret);
+            SealedKey::Secret(Zeroizing::new(secret.to_vec()))
+        }
+    };
+    if matches!(&key, SealedKey::Secret(s) if s.is_empty()) {
+        return Err(KeyError::Empty {
+            name: name.to_owned(),
+            path,
+        });
+    }
+    Ok(key)
+}
+
+fn trimmed(bytes: &[u8]) -> &[u8] {
+    bytes.trim_ascii()
+}
+
+/// Tries the PEM forms channels hand out, private keys first.
+pub(crate) fn parse_pem(text: &str) -> Option<SealedKey> {
+    if let Ok(key) = PrivateKey::from_pkcs8_pem(text) {
+        return Some(SealedKey::RsaPrivate(Box::new(key)));
+    }
+    if let Ok(key) = PrivateKey::from_pkcs1_pem(text) {
+        return Some(SealedKey::RsaPrivate(Box::new(key)));
+    }
+    if let Ok(key) = PublicKey::from_public_key_pem(text) {
+        return Some(SealedKey::RsaPublic(Box::new(key)));
+    }
+    PublicKey::from_pkcs1_pem(text)
+        .ok()
+        .map(|key| SealedKey::RsaPublic(Box::new(key)))
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(name: &str, path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            key = name,
+            path = %path.display(),
+            "key file is readable by group or others; restrict it to the service user (chmod 600)"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_name: &str, _path: &Path) {}

@@ -1,0 +1,92 @@
+//! Sealed keys: key material the host holds for a channel and uses on the plugin's behalf.
+//!
+//! A plugin names a key ("merchant-private-key") and an operation; the bytes never enter the
+//! sandbox. Each [`KeyRing`] belongs to exactly one channel.
+
+mod load;
+mod ops;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+
+use rsa::{PrivateKey, PublicKey};
+use zeroize::Zeroizing;
+
+pub use load::KeyError;
+pub(crate) use ops::{KeyOpError, decrypt, keyed_digest, sign, verify};
+
+/// One piece of key material.
+pub enum SealedKey {
+    /// An RSA private key (PKCS#1 or PKCS#8 PEM): signs.
+    RsaPrivate(Box<PrivateKey>),
+    /// An RSA public key (SPKI or PKCS#1 PEM): verifies the channel's signatures.
+    RsaPublic(Box<PublicKey>),
+    /// A shared secret (HMAC key, MD5 "append the key" secret, AES key). Wiped on drop.
+    Secret(Zeroizing<Vec<u8>>),
+}
+
+// Never print key material, not even in debug logs.
+impl fmt::Debug for SealedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealedKey::RsaPrivate(_) => f.write_str("SealedKey::RsaPrivate(..)"),
+            SealedKey::RsaPublic(_) => f.write_str("SealedKey::RsaPublic(..)"),
+            SealedKey::Secret(bytes) => write!(f, "SealedKey::Secret({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// How a key file is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyFormat {
+    /// PEM: RSA private key (PKCS#1 or PKCS#8) or public key (SPKI or PKCS#1).
+    Pem,
+    /// A secret written as hex digits.
+    Hex,
+    /// A secret written as standard base64.
+    Base64,
+    /// A secret: the file's bytes as they are, one trailing newline dropped.
+    Raw,
+}
+
+/// Where a key comes from: a file and its encoding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct KeySource {
+    pub file: PathBuf,
+    pub format: KeyFormat,
+}
+
+/// The keys of one channel, by name.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    keys: HashMap<String, SealedKey>,
+}
+
+impl KeyRing {
+    /// Loads every key named in a channel's configuration. Fails on the first bad key, naming it.
+    pub fn load(sources: &BTreeMap<String, KeySource>) -> Result<Self, KeyError> {
+        let keys = sources
+            .iter()
+            .map(|(name, source)| Ok((name.clone(), load::read_key(name, source)?)))
+            .collect::<Result<_, KeyError>>()?;
+        Ok(Self { keys })
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, key: SealedKey) {
+        self.keys.insert(name.into(), key);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&SealedKey> {
+        self.keys.get(name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.keys.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,300 @@
+//! The operations a plugin may ask of a sealed key.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+
+use super::SealedKey;
+use crate::bindings::coffer::channel::sealed_keys::{
+    AeadAlgorithm, DigestAlgorithm, SignatureAlgorithm,
+};
+
+/// A refused key operation, as reported to the plugin. Never contains key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyOpError {
+    WrongKind(&'static str),
+    InvalidInput(&'static str),
+}
+
+pub(crate) fn sign(
+    key: &SealedKey,
+    algorithm: SignatureAlgorithm,
+    data: &[u8],
+) -> Result<Vec<u8>, KeyOpError> {
+    use SignatureAlgorithm as A;
+    match (key, algorithm) {
+        (SealedKey::RsaPrivate(k), A::RsaPkcs1Sha256) => k
+            .pkcs1v15_sign::<Sha256>(data)
+            .map_err(|_| KeyOpError::InvalidInput("RSA signing failed")),
+        (SealedKey::RsaPrivate(k), A::RsaPkcs1Sha1) => k
+            .pkcs1v15_sign::<Sha1>(data)
+            .map_err(|_| KeyOpError::InvalidInput("RSA signing failed")),
+        (SealedKey::Secret(s), A::HmacSha256) => Ok(hmac::<Hmac<Sha256>>(s, data)),
+        (SealedKey::Secret(s), A::HmacSha512) => Ok(hmac::<Hmac<Sha512>>(s, data)),
+        (SealedKey::Secret(s), A::HmacSha1) => Ok(hmac::<Hmac<Sha1>>(s, data)),
+        (SealedKey::RsaPublic(_), _) => Err(KeyOpError::WrongKind("a public key cannot sign")),
+        (SealedKey::RsaPrivate(_), _) => Err(KeyOpError::WrongKind("an RSA key cannot HMAC")),
+        (SealedKey::Secret(_), _) => Err(KeyOpError::WrongKind("a secret cannot sign with RSA")),
+    }
+}
+
+pub(crate) fn verify(
+    key: &SealedKey,
+    algorithm: SignatureAlgorithm,
+    data: &[u8],
+    signature: &[u8],
+) -> Result<bool, KeyOpError> {
+    use SignatureAlgorithm as A;
+    match (key, algorithm) {
+        (SealedKey::RsaPublic(k), A::RsaPkcs1Sha256) => {
+            Ok(k.pkcs1v15_verify::<Sha256>(data, signature).is_ok())
+        }
+        (SealedKey::RsaPublic(k), A::RsaPkcs1Sha1) => {
+            Ok(k.pkcs1v15_verify::<Sha1>(data, signature).is_ok())
+        }
+        (SealedKey::Secret(s), A::HmacSha256) => {
+            Ok(hmac_verify::<Hmac<Sha256>>(s, data, signature))
+        }
+        (SealedKey::Secret(s), A::HmacSha512) => {
+            Ok(hmac_verify::<Hmac<Sha512>>(s, data, signature))
+        }
+        (SealedKey::Secret(s), A::HmacSha1) => Ok(hmac_verify::<Hmac<Sha1>>(s, data, signature)),
+        (SealedKey::RsaPrivate(_), _) => Err(KeyOpError::WrongKind(
+            "verify with the channel's public key, not a private key",
+        )),
+        (SealedKey::RsaPublic(_), _) => Err(KeyOpError::WrongKind("an RSA key cannot HMAC")),
+        (SealedKey::Secret(_), _) => Err(KeyOpError::WrongKind("a secret cannot verify RSA")),
+    }
+}
+
+pub(crate) fn decrypt(
+    key: &SealedKey,
+    algorithm: AeadAlgorithm,
+    nonce: &[u8],
+    associated_data: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, KeyOpError> {
+    let SealedKey::Secret(secret) = key else {
+        return Err(KeyOpError::WrongKind("AEAD needs a secret key"));
+    };
+    match algorithm {
+        AeadAlgorithm::Aes256Gcm => {
+            let cipher = Aes256Gcm::new_from_slice(secret)
+                .map_err(|_| KeyOpError::WrongKind("AES-256-GCM needs a 32-byte key"))?;
+            let nonce = Nonce::try_from(nonce)
+                .map_err(|_| KeyOpError::InvalidInput("AES-256-GCM needs a 12-byte nonce"))?;
+            let payload = Payload {
+                msg: ciphertext,
+                aad: associated_data,
+            };
+            cipher
+                .decrypt(&nonce, payload)
+                .map_err(|_| KeyOpError::InvalidInput("decryption failed: not authentic"))
+        }
+    }
+}
+
+/// digest(prefix || secret || suffix).
+pub(crate) fn keyed_digest(
+    key: &SealedKey,
+    algorithm: DigestAlgorithm,
+    prefix: &[u8],
+    suffix: &[u8],
+) -> Result<Vec<u8>, KeyOpError> {
+    let SealedKey::Secret(secret) = key else {
+        return Err(KeyOpError::WrongKind("a keyed digest needs a secret key"));
+    };
+    Ok(match algorithm {
+        DigestAlgorithm::Md5 => digest3::<Md5>(prefix, secret, suffix),
+        DigestAlgorithm::Sha1 => digest3::<Sha1>(prefix, secret, suffix),
+        DigestAlgorithm::Sha256 => digest3::<Sha256>(prefix, secret, suffix),
+        DigestAlgorithm::Sha512 => digest3::<Sha512>(prefix, secret, suffix),
+    })
+}
+
+fn digest3<D: Digest>(a: &[u8], b: &[u8], c: &[u8]) -> Vec<u8> {
+    let mut d = D::new();
+    d.update(a);
+    d.update(b);
+    d.update(c);
+    d.finalize().to_vec()
+}
+
+fn hmac<M: Mac + KeyInit>(secret: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = <M as KeyInit>::new_from_slice(secret).expect("HMAC accepts any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Constant-time comparison, so a forger learns nothing from timing.
+fn hmac_verify<M: Mac + KeyInit>(secret: &[u8], data: &[u8], signature: &[u8]) -> bool {
+    let mut mac = <M as KeyInit>::new_from_slice(secret).expect("HMAC accepts any key length");
+    mac.update(data);
+    mac.verify_slice(signature).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::Zeroizing;
+
+    fn secret(bytes: &[u8]) -> SealedKey {
+        SealedKey::Secret(Zeroizing::new(bytes.to_vec()))
+    }
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231_case_2() {
+        let mac = sign(
+            &secret(b"Jefe"),
+            SignatureAlgorithm::HmacSha256,
+            b"what do ya want for nothing?",
+        )
+        .unwrap();
+        assert_eq!(
+            hex::encode(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let key = secret(b"Jefe");
+        let data = b"what do ya want for nothing?";
+        assert_eq!(
+            verify(&key, SignatureAlgorithm::HmacSha256, data, &mac),
+            Ok(true)
+        );
+        let mut tampered = mac.clone();
+        tampered[0] ^= 1;
+        assert_eq!(
+            verify(&key, SignatureAlgorithm::HmacSha256, data, &tampered),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn keyed_md5_appends_the_secret_between_prefix_and_suffix() {
+        // md5("abc") = 900150983cd24fb0d6963f7d28e17f72: the secret "b" sits between "a" and "c".
+        let d = keyed_digest(&secret(b"b"), DigestAlgorithm::Md5, b"a", b"c").unwrap();
+        assert_eq!(hex::encode(d), "900150983cd24fb0d6963f7d28e17f72");
+    }
+
+    #[test]
+    fn aes_gcm_rejects_tampered_ciphertext_and_wrong_nonce_length() {
+        let key = secret(&[7u8; 32]);
+        let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).unwrap();
+        let nonce = [1u8; 12];
+        let sealed = cipher
+            .encrypt(
+                &Nonce::try_from(&nonce[..]).unwrap(),
+                Payload {
+                    msg: b"paid",
+                    aad: b"ad",
+                },
+            )
+            .unwrap();
+        let opened = decrypt(&key, AeadAlgorithm::Aes256Gcm, &nonce, b"ad", &sealed).unwrap();
+        assert_eq!(opened, b"paid");
+        let mut tampered = sealed.clone();
+        tampered[0] ^= 1;
+        assert!(decrypt(&key, AeadAlgorithm::Aes256Gcm, &nonce, b"ad", &tampered).is_err());
+        assert!(decrypt(&key, AeadAlgorithm::Aes256Gcm, &nonce, b"other", &sealed).is_err());
+        assert!(decrypt(&key, AeadAlgorithm::Aes256Gcm, &nonce[..8], b"ad", &sealed).is_err());
+    }
+
+    #[test]
+    fn secrets_cannot_do_rsa_and_public_keys_cannot_sign() {
+        assert_eq!(
+            sign(&secret(b"k"), SignatureAlgorithm::RsaPkcs1Sha256, b"x"),
+            Err(KeyOpError::WrongKind("a secret cannot sign with RSA"))
+        );
+    }
+}
+
+#[cfg(test)]
+mod rsa_vectors {
+    //! Against a signature made by `openssl dgst -sha256 -sign` (see tests/data/README.md).
+
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use base64::Engine as _;
+
+    use super::*;
+    use crate::keys::{KeyFormat, KeyRing, KeySource};
+
+    fn data(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name)
+    }
+
+    fn ring() -> KeyRing {
+        let pem = |file: &str| KeySource {
+            file: data(file),
+            format: KeyFormat::Pem,
+        };
+        let sources = BTreeMap::from([
+            ("pkcs8".to_owned(), pem("test-rsa-private.pem")),
+            ("pkcs1".to_owned(), pem("test-rsa-private-pkcs1.pem")),
+            ("public".to_owned(), pem("test-rsa-public.pem")),
+        ]);
+        KeyRing::load(&sources).unwrap()
+    }
+
+    fn openssl_vector() -> (Vec<u8>, Vec<u8>) {
+        let message = std::fs::read(data("rsa-message.txt")).unwrap();
+        let text = std::fs::read_to_string(data("rsa-sha256-signature.b64")).unwrap();
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .unwrap();
+        (message, signature)
+    }
+
+    #[test]
+    fn signs_exactly_like_openssl_from_either_pem_form() {
+        let ring = ring();
+        let (message, expected) = openssl_vector();
+        for name in ["pkcs8", "pkcs1"] {
+            let key = ring.get(name).unwrap();
+            let signature = sign(key, SignatureAlgorithm::RsaPkcs1Sha256, &message).unwrap();
+            assert_eq!(signature, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn verifies_openssl_signature_and_rejects_tampering() {
+        let ring = ring();
+        let public = ring.get("public").unwrap();
+        let (message, signature) = openssl_vector();
+        let alg = SignatureAlgorithm::RsaPkcs1Sha256;
+        assert_eq!(verify(public, alg, &message, &signature), Ok(true));
+        let mut tampered_message = message.clone();
+        tampered_message[0] ^= 1;
+        assert_eq!(
+            verify(public, alg, &tampered_message, &signature),
+            Ok(false)
+        );
+        assert_eq!(verify(public, alg, &message, b"short"), Ok(false));
+        // The signature is over SHA-256, so checking it as SHA-1 must fail.
+        let sha1 = SignatureAlgorithm::RsaPkcs1Sha1;
+        assert_eq!(verify(public, sha1, &message, &signature), Ok(false));
+        assert!(matches!(
+            sign(public, alg, &message),
+            Err(KeyOpError::WrongKind(_))
+        ));
+    }
+
+    #[test]
+    fn bad_key_files_are_named_without_leaking_content() {
+        let sources = BTreeMap::from([(
+            "broken".to_owned(),
+            KeySource {
+                file: data("rsa-message.txt"),
+                format: KeyFormat::Pem,
+            },
+        )]);
+        let error = KeyRing::load(&sources).unwrap_err().to_string();
+        assert!(error.contains("broken"), "{error}");
+        assert!(!error.contains("app_id"), "{error}");
+    }
+}

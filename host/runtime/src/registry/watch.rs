@@ -1,0 +1,65 @@
+//! Reloads the registry when files in the plugins directory change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::Registry;
+
+/// Copying a file produces a burst of events; reload once the burst has been quiet this long.
+const QUIET_PERIOD: Duration = Duration::from_millis(300);
+
+/// Watches the plugins directory while alive. Dropping it stops the watching.
+pub struct DirectoryWatcher {
+    _watcher: RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DirectoryWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DirectoryWatcher {
+    pub fn spawn(registry: Arc<Registry>) -> notify::Result<Self> {
+        // One pending signal is enough: a reload rescans the whole directory.
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let touches_plugin = match &event {
+                    Ok(e) => e
+                        .paths
+                        .iter()
+                        .any(|p| p.extension().is_some_and(|x| x == "wasm")),
+                    Err(_) => true,
+                };
+                if touches_plugin {
+                    let _ = tx.try_send(());
+                }
+            })?;
+        watcher.watch(registry.dir(), RecursiveMode::NonRecursive)?;
+
+        let task = tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                while tokio::time::timeout(QUIET_PERIOD, rx.recv())
+                    .await
+                    .is_ok_and(|e| e.is_some())
+                {}
+                let report = registry.reload().await;
+                tracing::info!(
+                    loaded = report.loaded.len(),
+                    failed = report.failed.len(),
+                    removed = report.removed.len(),
+                    "plugins directory changed; reloaded"
+                );
+            }
+        });
+        Ok(Self {
+            _watcher: watcher,
+            task,
+        })
+    }
+}

@@ -1,0 +1,64 @@
+//! Amounts between the contract's minor units and the decimal strings channels use.
+
+use coffer_money::{Currency, format_minor, parse_decimal};
+
+use crate::{ChannelError, ChannelResult, Money};
+
+fn currency(code: &str) -> ChannelResult<Currency> {
+    Currency::parse(code).map_err(|e| ChannelError::Unsupported(e.to_string()))
+}
+
+/// "19.99" for 1999 USD, "500" for 500 JPY: exactly the currency's decimals.
+pub fn to_decimal(money: &Money) -> ChannelResult<String> {
+    Ok(format_minor(
+        money.minor,
+        currency(&money.currency)?.exponent(),
+    ))
+}
+
+/// Parses a channel's decimal amount in `currency`, refusing anything that needs rounding.
+pub fn from_decimal(text: &str, currency_code: &str) -> ChannelResult<Money> {
+    let exponent = currency(currency_code)?.exponent();
+    Ok(Money {
+        minor: parse_decimal(text, exponent)?,
+        currency: currency_code.to_owned(),
+    })
+}
+
+/// `amount * basis_points / 10_000`, rounded half up: a fee estimate.
+pub fn basis_points(money: &Money, basis_points: u32) -> Money {
+    let scaled = i128::from(money.minor) * i128::from(basis_points);
+    let fee = (scaled + 5_000) / 10_000;
+    Money {
+        minor: i64::try_from(fee).unwrap_or(i64::MAX),
+        currency: money.currency.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(minor: i64, currency: &str) -> Money {
+        Money {
+            minor,
+            currency: currency.into(),
+        }
+    }
+
+    #[test]
+    fn decimal_forms_follow_the_currency() {
+        assert_eq!(to_decimal(&money(1999, "USD")).unwrap(), "19.99");
+        assert_eq!(to_decimal(&money(500, "JPY")).unwrap(), "500");
+        assert_eq!(from_decimal("0.10", "CNY").unwrap(), money(10, "CNY"));
+        assert!(from_decimal("0.101", "CNY").is_err());
+        assert!(to_decimal(&money(1, "XYZ")).is_err());
+    }
+
+    #[test]
+    fn fee_rounds_half_up() {
+        assert_eq!(basis_points(&money(1000, "USD"), 250).minor, 25);
+        assert_eq!(basis_points(&money(1, "USD"), 5000).minor, 1);
+        assert_eq!(basis_points(&money(1, "USD"), 4999).minor, 0);
+    }
+}

@@ -1,0 +1,63 @@
+//! The guest SDK for Coffer channel plugins.
+//!
+//! A plugin implements [`Plugin`] for a unit struct and registers it with
+//! [`export_channel!`](crate::export_channel). Everything a channel protocol needs that is not
+//! specific to one channel lives here: form and query encoding, canonical strings to sign,
+//! amounts in decimal form, HTTP helpers, sealed-key calls and error helpers.
+//!
+//! ```ignore
+//! struct MyChannel;
+//! impl coffer_plugin_sdk::Plugin for MyChannel { /* ... */ }
+//! coffer_plugin_sdk::export_channel!(MyChannel);
+//! ```
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "channel",
+        pub_export_macro: true,
+        export_macro_name: "export_channel",
+        default_bindings_module: "coffer_plugin_sdk::bindings",
+        generate_all,
+    });
+}
+
+pub mod amount;
+pub mod canonical;
+pub mod error;
+pub mod form;
+pub mod http;
+pub mod keys;
+pub mod time;
+
+pub use bindings::coffer::channel::host::{self, LogLevel};
+pub use bindings::coffer::channel::sealed_keys::{
+    AeadAlgorithm, DigestAlgorithm, SignatureAlgorithm,
+};
+pub use bindings::coffer::channel::types::*;
+pub use bindings::export_channel;
+pub use bindings::exports::coffer::channel::plugin::Guest as Plugin;
+pub use error::{ChannelResult, bad_signature, malformed, unsupported};
+
+/// Re-exported so plugins need no direct dependency for these chores.
+pub use {base64, hex, serde, serde_json};
+
+/// The contract version this SDK builds against; put it in `ChannelInfo::contract_version`.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// A required non-secret setting, or a configuration error naming it.
+pub fn setting(name: &str) -> ChannelResult<String> {
+    host::setting(name).ok_or_else(|| ChannelError::Config(format!("setting {name:?} is missing")))
+}
+
+/// A required endpoint's base URL (no trailing slash), or a configuration error naming it.
+pub fn endpoint(name: &str) -> ChannelResult<String> {
+    host::endpoint(name)
+        .ok_or_else(|| ChannelError::Config(format!("endpoint {name:?} is missing")))
+}
+
+/// Logs through the host. Never pass card data or secrets.
+pub fn log(level: LogLevel, message: &str) {
+    host::log(level, message);
+}

@@ -1,0 +1,260 @@
+//! `cargo xtask <command>`: the project's build chores, in Rust so they run wherever cargo does.
+//!
+//! - `build-plugins`: installs the wasm32-wasip2 target if missing, builds every channel plugin
+//!   into `data/plugins/` and the test fixtures into `target/wasm-fixtures/`.
+//! - `test`: builds the plugins, then runs every test of both workspaces.
+//! - `demo`: builds the plugins, creates demo keys, and runs Coffer with `examples/demo.toml`.
+//! - `bench`: builds the plugins and runs the plugin-call benchmark.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("build-plugins") => build_plugins(&root),
+        Some("test") => test(&root, &args[1..]),
+        Some("demo") => demo(&root),
+        Some("bench") => bench(&root),
+        _ => {
+            eprintln!("usage: cargo xtask <build-plugins | test | demo | bench>");
+            bail!("unknown or missing command")
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+fn plugins_dir(root: &Path) -> PathBuf {
+    root.join("data/plugins")
+}
+
+fn fixtures_dir(root: &Path) -> PathBuf {
+    root.join("target/wasm-fixtures")
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    eprintln!("xtask: {command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {command:?}"))?;
+    ensure!(status.success(), "{command:?} failed with {status}");
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to install the wasm32-wasip2 target")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+/// A plugin crate: its directory and the file name cargo gives its component.
+struct PluginCrate {
+    dir: PathBuf,
+    package: String,
+}
+
+impl PluginCrate {
+    fn artifact(&self, root: &Path) -> PathBuf {
+        root.join("target/plugins")
+            .join(WASM_TARGET)
+            .join("release")
+            .join(format!("{}.wasm", self.package.replace('-', "_")))
+    }
+
+    fn short_name(&self) -> String {
+        self.dir.file_name().unwrap().to_string_lossy().into_owned()
+    }
+}
+
+fn package_name(dir: &Path) -> Result<String> {
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))?;
+    manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .map(str::to_owned)
+        .with_context(|| format!("no package name in {}", dir.display()))
+}
+
+/// Every crate directly under `base` that has a Cargo.toml, skipping `skip`.
+fn plugin_crates(base: &Path, skip: &[&str]) -> Result<Vec<PluginCrate>> {
+    let mut crates = Vec::new();
+    for entry in std::fs::read_dir(base)? {
+        let dir = entry?.path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if dir.join("Cargo.toml").is_file() && !skip.contains(&name.as_str()) {
+            crates.push(PluginCrate {
+                package: package_name(&dir)?,
+                dir,
+            });
+        }
+    }
+    crates.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(crates)
+}
+
+fn build_wasm(root: &Path, packages: &[&str], features: &[&str]) -> Result<()> {
+    let mut command = cargo();
+    command
+        .current_dir(root.join("plugins"))
+        .args(["build", "--release", "--target", WASM_TARGET])
+        .arg("--target-dir")
+        .arg(root.join("target/plugins"));
+    for package in packages {
+        command.args(["--package", package]);
+    }
+    for feature in features {
+        command.args(["--features", feature]);
+    }
+    run(&mut command)
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    // Write then rename, so a running Coffer's watcher never sees half a file.
+    let temp = to.with_extension("wasm.partial");
+    std::fs::copy(from, &temp).with_context(|| format!("copy {}", from.display()))?;
+    std::fs::rename(&temp, to)?;
+    Ok(())
+}
+
+fn build_plugins(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    let channels = plugin_crates(&root.join("plugins"), &["sdk", "fixtures", "target"])?;
+    let fixtures = plugin_crates(&root.join("plugins/fixtures"), &[])?;
+
+    // The next-version build of testpay first: the plain build below overwrites the artifact.
+    build_wasm(
+        root,
+        &["coffer-channel-testpay"],
+        &["coffer-channel-testpay/next-version"],
+    )?;
+    std::fs::create_dir_all(fixtures_dir(root))?;
+    let testpay = channels
+        .iter()
+        .find(|c| c.package == "coffer-channel-testpay")
+        .context("plugins/testpay is missing")?;
+    copy(
+        &testpay.artifact(root),
+        &fixtures_dir(root).join("testpay-v2.wasm"),
+    )?;
+
+    let packages: Vec<&str> = channels
+        .iter()
+        .chain(&fixtures)
+        .map(|c| c.package.as_str())
+        .collect();
+    build_wasm(root, &packages, &[])?;
+
+    std::fs::create_dir_all(plugins_dir(root))?;
+    for channel in &channels {
+        let to = plugins_dir(root).join(format!("{}.wasm", channel.short_name()));
+        copy(&channel.artifact(root), &to)?;
+        copy(
+            &channel.artifact(root),
+            &fixtures_dir(root).join(format!("{}.wasm", channel.short_name())),
+        )?;
+        eprintln!("xtask: plugin {}", to.display());
+    }
+    for fixture in &fixtures {
+        let to = fixtures_dir(root).join(format!("{}.wasm", fixture.short_name()));
+        copy(&fixture.artifact(root), &to)?;
+        eprintln!("xtask: fixture {}", to.display());
+    }
+    Ok(())
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    build_plugins(root)?;
+    // The SDK's pure helpers (amounts, canonical strings, dates) run natively too.
+    run(cargo()
+        .current_dir(root.join("plugins"))
+        .args(["test", "--package", "coffer-plugin-sdk"])
+        .arg("--target-dir")
+        .arg(root.join("target")))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))
+}
+
+fn bench(root: &Path) -> Result<()> {
+    build_plugins(root)?;
+    run(cargo()
+        .current_dir(root)
+        .args([
+            "bench",
+            "--package",
+            "coffer-plugin-runtime",
+            "--bench",
+            "plugin_call",
+        ])
+        .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))
+}
+
+fn demo(root: &Path) -> Result<()> {
+    build_plugins(root)?;
+    let keys = root.join("data/demo-keys");
+    std::fs::create_dir_all(&keys)?;
+    let secret = keys.join("testpay-api-secret.hex");
+    if !secret.exists() {
+        let mut bytes = [0u8; 32];
+        getrandom(&mut bytes)?;
+        std::fs::write(&secret, hex(&bytes))?;
+        restrict(&secret)?;
+    }
+    run(cargo().current_dir(root).args([
+        "run",
+        "--package",
+        "coffer",
+        "--",
+        "serve",
+        "--config",
+        "examples/demo.toml",
+    ]))
+}
+
+fn getrandom(buf: &mut [u8]) -> Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict(_: &Path) -> Result<()> {
+    Ok(())
+}
