@@ -37,11 +37,13 @@ impl ArtifactCache {
             "{sha256}-{:016x}.cwasm",
             engine_fingerprint(engine)
         ));
-        if path.is_file() {
+        // Read into memory rather than mapping the file: a mapped file truncated behind our
+        // back (by an operator, by another process) would crash the host with SIGBUS.
+        if let Ok(artifact) = std::fs::read(&path) {
             // SAFETY: the file was written by `store` below from a component this engine
             // compiled; the cache directory is trusted like the binary (see module docs).
-            // wasmtime still checks the artifact's engine compatibility header.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            // wasmtime still checks the artifact's header for engine compatibility.
+            match unsafe { Component::deserialize(engine, &artifact) } {
                 Ok(component) => return Ok((component, true)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached plugin artifact");

@@ -110,6 +110,10 @@ pub struct TestRegistry {
 
 impl TestRegistry {
     pub async fn with(fixtures: &[&str]) -> Self {
+        Self::with_configs(fixtures, configs()).await
+    }
+
+    pub async fn with_configs(fixtures: &[&str], configs: ChannelConfigs) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for name in fixtures {
             std::fs::copy(fixture(name), dir.path().join(name)).unwrap();
@@ -119,7 +123,7 @@ impl TestRegistry {
             engine,
             dir.path(),
             Default::default(),
-            configs(),
+            configs,
         ));
         let report = registry.reload().await;
         assert!(
