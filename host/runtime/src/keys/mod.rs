@@ -53,6 +53,7 @@ pub enum KeyFormat {
 
 /// Where a key comes from: a file and its encoding.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeySource {
     pub file: PathBuf,
     pub format: KeyFormat,

@@ -1,0 +1,59 @@
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::problem::Problem;
+use crate::app::AppState;
+use crate::config::{AdminConfig, Role};
+
+/// The least role a group of routes needs, with the tokens to check against.
+#[derive(Clone)]
+pub struct RequireRole {
+    admin: Arc<AdminConfig>,
+    role: Role,
+}
+
+impl RequireRole {
+    pub fn new(state: &AppState, role: Role) -> Self {
+        Self {
+            admin: Arc::new(state.config.admin.clone()),
+            role,
+        }
+    }
+}
+
+/// 401 without a valid bearer token, 403 when the token's role is too low.
+pub async fn require_role(
+    State(required): State<RequireRole>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(holder) = presented.and_then(|t| required.admin.authenticate(t.trim())) else {
+        let mut response = Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "A valid admin bearer token is required",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap());
+        return response;
+    };
+    if holder.role < required.role {
+        tracing::warn!(token = %holder.name, role = ?holder.role, needed = ?required.role, path = %request.uri().path(), "admin request refused: role too low");
+        return Problem::new(StatusCode::FORBIDDEN, "forbidden", "Role too low")
+            .with_detail(format!("this route needs the {:?} role", required.role))
+            .into_response();
+    }
+    tracing::info!(token = %holder.name, method = %request.method(), path = %request.uri().path(), "admin request");
+    next.run(request).await
+}

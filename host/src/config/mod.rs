@@ -1,0 +1,245 @@
+//! Configuration: built-in safe defaults, then a TOML file, then `COFFER_*` environment
+//! variables (`COFFER_SERVER__LISTEN=0.0.0.0:8080`: sections joined by a double underscore).
+//! Every option is documented in `examples/coffer.toml`.
+
+mod admin;
+mod channels;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use admin::{AdminConfig, AdminToken, Role, new_token};
+pub use channels::{ChannelSection, load_channel_configs};
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "coffer.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub log: LogConfig,
+    pub plugins: PluginsConfig,
+    pub admin: AdminConfig,
+    /// Per-channel settings, endpoints and keys, by channel id.
+    pub channels: std::collections::BTreeMap<String, ChannelSection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Loopback by default: expose it deliberately.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in KiB.
+    pub body_limit_kib: usize,
+    /// How long shutdown waits for requests in flight, in seconds.
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_kib: 1024,
+            shutdown_grace_s: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. "info" or "coffer=debug,info". `RUST_LOG` wins if set.
+    pub filter: String,
+    /// "pretty" for people, "json" for log pipelines.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Directory of channel plugins (`*.wasm`).
+    pub dir: PathBuf,
+    /// Where compiled plugins are cached by content hash; empty disables the cache. Must be
+    /// writable only by the service user: its files are loaded as native code.
+    pub cache_dir: PathBuf,
+    /// Reload automatically when files in `dir` change.
+    pub watch: bool,
+    pub limits: PluginLimits,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("data/plugins"),
+            cache_dir: PathBuf::from("data/plugin-cache"),
+            watch: true,
+            limits: PluginLimits::default(),
+        }
+    }
+}
+
+/// What one plugin call may use; see `coffer_plugin_runtime::Limits`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginLimits {
+    pub call_timeout_ms: u64,
+    pub memory_mib: usize,
+    pub stack_kib: usize,
+    pub output_kib: usize,
+    pub statement_output_mib: usize,
+    pub concurrent_calls: u32,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        let d = coffer_plugin_runtime::Limits::default();
+        Self {
+            call_timeout_ms: d.call_timeout.as_millis() as u64,
+            memory_mib: d.memory_bytes >> 20,
+            stack_kib: d.stack_bytes >> 10,
+            output_kib: d.output_bytes >> 10,
+            statement_output_mib: d.statement_output_bytes >> 20,
+            concurrent_calls: d.concurrent_calls,
+        }
+    }
+}
+
+impl PluginLimits {
+    pub fn to_runtime(&self) -> coffer_plugin_runtime::Limits {
+        coffer_plugin_runtime::Limits {
+            call_timeout: Duration::from_millis(self.call_timeout_ms),
+            memory_bytes: self.memory_mib << 20,
+            stack_bytes: self.stack_kib << 10,
+            output_bytes: self.output_kib << 10,
+            statement_output_bytes: self.statement_output_mib << 20,
+            concurrent_calls: self.concurrent_calls,
+            ..coffer_plugin_runtime::Limits::default()
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            log: LogConfig::default(),
+            plugins: PluginsConfig::default(),
+            admin: AdminConfig::default(),
+            channels: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+    #[error(transparent)]
+    Parse(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then `file` (or `coffer.toml` if present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.is_file() => return Err(ConfigError::Missing(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("COFFER_").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document on top of the defaults (no environment): for tests and checks.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.plugins.limits;
+        let invalid = |why: &str| Err(ConfigError::Invalid(why.to_owned()));
+        if l.call_timeout_ms == 0 || l.memory_mib == 0 || l.concurrent_calls == 0 {
+            return invalid("plugins.limits values must be greater than zero");
+        }
+        if l.memory_mib > 4096 {
+            return invalid(
+                "plugins.limits.memory_mib cannot exceed 4096 (a 32-bit address space)",
+            );
+        }
+        if self.server.body_limit_kib == 0 {
+            return invalid("server.body_limit_kib must be greater than zero");
+        }
+        self.admin.validate().map_err(ConfigError::Invalid)?;
+        for (id, channel) in &self.channels {
+            channel
+                .validate()
+                .map_err(|why| ConfigError::Invalid(format!("channels.{id}: {why}")))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_safe() {
+        let config = Config::default();
+        assert!(config.server.listen.ip().is_loopback());
+        assert!(
+            config.admin.tokens.is_empty(),
+            "no admin access unless configured"
+        );
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_options_are_rejected_not_ignored() {
+        let error = Config::from_toml("[server]\nlisten_addr = \"0.0.0.0:1\"\n").unwrap_err();
+        assert!(error.to_string().contains("listen_addr"), "{error}");
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        let error = Config::from_toml("[plugins.limits]\ncall_timeout_ms = 0\n").unwrap_err();
+        assert!(matches!(error, ConfigError::Invalid(_)), "{error}");
+    }
+}
