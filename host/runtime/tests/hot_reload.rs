@@ -171,13 +171,26 @@ async fn watcher_loads_a_new_file_dropped_into_the_directory() {
     let _watcher = DirectoryWatcher::spawn(world.registry.clone()).unwrap();
     world.install("testpay-v2.wasm", "testpay.wasm");
     // Bounded wait for the debounced reload; no timing is asserted.
+    let mut swapped = false;
     for _ in 0..100 {
         if world.registry.get("testpay").unwrap().info().version == "2.0.0" {
-            return;
+            swapped = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the watcher did not pick up the new version within 10 s");
+    assert!(
+        swapped,
+        "the watcher did not pick up the new version within 10 s"
+    );
+    // Reloading reads the files; reads must not trigger further reloads.
+    let reloads = world.registry.reloads();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        world.registry.reloads(),
+        reloads,
+        "the watcher keeps reloading on its own reads"
+    );
 }
 
 #[tokio::test]

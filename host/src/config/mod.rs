@@ -19,7 +19,7 @@ pub use channels::{ChannelSection, load_channel_configs};
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "coffer.toml";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -136,18 +136,6 @@ impl PluginLimits {
             statement_output_bytes: self.statement_output_mib << 20,
             concurrent_calls: self.concurrent_calls,
             ..coffer_plugin_runtime::Limits::default()
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            log: LogConfig::default(),
-            plugins: PluginsConfig::default(),
-            admin: AdminConfig::default(),
-            channels: Default::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod bindings {
         export_macro_name: "export_channel",
         default_bindings_module: "coffer_plugin_sdk::bindings",
         generate_all,
+        additional_derives: [PartialEq, Eq],
     });
 }
 

@@ -9,6 +9,7 @@ pub mod watch;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -31,6 +32,8 @@ pub struct Registry {
     channels: ArcSwap<HashMap<String, Arc<Channel>>>,
     /// What each file last held; only touched under the lock, so reloads never interleave.
     files: Mutex<BTreeMap<PathBuf, FileRecord>>,
+    /// Reloads done so far.
+    reloads: AtomicU64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -78,6 +81,7 @@ impl Registry {
             configs,
             channels: ArcSwap::from_pointee(HashMap::new()),
             files: Mutex::new(BTreeMap::new()),
+            reloads: AtomicU64::new(0),
         }
     }
 
@@ -101,6 +105,11 @@ impl Registry {
         self.channels().iter().map(|c| c.status()).collect()
     }
 
+    /// How many reloads have run since start.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
+
     pub async fn failures(&self) -> Vec<FileFailure> {
         let files = self.files.lock().await;
         files.values().filter_map(|r| r.failure.clone()).collect()
@@ -110,6 +119,7 @@ impl Registry {
     /// the result atomically. Unchanged files (same SHA-256) are not touched.
     pub async fn reload(&self) -> ReloadReport {
         let mut files = self.files.lock().await;
+        self.reloads.fetch_add(1, Ordering::Relaxed);
         let mut next: HashMap<String, Arc<Channel>> = (**self.channels.load()).clone();
         let mut report = ReloadReport::default();
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::Registry;
@@ -23,33 +23,40 @@ impl Drop for DirectoryWatcher {
     }
 }
 
+/// True for a change to a plugin file. Reads are not changes, and the reload itself reads
+/// every file: counting them would reload forever.
+fn changes_a_plugin(event: &notify::Result<Event>) -> bool {
+    let Ok(event) = event else {
+        // The watcher lost track (e.g. an event queue overflow): rescan to be safe.
+        return true;
+    };
+    let is_change = matches!(
+        event.kind,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+    );
+    is_change
+        && event
+            .paths
+            .iter()
+            .any(|p| p.extension().is_some_and(|x| x == "wasm"))
+}
+
 impl DirectoryWatcher {
     pub fn spawn(registry: Arc<Registry>) -> notify::Result<Self> {
         // One pending signal is enough: a reload rescans the whole directory.
         let (tx, mut rx) = mpsc::channel::<()>(1);
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                let touches_plugin = match &event {
-                    Ok(e) => e
-                        .paths
-                        .iter()
-                        .any(|p| p.extension().is_some_and(|x| x == "wasm")),
-                    Err(_) => true,
-                };
-                if touches_plugin {
-                    let _ = tx.try_send(());
-                }
-            })?;
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+            if changes_a_plugin(&event) {
+                let _ = tx.try_send(());
+            }
+        })?;
         watcher.watch(registry.dir(), RecursiveMode::NonRecursive)?;
 
         let task = tokio::spawn(async move {
             while rx.recv().await.is_some() {
-                while tokio::time::timeout(QUIET_PERIOD, rx.recv())
-                    .await
-                    .is_ok_and(|e| e.is_some())
-                {}
+                while let Ok(Some(())) = tokio::time::timeout(QUIET_PERIOD, rx.recv()).await {}
                 let report = registry.reload().await;
-                tracing::info!(
+                tracing::debug!(
                     loaded = report.loaded.len(),
                     failed = report.failed.len(),
                     removed = report.removed.len(),

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -48,12 +48,17 @@ pub async fn require_role(
             .insert(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap());
         return response;
     };
+    // Nested routers see a path without the /v1/admin prefix; log the one the client sent.
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path().to_owned(), |u| u.path().to_owned());
     if holder.role < required.role {
-        tracing::warn!(token = %holder.name, role = ?holder.role, needed = ?required.role, path = %request.uri().path(), "admin request refused: role too low");
+        tracing::warn!(token = %holder.name, role = ?holder.role, needed = ?required.role, %path, "admin request refused: role too low");
         return Problem::new(StatusCode::FORBIDDEN, "forbidden", "Role too low")
             .with_detail(format!("this route needs the {:?} role", required.role))
             .into_response();
     }
-    tracing::info!(token = %holder.name, method = %request.method(), path = %request.uri().path(), "admin request");
+    tracing::info!(token = %holder.name, method = %request.method(), %path, "admin request");
     next.run(request).await
 }
