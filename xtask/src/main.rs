@@ -188,17 +188,82 @@ fn build_plugins(root: &Path) -> Result<()> {
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     build_plugins(root)?;
+    let mut totals = TestTotals::default();
     // The SDK's pure helpers (amounts, canonical strings, dates) run natively too.
-    run(cargo()
-        .current_dir(root.join("plugins"))
-        .args(["test", "--package", "coffer-plugin-sdk"])
-        .arg("--target-dir")
-        .arg(root.join("target")))?;
-    run(cargo()
-        .current_dir(root)
-        .args(["test", "--workspace"])
-        .args(extra)
-        .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))
+    totals.add(run_tests(
+        cargo()
+            .current_dir(root.join("plugins"))
+            .args(["test", "--package", "coffer-plugin-sdk"])
+            .arg("--target-dir")
+            .arg(root.join("target")),
+    )?);
+    let host = run_tests(
+        cargo()
+            .current_dir(root)
+            .args(["test", "--workspace"])
+            .args(extra)
+            .env("COFFER_FIXTURES_DIR", fixtures_dir(root)),
+    );
+    totals.add(host?);
+    // One closing line for the whole suite, whichever test binary happened to run last.
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    ensure!(totals.failed == 0, "{} tests failed", totals.failed);
+    Ok(())
+}
+
+#[derive(Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+}
+
+impl TestTotals {
+    fn add(&mut self, other: TestTotals) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+/// Runs `cargo test`, passing its output through and adding up its "test result" lines.
+fn run_tests(command: &mut Command) -> Result<TestTotals> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: {command:?}");
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {command:?}"))?;
+    let mut totals = TestTotals::default();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                rest.split(';')
+                    .find_map(|part| {
+                        part.trim()
+                            .strip_suffix(word)?
+                            .trim()
+                            .rsplit(' ')
+                            .next()?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .unwrap_or(0)
+            };
+            totals.passed += count("passed");
+            totals.failed += count("failed");
+        }
+    }
+    let status = child.wait()?;
+    ensure!(
+        status.success() || totals.failed > 0,
+        "{command:?} failed with {status}"
+    );
+    if !status.success() {
+        println!("{} passed, {} failed", totals.passed, totals.failed);
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(totals)
 }
 
 fn bench(root: &Path) -> Result<()> {

@@ -4,9 +4,10 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use coffer_plugin_runtime::contract::*;
-use coffer_plugin_runtime::{Channel, PluginError};
+use coffer_plugin_runtime::{Channel, Limits, PluginError};
 use common::*;
 
 async fn hostile() -> (TestRegistry, Arc<Channel>) {
@@ -160,7 +161,13 @@ async fn route_score_out_of_range_is_a_contract_violation() {
 
 #[tokio::test]
 async fn other_channels_keep_serving_while_a_plugin_loops() {
-    let (world, hostile) = hostile().await;
+    // A long budget, so "still looping" holds however slow the machine is.
+    let limits = Limits {
+        call_timeout: Duration::from_secs(3),
+        ..test_limits()
+    };
+    let world = TestRegistry::with_limits(&["hostile.wasm", "testpay.wasm"], limits).await;
+    let hostile = world.registry.get("hostile").unwrap();
     let testpay = world.registry.get("testpay").unwrap();
     let looping = tokio::spawn(async move {
         hostile

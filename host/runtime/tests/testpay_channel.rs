@@ -93,66 +93,52 @@ async fn signed_paid_answer_becomes_a_paid_update() {
     assert_eq!(outcome.action, NextAction::None);
 }
 
+/// What the plugin makes of an answer to `create-payment` that it must refuse.
+async fn refusal_of(answer: HttpResponse) -> ChannelError {
+    let (_world, channel) = testpay().await;
+    match channel.parse_payment_response(&context(), &answer).await {
+        Err(PluginError::Channel(error)) => error,
+        other => panic!("expected a channel error, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn tampered_answer_is_refused() {
-    let (_world, channel) = testpay().await;
     let mut answer = signed_answer(200, now_s(), PAID);
     answer.body = PAID.replace("19.99", "0.01").into_bytes();
-    let error = channel
-        .parse_payment_response(&context(), &answer)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, PluginError::Channel(ChannelError::BadSignature(_))),
-        "{error:?}"
-    );
+    let error = refusal_of(answer).await;
+    assert!(matches!(error, ChannelError::BadSignature(_)), "{error:?}");
 }
 
 #[tokio::test]
 async fn answer_signed_with_another_secret_is_refused() {
-    let (_world, channel) = testpay().await;
     let mut answer = signed_answer(200, now_s(), PAID);
     answer.headers[1].1 = "00".repeat(32);
-    let error = channel
-        .parse_payment_response(&context(), &answer)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, PluginError::Channel(ChannelError::BadSignature(_))),
-        "{error:?}"
-    );
+    let error = refusal_of(answer).await;
+    assert!(matches!(error, ChannelError::BadSignature(_)), "{error:?}");
 }
 
 #[tokio::test]
 async fn stale_answer_is_refused_even_if_signed() {
-    let (_world, channel) = testpay().await;
-    let stale = signed_answer(200, now_s() - 301, PAID);
-    let error = channel
-        .parse_payment_response(&context(), &stale)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, PluginError::Channel(ChannelError::BadSignature(_))),
-        "{error:?}"
-    );
+    let error = refusal_of(signed_answer(200, now_s() - 301, PAID)).await;
+    assert!(matches!(error, ChannelError::BadSignature(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn answer_in_another_currency_is_refused() {
+    let error = refusal_of(signed_answer(200, now_s(), &PAID.replace("USD", "EUR"))).await;
+    assert!(matches!(error, ChannelError::Malformed(_)), "{error:?}");
 }
 
 #[tokio::test]
 async fn server_error_means_outcome_unknown() {
-    let (_world, channel) = testpay().await;
     let answer = HttpResponse {
         status: 502,
         headers: vec![],
         body: b"bad gateway".to_vec(),
     };
-    let error = channel
-        .parse_payment_response(&context(), &answer)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, PluginError::Channel(ChannelError::Upstream(_))),
-        "{error:?}"
-    );
+    let error = refusal_of(answer).await;
+    assert!(matches!(error, ChannelError::Upstream(_)), "{error:?}");
 }
 
 #[tokio::test]

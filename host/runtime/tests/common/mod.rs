@@ -62,9 +62,13 @@ pub fn test_limits() -> Limits {
 }
 
 pub fn engine_with_clock() -> (PluginEngine, Arc<TestClock>) {
+    engine_with_limits(test_limits())
+}
+
+pub fn engine_with_limits(limits: Limits) -> (PluginEngine, Arc<TestClock>) {
     let clock = Arc::new(TestClock::default());
     clock.set_ms(NOW_MS);
-    let engine = PluginEngine::with_clock(test_limits(), clock.clone()).unwrap();
+    let engine = PluginEngine::with_clock(limits, clock.clone()).unwrap();
     (engine, clock)
 }
 
@@ -114,11 +118,19 @@ impl TestRegistry {
     }
 
     pub async fn with_configs(fixtures: &[&str], configs: ChannelConfigs) -> Self {
+        Self::build(fixtures, configs, test_limits()).await
+    }
+
+    pub async fn with_limits(fixtures: &[&str], limits: Limits) -> Self {
+        Self::build(fixtures, configs(), limits).await
+    }
+
+    async fn build(fixtures: &[&str], configs: ChannelConfigs, limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for name in fixtures {
             std::fs::copy(fixture(name), dir.path().join(name)).unwrap();
         }
-        let (engine, clock) = engine_with_clock();
+        let (engine, clock) = engine_with_limits(limits);
         let registry = Arc::new(Registry::new(
             engine,
             dir.path(),
