@@ -1,5 +1,8 @@
 //! The host's channels area: the plugin registry built from configuration, kept fresh by the
-//! directory watcher. Later: the router that picks a channel for a payment.
+//! directory watcher, and the HTTP client that sends what plugins build. Later: the router
+//! that picks a channel for a payment.
+
+pub mod http;
 
 use std::sync::Arc;
 

@@ -8,6 +8,17 @@ fn currency(code: &str) -> ChannelResult<Currency> {
     Currency::parse(code).map_err(|e| ChannelError::Unsupported(e.to_string()))
 }
 
+/// Number of decimals of the currency's minor unit: 2 for USD, 0 for JPY.
+pub fn exponent(currency_code: &str) -> ChannelResult<u8> {
+    Ok(currency(currency_code)?.exponent())
+}
+
+/// Parses a decimal with at most `decimals` fraction digits into an integer scaled by
+/// 10^decimals ("12.3", 2 → 1230), refusing anything that would need rounding.
+pub fn parse_fixed(text: &str, decimals: u8) -> ChannelResult<i64> {
+    Ok(parse_decimal(text, decimals)?)
+}
+
 /// "19.99" for 1999 USD, "500" for 500 JPY: exactly the currency's decimals.
 pub fn to_decimal(money: &Money) -> ChannelResult<String> {
     Ok(format_minor(

@@ -1,0 +1,50 @@
+//! `/_control`: drive the simulator from a test or a terminal.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{Faults, Sim};
+
+pub fn router() -> Router<Arc<Sim>> {
+    Router::new()
+        .route("/faults", get(get_faults).put(put_faults))
+        .route("/notifications", get(notifications))
+        .route("/carespay/3ds/{order_no}", post(carespay_3ds))
+}
+
+async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {
+    Json(sim.faults.get())
+}
+
+async fn put_faults(State(sim): State<Arc<Sim>>, Json(faults): Json<Faults>) -> Json<Faults> {
+    sim.faults.set(faults.clone());
+    Json(faults)
+}
+
+async fn notifications(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({ "deliveries": sim.notifier.deliveries() }))
+}
+
+#[derive(Deserialize)]
+struct Decision {
+    approve: bool,
+}
+
+/// The cardholder's 3-D Secure decision, without a browser. Answers the URL the browser would
+/// be sent back to.
+async fn carespay_3ds(
+    State(sim): State<Arc<Sim>>,
+    Path(order_no): Path<String>,
+    Json(decision): Json<Decision>,
+) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
+    let return_url = crate::carespay::decide_3ds(&sim, &order_no, decision.approve).ok_or((
+        axum::http::StatusCode::NOT_FOUND,
+        format!("no 3-D Secure challenge for {order_no}"),
+    ))?;
+    Ok(Json(json!({ "return_url": return_url })))
+}

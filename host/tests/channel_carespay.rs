@@ -1,0 +1,351 @@
+//! CaresPay against the simulator, through the real plugin runtime and the host's HTTP client.
+
+mod channels;
+
+use channels::*;
+use coffer_plugin_runtime::PluginError;
+use coffer_plugin_runtime::contract::*;
+use coffer_sim::carespay::{CARD_3DS, CARD_APPROVED, CARD_DECLINED, MERCHANT_NO};
+
+async fn carespay() -> ChannelWorld {
+    carespay_with_key("carespay-md5.key").await
+}
+
+async fn carespay_with_key(key_file: &str) -> ChannelWorld {
+    let key_file = key_file.to_owned();
+    ChannelWorld::start("carespay.wasm", move |sim, keys| {
+        format!(
+            "[channels.carespay]\n\
+             settings = {{ merchant-no = \"{MERCHANT_NO}\", trade-url = \"https://game.example\" }}\n\
+             endpoints = {{ gateway = \"{sim}/carespay\" }}\n\
+             keys = {{ md5-key = {{ file = {:?}, format = \"raw\" }} }}\n",
+            keys.join(&key_file).display().to_string()
+        )
+    })
+    .await
+}
+
+fn card_payment(
+    world: &ChannelWorld,
+    order_no: &str,
+    number: &str,
+    amount: Money,
+) -> PaymentRequest {
+    let mut request = payment(
+        order_no,
+        amount,
+        CheckoutFlow::DirectCard,
+        &world.merchant.url,
+    );
+    request.card = Some(card(number));
+    request
+}
+
+fn query(order_no: &str, amount: Money) -> QueryRequest {
+    QueryRequest {
+        order_no: order_no.into(),
+        channel_txn_id: None,
+        amount,
+    }
+}
+
+fn paid_notification(verdict: &CallbackVerdict) -> &PaymentUpdate {
+    match verdict {
+        CallbackVerdict::Verified(CallbackEvent::Payment(update)) => update,
+        other => panic!("expected a verified payment notification, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn approved_card_is_paid_and_notified() {
+    let world = carespay().await;
+    let request = card_payment(&world, "CP-OK-1", CARD_APPROVED, money(1999, "USD"));
+    let outcome = world.pay(&request).await.unwrap();
+    assert_eq!(outcome.update.status, PaymentStatus::Paid);
+    assert_eq!(outcome.update.amount, Some(money(1999, "USD")));
+    assert!(
+        outcome
+            .update
+            .channel_txn_id
+            .as_deref()
+            .unwrap()
+            .starts_with("CP")
+    );
+    assert_eq!(outcome.action, NextAction::None);
+
+    let verdicts = world.merchant.wait_for(1).await;
+    let update = paid_notification(&verdicts[0]);
+    assert_eq!(update.status, PaymentStatus::Paid);
+    assert_eq!(update.order_no, "CP-OK-1");
+}
+
+#[tokio::test]
+async fn declined_card_fails_with_the_gateway_reason() {
+    let world = carespay().await;
+    let request = card_payment(&world, "CP-NO-1", CARD_DECLINED, money(1999, "USD"));
+    let outcome = world.pay(&request).await.unwrap();
+    assert_eq!(outcome.update.status, PaymentStatus::Failed);
+    let failure = outcome.update.failure.unwrap();
+    assert_eq!(failure.code, "P0002");
+    assert_eq!(failure.message, "Card declined");
+}
+
+#[tokio::test]
+async fn three_d_secure_approved_is_confirmed_by_a_signed_query() {
+    let world = carespay().await;
+    let request = card_payment(&world, "CP-3DS-1", CARD_3DS, money(5000, "EUR"));
+    let outcome = world.pay(&request).await.unwrap();
+    assert_eq!(outcome.update.status, PaymentStatus::RequiresAction);
+    let NextAction::Redirect(challenge) = &outcome.action else {
+        panic!("expected a 3-D Secure redirect, got {:?}", outcome.action);
+    };
+    assert!(challenge.starts_with(&world.sim.url("/carespay/3ds/")));
+
+    let return_url = decide(&world, "CP-3DS-1", true).await;
+    // The browser's return is only a claim...
+    assert_eq!(
+        world.browser_return(&return_url).await,
+        CallbackVerdict::Unverified(UnverifiedClaim {
+            order_no: "CP-3DS-1".into(),
+            claimed_status: Some(PaymentStatus::Paid),
+        })
+    );
+    // ...which the signed query confirms.
+    let update = world
+        .query(&query("CP-3DS-1", money(5000, "EUR")))
+        .await
+        .unwrap();
+    assert_eq!(update.status, PaymentStatus::Paid);
+    let verdicts = world.merchant.wait_for(1).await;
+    assert_eq!(paid_notification(&verdicts[0]).status, PaymentStatus::Paid);
+}
+
+#[tokio::test]
+async fn three_d_secure_denied_fails() {
+    let world = carespay().await;
+    let request = card_payment(&world, "CP-3DS-2", CARD_3DS, money(5000, "EUR"));
+    world.pay(&request).await.unwrap();
+    let return_url = decide(&world, "CP-3DS-2", false).await;
+    assert!(matches!(
+        world.browser_return(&return_url).await,
+        CallbackVerdict::Unverified(UnverifiedClaim {
+            claimed_status: Some(PaymentStatus::Failed),
+            ..
+        })
+    ));
+    let update = world
+        .query(&query("CP-3DS-2", money(5000, "EUR")))
+        .await
+        .unwrap();
+    assert_eq!(update.status, PaymentStatus::Failed);
+}
+
+#[tokio::test]
+async fn forged_3ds_return_changes_nothing_the_signed_query_says_unpaid() {
+    let world = carespay().await;
+    let request = card_payment(&world, "CP-FORGE-1", CARD_3DS, money(5000, "EUR"));
+    world.pay(&request).await.unwrap();
+    // The player crafts a return claiming success, without passing 3-D Secure.
+    let forged = "http://127.0.0.1:8080/v1/return/carespay?amount=50.00&billNo=CP-FORGE-1&code=P0001&message=Approved";
+    let verdict = world.browser_return(forged).await;
+    assert!(
+        matches!(verdict, CallbackVerdict::Unverified(_)),
+        "{verdict:?}"
+    );
+    let update = world
+        .query(&query("CP-FORGE-1", money(5000, "EUR")))
+        .await
+        .unwrap();
+    assert_eq!(
+        update.status,
+        PaymentStatus::RequiresAction,
+        "the gateway still waits for 3-D Secure"
+    );
+    assert!(
+        world.merchant.verdicts().is_empty(),
+        "no notification for an unpaid bill"
+    );
+}
+
+#[tokio::test]
+async fn forged_notification_is_rejected_and_the_genuine_retry_accepted() {
+    let world = carespay().await;
+    world
+        .set_faults(serde_json::json!({ "forge_notifications": 1 }))
+        .await;
+    let request = card_payment(&world, "CP-NF-1", CARD_APPROVED, money(1999, "USD"));
+    world.pay(&request).await.unwrap();
+    let verdicts = world.merchant.wait_for(2).await;
+    assert!(matches!(
+        verdicts[0],
+        CallbackVerdict::Rejected(ChannelError::BadSignature(_))
+    ));
+    assert_eq!(paid_notification(&verdicts[1]).status, PaymentStatus::Paid);
+}
+
+#[tokio::test]
+async fn duplicated_notifications_arrive_twice_and_verify_alike() {
+    let world = carespay().await;
+    world
+        .set_faults(serde_json::json!({ "duplicate_notifications": true }))
+        .await;
+    let request = card_payment(&world, "CP-DUP-1", CARD_APPROVED, money(1999, "USD"));
+    world.pay(&request).await.unwrap();
+    let verdicts = world.merchant.wait_for(2).await;
+    assert_eq!(
+        paid_notification(&verdicts[0]),
+        paid_notification(&verdicts[1])
+    );
+}
+
+#[tokio::test]
+async fn wrong_md5_key_is_refused_by_the_gateway_and_reported_as_upstream() {
+    let world = carespay().await;
+    let stranger = carespay_with_key("carespay-md5.key").await;
+    // `stranger` has its own simulator with another key; point its plugin at ours.
+    let mut request = card_payment(&world, "CP-KEY-1", CARD_APPROVED, money(1999, "USD"));
+    request.order_no = "CP-KEY-1".into();
+    let start = stranger.channel.create_payment(&request).await.unwrap();
+    let PaymentStart::Call(mut call) = start else {
+        panic!()
+    };
+    call.url = world.sim.url("/carespay/carespay/pay");
+    let response = world.http.send(&call).await.unwrap();
+    let context = PaymentContext {
+        order_no: "CP-KEY-1".into(),
+        amount: money(1999, "USD"),
+        method: "card".into(),
+        flow: CheckoutFlow::DirectCard,
+        channel_txn_id: None,
+    };
+    let error = world
+        .channel
+        .parse_payment_response(&context, &response)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::Channel(ChannelError::Upstream(m)) if m.starts_with("E0001")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn gateway_outage_is_an_unknown_outcome() {
+    let world = carespay().await;
+    world
+        .set_faults(serde_json::json!({ "api_unavailable": 1 }))
+        .await;
+    let request = card_payment(&world, "CP-503-1", CARD_APPROVED, money(1999, "USD"));
+    let error = world.pay(&request).await.unwrap_err();
+    assert!(
+        matches!(error, PluginError::Channel(ChannelError::Upstream(_))),
+        "{error:?}"
+    );
+    // The pay request never reached the ledger: the query says so.
+    let update = world
+        .query(&query("CP-503-1", money(1999, "USD")))
+        .await
+        .unwrap();
+    assert_eq!(update.status, PaymentStatus::Failed);
+    assert_eq!(update.failure.unwrap().code, "Q0002");
+}
+
+#[tokio::test]
+async fn yen_amounts_travel_with_two_decimals() {
+    let world = carespay().await;
+    let request = card_payment(&world, "CP-JPY-1", CARD_APPROVED, money(500, "JPY"));
+    let start = world.channel.create_payment(&request).await.unwrap();
+    let PaymentStart::Call(call) = &start else {
+        panic!()
+    };
+    let body = String::from_utf8(call.body.clone()).unwrap();
+    assert!(
+        body.contains("amount=500.00") && body.contains("currency=6"),
+        "{body}"
+    );
+    let outcome = world
+        .pay(&card_payment(
+            &world,
+            "CP-JPY-2",
+            CARD_APPROVED,
+            money(500, "JPY"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome.update.amount, Some(money(500, "JPY")));
+}
+
+#[tokio::test]
+async fn full_and_partial_refunds_then_the_statement() {
+    let world = carespay().await;
+    let request = card_payment(&world, "CP-RF-1", CARD_APPROVED, money(1999, "USD"));
+    let paid = world.pay(&request).await.unwrap().update;
+    let refund = |refund_no: &str, minor: i64| RefundRequest {
+        refund_no: refund_no.into(),
+        order_no: "CP-RF-1".into(),
+        channel_txn_id: paid.channel_txn_id.clone(),
+        order_amount: money(1999, "USD"),
+        refund_amount: money(minor, "USD"),
+        reason: "player request".into(),
+        notify_url: world.merchant.url.clone(),
+    };
+    let partial = world.refund(&refund("RF-1", 500)).await.unwrap();
+    assert_eq!(partial.status, RefundStatus::Succeeded);
+    assert_eq!(partial.amount, money(500, "USD"));
+    let update = world
+        .query(&query("CP-RF-1", money(1999, "USD")))
+        .await
+        .unwrap();
+    assert_eq!(update.status, PaymentStatus::PartiallyRefunded);
+
+    let too_much = world.refund(&refund("RF-2", 1500)).await.unwrap();
+    assert_eq!(
+        too_much.status,
+        RefundStatus::Failed,
+        "1500 is more than the 1499 left"
+    );
+    let rest = world.refund(&refund("RF-3", 1499)).await.unwrap();
+    assert_eq!(rest.status, RefundStatus::Succeeded);
+    let update = world
+        .query(&query("CP-RF-1", money(1999, "USD")))
+        .await
+        .unwrap();
+    assert_eq!(update.status, PaymentStatus::Refunded);
+
+    let day = today();
+    let lines = world.statement(&day).await.unwrap();
+    let sale = lines
+        .iter()
+        .find(|l| l.kind == StatementEntryKind::Payment)
+        .unwrap();
+    assert_eq!(sale.amount, money(1999, "USD"));
+    assert_eq!(sale.fee, Some(money(60, "USD")));
+    let refunds: Vec<i64> = lines
+        .iter()
+        .filter(|l| l.kind == StatementEntryKind::Refund)
+        .map(|l| l.amount.minor)
+        .collect();
+    assert_eq!(refunds, [-500, -1499]);
+}
+
+async fn decide(world: &ChannelWorld, order_no: &str, approve: bool) -> String {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(world.sim.url(&format!("/_control/carespay/3ds/{order_no}")))
+        .json(&serde_json::json!({ "approve": approve }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["return_url"].as_str().unwrap().to_owned()
+}
+
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    coffer_sim::keys::civil_date(days as i64)
+}
