@@ -15,6 +15,7 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/faults", get(get_faults).put(put_faults))
         .route("/notifications", get(notifications))
         .route("/carespay/3ds/{order_no}", post(carespay_3ds))
+        .route("/alipay/pay/{out_trade_no}", post(alipay_pay))
 }
 
 async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {
@@ -45,6 +46,18 @@ async fn carespay_3ds(
     let return_url = crate::carespay::decide_3ds(&sim, &order_no, decision.approve).ok_or((
         axum::http::StatusCode::NOT_FOUND,
         format!("no 3-D Secure challenge for {order_no}"),
+    ))?;
+    Ok(Json(json!({ "return_url": return_url })))
+}
+
+/// The buyer pays an Alipay trade (as if the QR code was scanned). Answers the return URL.
+async fn alipay_pay(
+    State(sim): State<Arc<Sim>>,
+    Path(out_trade_no): Path<String>,
+) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
+    let return_url = crate::alipay::pay(&sim, &out_trade_no).ok_or((
+        axum::http::StatusCode::CONFLICT,
+        format!("no payable trade {out_trade_no}"),
     ))?;
     Ok(Json(json!({ "return_url": return_url })))
 }

@@ -1,30 +1,111 @@
-//! The simulator's keys. Generated fresh (nothing secret is committed) and written out in the
-//! forms Coffer's configuration loads.
+//! The simulator's keys. Generated fresh at start (nothing secret is committed) and written
+//! out in the forms Coffer's configuration loads.
 
 use std::path::Path;
+
+use base64::Engine as _;
+use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::{PrivateKey, PublicKey};
+use sha2::Sha256;
 
 /// Every key the simulated channels and their merchant (Coffer) use.
 #[derive(Clone)]
 pub struct SimKeys {
     /// CaresPay's shared md5Key.
     pub carespay_md5: String,
+    /// The merchant's Alipay application key: Coffer signs with it, Alipay verifies.
+    pub alipay_app: PrivateKey,
+    /// Alipay's own key: Alipay signs answers and notifications, Coffer verifies.
+    pub alipay_platform: PrivateKey,
+    /// The merchant's WeChat Pay API key: Coffer signs requests.
+    pub wechat_merchant: PrivateKey,
+    /// WeChat Pay's platform key: signs answers and notifications.
+    pub wechat_platform: PrivateKey,
+    /// The platform certificate serial number Coffer is configured with.
+    pub wechat_platform_serial: String,
+    /// The 32-character APIv3 key that encrypts notification resources.
+    pub wechat_api_v3_key: String,
+}
+
+fn rsa_2048() -> PrivateKey {
+    PrivateKey::new(&mut getrandom::SysRng, 2048).expect("RSA key generation")
 }
 
 impl SimKeys {
     pub fn generate() -> Self {
         Self {
             carespay_md5: random_hex(16),
+            alipay_app: rsa_2048(),
+            alipay_platform: rsa_2048(),
+            wechat_merchant: rsa_2048(),
+            wechat_platform: rsa_2048(),
+            wechat_platform_serial: random_hex(20).to_uppercase(),
+            wechat_api_v3_key: random_hex(16),
         }
     }
 
-    /// Writes the merchant's side of every key into `dir` (mode 0600), as Coffer's
-    /// `[channels.*.keys]` sections expect them:
+    /// Writes the merchant's side of every key into `dir` (private files mode 0600), as
+    /// Coffer's `[channels.*.keys]` sections load them:
     /// - `carespay-md5.key` (raw)
+    /// - `alipay-app-private.pem`, `alipay-public.pem` (pem)
+    /// - `wechat-merchant-private.pem`, `wechat-platform-public.pem` (pem),
+    ///   `wechat-api-v3.key` (raw)
+    /// - `wechat-platform-serial.txt`: the serial to put in the `platform-serial` setting
     pub fn write_for_coffer(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
+        let private_pem = |k: &PrivateKey| {
+            k.to_pkcs8_pem(LineEnding::LF)
+                .expect("PEM encoding")
+                .to_string()
+        };
+        let public_pem = |k: &PrivateKey| {
+            PublicKey::from(k)
+                .to_public_key_pem(LineEnding::LF)
+                .expect("PEM encoding")
+        };
         write_private(&dir.join("carespay-md5.key"), self.carespay_md5.as_bytes())?;
+        write_private(
+            &dir.join("alipay-app-private.pem"),
+            private_pem(&self.alipay_app).as_bytes(),
+        )?;
+        std::fs::write(
+            dir.join("alipay-public.pem"),
+            public_pem(&self.alipay_platform),
+        )?;
+        write_private(
+            &dir.join("wechat-merchant-private.pem"),
+            private_pem(&self.wechat_merchant).as_bytes(),
+        )?;
+        std::fs::write(
+            dir.join("wechat-platform-public.pem"),
+            public_pem(&self.wechat_platform),
+        )?;
+        write_private(
+            &dir.join("wechat-api-v3.key"),
+            self.wechat_api_v3_key.as_bytes(),
+        )?;
+        std::fs::write(
+            dir.join("wechat-platform-serial.txt"),
+            &self.wechat_platform_serial,
+        )?;
         Ok(())
     }
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-256, base64: the signature of Alipay RSA2 and WeChat Pay v3.
+pub fn sign_sha256_base64(key: &PrivateKey, message: &[u8]) -> String {
+    let signature = key.pkcs1v15_sign::<Sha256>(message).expect("RSA signing");
+    base64::engine::general_purpose::STANDARD.encode(signature)
+}
+
+/// Checks a base64 RSA-SHA256 signature with the public half of `key`.
+pub fn verify_sha256_base64(key: &PrivateKey, message: &[u8], signature: &str) -> bool {
+    let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(signature) else {
+        return false;
+    };
+    PublicKey::from(key)
+        .pkcs1v15_verify::<Sha256>(message, &signature)
+        .is_ok()
 }
 
 pub fn random_hex(bytes: usize) -> String {

@@ -9,6 +9,7 @@
 //!
 //! Notifications are sent with each channel's retry schedule, multiplied by `time_scale`.
 
+pub mod alipay;
 pub mod carespay;
 mod control;
 pub mod faults;
@@ -50,6 +51,7 @@ pub struct Sim {
     pub faults: faults::FaultSwitch,
     pub notifier: notify::Notifier,
     pub carespay: carespay::Ledger,
+    pub alipay: alipay::Ledger,
 }
 
 /// A running simulator.
@@ -79,11 +81,13 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
         notifier: notify::Notifier::new(config.time_scale),
         faults: Default::default(),
         carespay: Default::default(),
+        alipay: Default::default(),
         keys,
         base_url,
     });
     let app = Router::new()
         .nest("/carespay", carespay::router())
+        .nest("/alipay", alipay::router())
         .nest("/_control", control::router())
         .with_state(sim.clone());
     let task = tokio::spawn(async move {

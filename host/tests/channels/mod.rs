@@ -32,6 +32,12 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
+/// RSA key generation takes a while: one set of simulator keys per test binary.
+fn shared_keys() -> SimKeys {
+    static KEYS: std::sync::OnceLock<SimKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(SimKeys::generate).clone()
+}
+
 pub struct ChannelWorld {
     pub sim: RunningSim,
     pub channel: Arc<Channel>,
@@ -71,7 +77,7 @@ impl ChannelWorld {
     /// the simulator's base URL and the keys directory to fill in.
     pub async fn start(plugin_file: &str, section: impl Fn(&str, &Path) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keys = SimKeys::generate();
+        let keys = shared_keys();
         keys.write_for_coffer(dir.path()).unwrap();
         let sim = coffer_sim::start(
             SimConfig {

@@ -29,6 +29,7 @@ pub mod canonical;
 pub mod error;
 pub mod form;
 pub mod http;
+pub mod json;
 pub mod keys;
 pub mod time;
 
