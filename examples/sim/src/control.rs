@@ -16,6 +16,7 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/notifications", get(notifications))
         .route("/carespay/3ds/{order_no}", post(carespay_3ds))
         .route("/alipay/pay/{out_trade_no}", post(alipay_pay))
+        .route("/wechatpay/pay/{out_trade_no}", post(wechatpay_pay))
 }
 
 async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {
@@ -60,4 +61,19 @@ async fn alipay_pay(
         format!("no payable trade {out_trade_no}"),
     ))?;
     Ok(Json(json!({ "return_url": return_url })))
+}
+
+/// The player scans the WeChat Pay code and pays.
+async fn wechatpay_pay(
+    State(sim): State<Arc<Sim>>,
+    Path(out_trade_no): Path<String>,
+) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
+    if crate::wechatpay::pay(&sim, &out_trade_no) {
+        Ok(Json(json!({ "paid": out_trade_no })))
+    } else {
+        Err((
+            axum::http::StatusCode::CONFLICT,
+            format!("no payable order {out_trade_no}"),
+        ))
+    }
 }

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod keys;
 mod notify;
 mod page;
+pub mod wechatpay;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub struct Sim {
     pub notifier: notify::Notifier,
     pub carespay: carespay::Ledger,
     pub alipay: alipay::Ledger,
+    pub wechatpay: wechatpay::Ledger,
 }
 
 /// A running simulator.
@@ -82,12 +84,14 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
         faults: Default::default(),
         carespay: Default::default(),
         alipay: Default::default(),
+        wechatpay: Default::default(),
         keys,
         base_url,
     });
     let app = Router::new()
         .nest("/carespay", carespay::router())
         .nest("/alipay", alipay::router())
+        .nest("/wechatpay", wechatpay::router())
         .nest("/_control", control::router())
         .with_state(sim.clone());
     let task = tokio::spawn(async move {
