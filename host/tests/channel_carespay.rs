@@ -8,18 +8,26 @@ use coffer_plugin_runtime::contract::*;
 use coffer_sim::carespay::{CARD_3DS, CARD_APPROVED, CARD_DECLINED, MERCHANT_NO};
 
 async fn carespay() -> ChannelWorld {
-    carespay_with_key("carespay-md5.key").await
+    carespay_with_md5_key(None).await
 }
 
-async fn carespay_with_key(key_file: &str) -> ChannelWorld {
-    let key_file = key_file.to_owned();
+/// With `md5_key`, the plugin signs with that key instead of the one the gateway knows.
+async fn carespay_with_md5_key(md5_key: Option<&'static str>) -> ChannelWorld {
     ChannelWorld::start("carespay.wasm", move |sim, keys| {
+        let key_file = match md5_key {
+            Some(key) => {
+                let file = keys.join("wrong-md5.key");
+                std::fs::write(&file, key).unwrap();
+                file
+            }
+            None => keys.join("carespay-md5.key"),
+        };
         format!(
             "[channels.carespay]\n\
              settings = {{ merchant-no = \"{MERCHANT_NO}\", trade-url = \"https://game.example\" }}\n\
              endpoints = {{ gateway = \"{sim}/carespay\" }}\n\
              keys = {{ md5-key = {{ file = {:?}, format = \"raw\" }} }}\n",
-            keys.join(&key_file).display().to_string()
+            key_file.display().to_string()
         )
     })
     .await
@@ -200,29 +208,9 @@ async fn duplicated_notifications_arrive_twice_and_verify_alike() {
 
 #[tokio::test]
 async fn wrong_md5_key_is_refused_by_the_gateway_and_reported_as_upstream() {
-    let world = carespay().await;
-    let stranger = carespay_with_key("carespay-md5.key").await;
-    // `stranger` has its own simulator with another key; point its plugin at ours.
-    let mut request = card_payment(&world, "CP-KEY-1", CARD_APPROVED, money(1999, "USD"));
-    request.order_no = "CP-KEY-1".into();
-    let start = stranger.channel.create_payment(&request).await.unwrap();
-    let PaymentStart::Call(mut call) = start else {
-        panic!()
-    };
-    call.url = world.sim.url("/carespay/carespay/pay");
-    let response = world.http.send(&call).await.unwrap();
-    let context = PaymentContext {
-        order_no: "CP-KEY-1".into(),
-        amount: money(1999, "USD"),
-        method: "card".into(),
-        flow: CheckoutFlow::DirectCard,
-        channel_txn_id: None,
-    };
-    let error = world
-        .channel
-        .parse_payment_response(&context, &response)
-        .await
-        .unwrap_err();
+    let world = carespay_with_md5_key(Some("not-the-gateway-key")).await;
+    let request = card_payment(&world, "CP-KEY-1", CARD_APPROVED, money(1999, "USD"));
+    let error = world.pay(&request).await.unwrap_err();
     assert!(
         matches!(&error, PluginError::Channel(ChannelError::Upstream(m)) if m.starts_with("E0001")),
         "{error:?}"
@@ -348,4 +336,108 @@ fn today() -> String {
         .as_secs()
         / 86_400;
     coffer_sim::keys::civil_date(days as i64)
+}
+
+fn md5_hex(text: &str) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(text.as_bytes()))
+}
+
+fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let url = reqwest::Url::parse(&format!("http://x/?{}", String::from_utf8_lossy(body))).unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+#[tokio::test]
+async fn pay_request_md5info_matches_an_independent_computation() {
+    let world = carespay().await;
+    let request = card_payment(&world, "CP-VEC-1", CARD_APPROVED, money(1999, "USD"));
+    let PaymentStart::Call(call) = world.channel.create_payment(&request).await.unwrap() else {
+        panic!("expected a request")
+    };
+    let fields = form_fields(&call.body);
+    let key = &world.sim.sim.keys.carespay_md5;
+    let expected = md5_hex(&format!(
+        "{MERCHANT_NO}CP-VEC-1119.99{}{key}",
+        request.return_url
+    ));
+    assert_eq!(fields["md5Info"], expected);
+    assert_eq!(fields["currency"], "1");
+    assert_eq!(
+        (fields["month"].as_str(), fields["year"].as_str()),
+        ("12", "2031")
+    );
+    assert_eq!(fields["address"], "1 Market St");
+    assert_eq!(fields["tradeUrl"], "https://game.example");
+}
+
+/// An answer signed here the way the gateway signs, for `amount` (2 decimals, USD).
+fn signed_answer(world: &ChannelWorld, mer_no: &str, amount: &str) -> serde_json::Value {
+    let key = &world.sim.sim.keys.carespay_md5;
+    let md5 = md5_hex(&format!("{mer_no}CP-ANS-1CP00011{amount}P0001S0001{key}"));
+    serde_json::json!({
+        "merNo": mer_no, "billNo": "CP-ANS-1", "orderNo": "CP0001", "currency": "1",
+        "amount": amount, "code": "P0001", "tradeStatus": "S0001", "message": "Approved",
+        "md5Info": md5,
+    })
+}
+
+async fn read_answer(
+    world: &ChannelWorld,
+    answer: serde_json::Value,
+) -> Result<PaymentOutcome, PluginError> {
+    let response = HttpResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: answer.to_string().into_bytes(),
+    };
+    let context = PaymentContext {
+        order_no: "CP-ANS-1".into(),
+        amount: money(1999, "USD"),
+        method: "card".into(),
+        flow: CheckoutFlow::DirectCard,
+        channel_txn_id: None,
+    };
+    world
+        .channel
+        .parse_payment_response(&context, &response)
+        .await
+}
+
+#[tokio::test]
+async fn answers_are_checked_for_signature_merchant_and_amount() {
+    let world = carespay().await;
+    let genuine = signed_answer(&world, MERCHANT_NO, "19.99");
+    assert_eq!(
+        read_answer(&world, genuine.clone())
+            .await
+            .unwrap()
+            .update
+            .status,
+        PaymentStatus::Paid
+    );
+
+    let mut tampered = genuine.clone();
+    tampered["tradeStatus"] = "S0001".into();
+    tampered["amount"] = "1.99".into();
+    let error = read_answer(&world, tampered).await.unwrap_err();
+    assert!(
+        matches!(error, PluginError::Channel(ChannelError::BadSignature(_))),
+        "{error:?}"
+    );
+
+    let foreign = signed_answer(&world, "99999", "19.99");
+    let error = read_answer(&world, foreign).await.unwrap_err();
+    assert!(
+        matches!(error, PluginError::Channel(ChannelError::BadSignature(_))),
+        "{error:?}"
+    );
+
+    // Correctly signed, but for another amount than the order's.
+    let wrong_amount = signed_answer(&world, MERCHANT_NO, "0.01");
+    let error = read_answer(&world, wrong_amount).await.unwrap_err();
+    assert!(
+        matches!(error, PluginError::Channel(ChannelError::Malformed(_))),
+        "{error:?}"
+    );
 }

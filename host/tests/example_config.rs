@@ -28,5 +28,26 @@ fn demo_configuration_parses() {
     let demo = Config::from_toml(&text).unwrap();
     assert!(demo.server.listen.ip().is_loopback());
     assert_eq!(demo.admin.tokens.len(), 1);
-    assert!(demo.channels.contains_key("testpay"));
+    for channel in ["carespay", "alipay", "wechatpay", "testpay"] {
+        assert!(demo.channels.contains_key(channel), "{channel}");
+    }
+    // The demo's constants are the simulator's.
+    let wechat = &demo.channels["wechatpay"].settings;
+    assert_eq!(
+        wechat["platform-serial"],
+        coffer_sim::keys::WECHAT_PLATFORM_SERIAL
+    );
+    assert_eq!(wechat["mch-id"], coffer_sim::wechatpay::MCH_ID);
+    assert_eq!(
+        wechat["merchant-serial"],
+        coffer_sim::wechatpay::MERCHANT_SERIAL
+    );
+    assert_eq!(
+        demo.channels["alipay"].settings["app-id"],
+        coffer_sim::alipay::APP_ID
+    );
+    assert_eq!(
+        demo.channels["carespay"].settings["merchant-no"],
+        coffer_sim::carespay::MERCHANT_NO
+    );
 }

@@ -3,7 +3,8 @@
 //! - `build-plugins`: installs the wasm32-wasip2 target if missing, builds every channel plugin
 //!   into `data/plugins/` and the test fixtures into `target/wasm-fixtures/`.
 //! - `test`: builds the plugins, then runs every test of both workspaces.
-//! - `demo`: builds the plugins, creates demo keys, and runs Coffer with `examples/demo.toml`.
+//! - `demo`: builds the plugins, starts the channel simulator (`coffer-sim`) on 127.0.0.1:9100,
+//!   and runs Coffer with `examples/demo.toml`.
 //! - `bench`: builds the plugins and runs the plugin-call benchmark.
 
 use std::path::{Path, PathBuf};
@@ -280,6 +281,7 @@ fn bench(root: &Path) -> Result<()> {
         .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))
 }
 
+/// Runs the channel simulator and Coffer side by side, as `examples/demo.toml` expects.
 fn demo(root: &Path) -> Result<()> {
     build_plugins(root)?;
     let keys = root.join("data/demo-keys");
@@ -292,14 +294,31 @@ fn demo(root: &Path) -> Result<()> {
         restrict(&secret)?;
     }
     run(cargo().current_dir(root).args([
-        "run",
+        "build",
         "--package",
         "coffer",
-        "--",
-        "serve",
-        "--config",
-        "examples/demo.toml",
-    ]))
+        "--package",
+        "coffer-sim",
+    ]))?;
+    let sim_keys = root.join("data/sim-keys");
+    let _ = std::fs::remove_file(sim_keys.join("wechat-platform-serial.txt"));
+    let mut sim = Command::new(root.join("target/debug/coffer-sim"))
+        .current_dir(root)
+        .args(["--listen", "127.0.0.1:9100", "--keys-dir", "data/sim-keys"])
+        .spawn()
+        .context("cannot start coffer-sim")?;
+    // The simulator writes its keys first; Coffer loads them at start.
+    for _ in 0..100 {
+        if sim_keys.join("wechat-platform-serial.txt").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let served = run(Command::new(root.join("target/debug/coffer"))
+        .current_dir(root)
+        .args(["serve", "--config", "examples/demo.toml"]));
+    let _ = sim.kill();
+    served
 }
 
 fn getrandom(buf: &mut [u8]) -> Result<()> {

@@ -8,6 +8,10 @@ use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::{PrivateKey, PublicKey};
 use sha2::Sha256;
 
+/// The serial of the simulated WeChat Pay platform key. Not a secret: fixed, so configurations
+/// can name it.
+pub const WECHAT_PLATFORM_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+
 /// Every key the simulated channels and their merchant (Coffer) use.
 #[derive(Clone)]
 pub struct SimKeys {
@@ -39,7 +43,7 @@ impl SimKeys {
             alipay_platform: rsa_2048(),
             wechat_merchant: rsa_2048(),
             wechat_platform: rsa_2048(),
-            wechat_platform_serial: random_hex(20).to_uppercase(),
+            wechat_platform_serial: WECHAT_PLATFORM_SERIAL.to_owned(),
             wechat_api_v3_key: random_hex(16),
         }
     }

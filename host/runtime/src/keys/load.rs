@@ -37,7 +37,6 @@ pub(super) fn read_key(name: &str, source: &KeySource) -> Result<SealedKey, KeyE
         path: path.clone(),
         source: e,
     })?);
-    warn_if_readable_by_others(name, &source.file);
     let encoding_error = |format| KeyError::Encoding {
         name: name.to_owned(),
         path: path.clone(),
@@ -65,6 +64,10 @@ pub(super) fn read_key(name: &str, source: &KeySource) -> Result<SealedKey, KeyE
             SealedKey::Secret(Zeroizing::new(secret.to_vec()))
         }
     };
+    // Public keys are not secrets; everything else should be readable by the service only.
+    if !matches!(key, SealedKey::RsaPublic(_)) {
+        warn_if_readable_by_others(name, &source.file);
+    }
     if matches!(&key, SealedKey::Secret(s) if s.is_empty()) {
         return Err(KeyError::Empty {
             name: name.to_owned(),
