@@ -336,3 +336,42 @@ fn beijing_today() -> String {
         + 8 * 3600;
     coffer_sim::keys::civil_date(secs / 86_400)
 }
+
+#[tokio::test]
+async fn reordered_notifications_deliver_a_stale_state_after_a_newer_one() {
+    let world = alipay().await;
+    world
+        .set_faults(serde_json::json!({ "reorder_notifications": true }))
+        .await;
+    world
+        .pay(&qr_payment(&world, "AP-ORDER-1", 1999))
+        .await
+        .unwrap();
+    control(&world, "/_control/alipay/pay/AP-ORDER-1").await;
+    world.merchant.wait_for(1).await;
+    let refund = RefundRequest {
+        refund_no: "RF-1".into(),
+        order_no: "AP-ORDER-1".into(),
+        channel_txn_id: None,
+        order_amount: cny(1999),
+        refund_amount: cny(500),
+        reason: String::new(),
+        notify_url: world.merchant.url.clone(),
+    };
+    world.refund(&refund).await.unwrap();
+    let verdicts = world.merchant.wait_for(3).await;
+    let states: Vec<PaymentStatus> = verdicts
+        .iter()
+        .map(|v| verified_payment(v).status)
+        .collect();
+    // Every copy verifies: ordering is the host's problem, which it must solve by state, not
+    // by arrival (a paid notification must not undo a refund).
+    assert_eq!(
+        states,
+        [
+            PaymentStatus::Paid,
+            PaymentStatus::PartiallyRefunded,
+            PaymentStatus::Paid
+        ]
+    );
+}

@@ -441,3 +441,61 @@ async fn answers_are_checked_for_signature_merchant_and_amount() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn unacknowledged_notification_is_retried_until_acknowledged() {
+    let world = carespay().await;
+    world
+        .merchant
+        .failing
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let request = card_payment(&world, "CP-RETRY-1", CARD_APPROVED, money(1999, "USD"));
+    world.pay(&request).await.unwrap();
+    let verdicts = world.merchant.wait_for(3).await;
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| matches!(v, CallbackVerdict::Verified(_)))
+    );
+    let deliveries = world.deliveries().await;
+    let acked: Vec<bool> = deliveries
+        .iter()
+        .map(|d| d["acked"].as_bool().unwrap())
+        .collect();
+    assert_eq!(acked, [false, false, true], "{deliveries:?}");
+    assert_eq!(deliveries[2]["attempt"], 3);
+}
+
+#[tokio::test]
+async fn lost_notification_leaves_the_query_to_find_the_payment() {
+    let world = carespay().await;
+    world
+        .set_faults(serde_json::json!({ "drop_notifications": 1 }))
+        .await;
+    let request = card_payment(&world, "CP-LOST-1", CARD_APPROVED, money(1999, "USD"));
+    world.pay(&request).await.unwrap();
+    // Another payment's notification arrives: the lost one would have come before it.
+    world
+        .pay(&card_payment(
+            &world,
+            "CP-LOST-2",
+            CARD_APPROVED,
+            money(100, "USD"),
+        ))
+        .await
+        .unwrap();
+    let verdicts = world.merchant.wait_for(1).await;
+    assert_eq!(paid_notification(&verdicts[0]).order_no, "CP-LOST-2");
+    assert!(
+        world
+            .deliveries()
+            .await
+            .iter()
+            .all(|d| d["order_no"] != "CP-LOST-1")
+    );
+    let update = world
+        .query(&query("CP-LOST-1", money(1999, "USD")))
+        .await
+        .unwrap();
+    assert_eq!(update.status, PaymentStatus::Paid);
+}

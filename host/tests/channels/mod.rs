@@ -52,6 +52,8 @@ pub struct ChannelWorld {
 pub struct Merchant {
     pub url: String,
     pub verdicts: Arc<Mutex<Vec<CallbackVerdict>>>,
+    /// The next N notifications are answered as if recording them failed (the channel retries).
+    pub failing: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Merchant {
@@ -181,6 +183,17 @@ impl ChannelWorld {
         self.channel.parse_callback(&request).await.unwrap().verdict
     }
 
+    /// Every notification attempt the simulator made, from its control API.
+    pub async fn deliveries(&self) -> Vec<serde_json::Value> {
+        let log: serde_json::Value = reqwest::get(self.sim.url("/_control/notifications"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        log["deliveries"].as_array().unwrap().clone()
+    }
+
     pub async fn set_faults(&self, faults: serde_json::Value) {
         let response = reqwest::Client::new()
             .put(self.sim.url("/_control/faults"))
@@ -200,7 +213,7 @@ async fn start_merchant(channel: Arc<Channel>) -> Merchant {
             listener.local_addr().unwrap(),
             channel.id()
         ),
-        verdicts: Default::default(),
+        ..Default::default()
     };
     let app = axum::Router::new()
         .route("/v1/callbacks/{channel}", axum::routing::post(receive))
@@ -232,8 +245,16 @@ async fn receive(
         body: body.to_vec(),
     };
     let outcome = channel.parse_callback(&request).await.unwrap();
+    let failing = merchant
+        .failing
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
     let ack = match outcome.verdict {
-        CallbackVerdict::Verified(_) => outcome.ack_accepted,
+        CallbackVerdict::Verified(_) if !failing => outcome.ack_accepted,
         _ => outcome.ack_rejected,
     };
     merchant.verdicts.lock().unwrap().push(outcome.verdict);
