@@ -57,8 +57,8 @@ impl Plugin for Alipay {
         // Alipay retries until it reads exactly "success".
         CallbackOutcome {
             verdict,
-            ack_accepted: text(200, "success"),
-            ack_rejected: text(200, "fail"),
+            ack_accepted: http::text_answer(200, "success"),
+            ack_rejected: http::text_answer(200, "fail"),
         }
     }
 
@@ -89,15 +89,7 @@ impl Plugin for Alipay {
             && matches!(context.flow, CheckoutFlow::Redirect | CheckoutFlow::QrCode)
             && context.amount.currency == "CNY"
             && context.amount.minor >= 1;
-        let number = |name: &str, default: u32| {
-            host::setting(name)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
-        serves.then(|| RouteQuote {
-            score: number("score", 700).min(1000) as u16,
-            fee: amount::basis_points(&context.amount, number("fee-bps", 60)),
-        })
+        serves.then(|| sdk::quote(&context.amount, 700, 60))
     }
 
     fn build_statement_request(day: String) -> Result<HttpRequest, ChannelError> {
@@ -113,14 +105,6 @@ impl Plugin for Alipay {
 
     fn parse_statement(document: Vec<u8>) -> Result<Vec<StatementLine>, ChannelError> {
         bill::parse(&document)
-    }
-}
-
-fn text(status: u16, body: &str) -> HttpAnswer {
-    HttpAnswer {
-        status,
-        headers: vec![("content-type".into(), "text/plain".into())],
-        body: body.as_bytes().to_vec(),
     }
 }
 

@@ -319,9 +319,7 @@ pub fn browser_return(request: &InboundRequest) -> CallbackVerdict {
 }
 
 pub fn bill_url_request(day: &str) -> Result<HttpRequest, ChannelError> {
-    if time::parse_date(day).is_none() {
-        return Err(malformed(format!("{day:?} is not a YYYY-MM-DD day")));
-    }
+    time::require_day(day)?;
     let biz = json!({ "bill_type": "trade", "bill_date": day });
     Call::new("alipay.data.dataservice.bill.downloadurl.query", biz)?.post()
 }

@@ -83,8 +83,8 @@ impl Plugin for CaresPay {
         };
         CallbackOutcome {
             verdict,
-            ack_accepted: text(200, "success"),
-            ack_rejected: text(400, "fail"),
+            ack_accepted: http::text_answer(200, "success"),
+            ack_rejected: http::text_answer(400, "fail"),
         }
     }
 
@@ -114,22 +114,10 @@ impl Plugin for CaresPay {
         let serves = METHODS.contains(&context.method.as_str())
             && context.flow == CheckoutFlow::DirectCard
             && wire::numeric_currency(&context.amount.currency).is_some();
-        let number = |name: &str, default: i64| {
-            host::setting(name)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
-        let (min, max) = (
-            number("min-amount-minor", 1),
-            number("max-amount-minor", i64::MAX),
-        );
-        if !serves || context.amount.minor < min || context.amount.minor > max {
-            return None;
-        }
-        Some(RouteQuote {
-            score: number("score", 600).clamp(0, 1000) as u16,
-            fee: amount::basis_points(&context.amount, number("fee-bps", 300) as u32),
-        })
+        let min = sdk::setting_or("min-amount-minor", 1);
+        let max = sdk::setting_or("max-amount-minor", i64::MAX);
+        let in_range = (min..=max).contains(&context.amount.minor);
+        (serves && in_range).then(|| sdk::quote(&context.amount, 600, 300))
     }
 
     fn build_statement_request(day: String) -> Result<HttpRequest, ChannelError> {
@@ -146,14 +134,6 @@ impl Plugin for CaresPay {
 
     fn parse_statement(document: Vec<u8>) -> Result<Vec<StatementLine>, ChannelError> {
         wire::read_batch_list(&document)
-    }
-}
-
-fn text(status: u16, body: &str) -> HttpAnswer {
-    HttpAnswer {
-        status,
-        headers: vec![("content-type".into(), "text/plain".into())],
-        body: body.as_bytes().to_vec(),
     }
 }
 

@@ -432,9 +432,7 @@ pub fn read_refund_answer(
 }
 
 pub fn batch_list_request(day: &str) -> Result<HttpRequest, ChannelError> {
-    if time::parse_date(day).is_none() {
-        return Err(malformed(format!("{day:?} is not a YYYY-MM-DD day")));
-    }
+    time::require_day(day)?;
     let mer_no = sdk::setting("merchant-no")?;
     let signature = md5_pairs_with_key(&[("merNo", &mer_no), ("date", day)])?;
     let body = form::encode([

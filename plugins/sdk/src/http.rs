@@ -1,6 +1,6 @@
 //! Building requests and reading answers.
 
-use crate::{Field, HttpMethod, HttpRequest};
+use crate::{Field, HttpAnswer, HttpMethod, HttpRequest};
 
 /// The first header named `name`, compared case-insensitively.
 pub fn header<'a>(headers: &'a [Field], name: &str) -> Option<&'a str> {
@@ -60,4 +60,13 @@ pub fn method_name(method: HttpMethod) -> &'static str {
 /// True for a 2xx status.
 pub fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
+}
+
+/// A plain-text answer to a channel ("success", "fail").
+pub fn text_answer(status: u16, body: &str) -> HttpAnswer {
+    HttpAnswer {
+        status,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: body.as_bytes().to_vec(),
+    }
 }

@@ -59,6 +59,22 @@ pub fn endpoint(name: &str) -> ChannelResult<String> {
         .ok_or_else(|| ChannelError::Config(format!("endpoint {name:?} is missing")))
 }
 
+/// A numeric setting, or `default` when it is absent or not a number.
+pub fn setting_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    host::setting(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The usual routing quote: the `score` setting (0 to 1000) and a fee of `fee-bps` basis
+/// points of the amount, with the channel's defaults.
+pub fn quote(amount: &Money, default_score: u16, default_fee_bps: u32) -> RouteQuote {
+    RouteQuote {
+        score: setting_or("score", default_score).min(1000),
+        fee: amount::basis_points(amount, setting_or("fee-bps", default_fee_bps)),
+    }
+}
+
 /// Logs through the host. Never pass card data or secrets.
 pub fn log(level: LogLevel, message: &str) {
     host::log(level, message);

@@ -39,6 +39,14 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some(parse_date(date)? * 86_400 + parse_time(time)? - offset)
 }
 
+/// Refuses anything but a real "YYYY-MM-DD" day, with a clear error.
+pub fn require_day(day: &str) -> crate::ChannelResult<()> {
+    match parse_date(day) {
+        Some(_) => Ok(()),
+        None => Err(crate::malformed(format!("{day:?} is not a YYYY-MM-DD day"))),
+    }
+}
+
 /// "YYYY-MM-DD" → days since the epoch.
 pub fn parse_date(text: &str) -> Option<i64> {
     let mut parts = text.splitn(3, '-');

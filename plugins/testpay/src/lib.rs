@@ -90,8 +90,8 @@ impl Plugin for TestPay {
         };
         CallbackOutcome {
             verdict,
-            ack_accepted: answer(200, "OK"),
-            ack_rejected: answer(400, "REJECTED"),
+            ack_accepted: http::text_answer(200, "OK"),
+            ack_rejected: http::text_answer(400, "REJECTED"),
         }
     }
 
@@ -127,21 +127,11 @@ impl Plugin for TestPay {
         if !serves_method || !CURRENCIES.contains(&context.amount.currency.as_str()) {
             return None;
         }
-        let number = |name: &str, default: u32| {
-            host::setting(name)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
-        Some(RouteQuote {
-            score: number("score", 500).min(1000) as u16,
-            fee: amount::basis_points(&context.amount, number("fee-bps", 290)),
-        })
+        Some(sdk::quote(&context.amount, 500, 290))
     }
 
     fn build_statement_request(day: String) -> Result<HttpRequest, ChannelError> {
-        if time::parse_date(&day).is_none() {
-            return Err(malformed(format!("{day:?} is not a YYYY-MM-DD day")));
-        }
+        time::require_day(&day)?;
         signing::signed(http::get(format!(
             "{}/statements/{day}",
             sdk::endpoint("api")?
@@ -161,14 +151,6 @@ impl Plugin for TestPay {
 
     fn parse_statement(document: Vec<u8>) -> Result<Vec<StatementLine>, ChannelError> {
         wire::read_statement(&document)
-    }
-}
-
-fn answer(status: u16, body: &str) -> HttpAnswer {
-    HttpAnswer {
-        status,
-        headers: vec![("content-type".into(), "text/plain".into())],
-        body: body.as_bytes().to_vec(),
     }
 }
 

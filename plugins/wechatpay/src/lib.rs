@@ -101,15 +101,7 @@ impl Plugin for WechatPay {
             && context.flow == CheckoutFlow::QrCode
             && context.amount.currency == "CNY"
             && context.amount.minor >= 1;
-        let number = |name: &str, default: u32| {
-            host::setting(name)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
-        serves.then(|| RouteQuote {
-            score: number("score", 700).min(1000) as u16,
-            fee: amount::basis_points(&context.amount, number("fee-bps", 60)),
-        })
+        serves.then(|| sdk::quote(&context.amount, 700, 60))
     }
 
     fn build_statement_request(day: String) -> Result<HttpRequest, ChannelError> {

@@ -335,9 +335,7 @@ pub fn browser_return(request: &InboundRequest) -> CallbackVerdict {
 }
 
 pub fn bill_request(day: &str) -> Result<HttpRequest, ChannelError> {
-    if time::parse_date(day).is_none() {
-        return Err(malformed(format!("{day:?} is not a YYYY-MM-DD day")));
-    }
+    time::require_day(day)?;
     signing::signed(http::get(api(&format!(
         "/v3/bill/tradebill?bill_date={day}&bill_type=ALL"
     ))?))
