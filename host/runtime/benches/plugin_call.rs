@@ -4,6 +4,8 @@
 //! - `create-payment` on TestPay: JSON body, HMAC-SHA256 signature through a sealed key, i.e. a
 //!   sign-a-request sized call; every call gets a fresh store and instance;
 //! - `route-score`: the same fresh instance with almost no work, to show the fixed cost;
+//! - Alipay `create-payment` (QR precreate): RSA2 signing with a 2048-bit sealed key, to show
+//!   what a real channel's signature costs on top;
 //!
 //! and the time to load a plugin cold (compile) and from the artifact cache.
 //!
@@ -22,6 +24,7 @@ use coffer_plugin_runtime::{
 const WARMUP_CALLS: usize = 2_000;
 const MEASURED_CALLS: usize = 50_000;
 const LOAD_ROUNDS: usize = 5;
+const RSA_CALLS: usize = 2_000;
 
 fn fixtures_dir() -> PathBuf {
     std::env::var_os("COFFER_FIXTURES_DIR")
@@ -184,6 +187,48 @@ async fn call_latency() {
     report("route-score (fixed cost)", samples, wall.elapsed());
 }
 
+async fn rsa_signed_call() {
+    let alipay = fixtures_dir().join("alipay.wasm");
+    if !alipay.is_file() {
+        println!("alipay.wasm not built; skipping the RSA-signed call");
+        return;
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(&alipay, plugins.path().join("alipay.wasm")).unwrap();
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
+    let mut keys = KeyRing::default();
+    keys.insert("app-private-key", SealedKey::RsaPrivate(Box::new(key)));
+    let mut configs = ChannelConfigs::default();
+    configs.insert(
+        "alipay",
+        ChannelConfig {
+            settings: [("app-id".to_owned(), "2021000000000001".to_owned())].into(),
+            endpoints: [(
+                "gateway".to_owned(),
+                Endpoint::parse("https://openapi.alipay.example/gateway.do").unwrap(),
+            )]
+            .into(),
+            keys,
+        },
+    );
+    let engine = PluginEngine::new(Limits::default()).unwrap();
+    let registry = Registry::new(engine, plugins.path(), ArtifactCache::default(), configs);
+    registry.reload().await;
+    let channel = registry.get("alipay").expect("alipay loaded");
+    let mut samples = Vec::with_capacity(RSA_CALLS);
+    let wall = Instant::now();
+    for n in 0..RSA_CALLS {
+        let mut r = request(n);
+        r.amount.currency = "CNY".into();
+        r.flow = CheckoutFlow::QrCode;
+        let started = Instant::now();
+        let start = channel.create_payment(&r).await.unwrap();
+        samples.push(started.elapsed());
+        std::hint::black_box(start);
+    }
+    report("alipay create-payment (RSA2)", samples, wall.elapsed());
+}
+
 fn main() {
     let plugin = fixtures_dir().join("testpay.wasm");
     assert!(
@@ -199,5 +244,6 @@ fn main() {
     runtime.block_on(async {
         load_times(&plugin).await;
         call_latency().await;
+        rsa_signed_call().await;
     });
 }
