@@ -142,6 +142,23 @@ async fn admin_routes_refuse_missing_wrong_and_weak_tokens() {
     assert_eq!(body["status"], 401);
     let (status, _) = world.get("/v1/admin/plugins", Some("cof_guess")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The right token under another scheme is not a bearer token.
+    let basic = world
+        .http
+        .get(world.url("/v1/admin/plugins"))
+        .header("authorization", format!("Basic {VIEWER_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    let lower_case_scheme = world
+        .http
+        .get(world.url("/v1/admin/plugins"))
+        .header("authorization", format!("bearer {VIEWER_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower_case_scheme.status(), StatusCode::OK);
     // A viewer may look but not reload.
     let (status, content_type, body) = world
         .post("/v1/admin/plugins/reload", Some(VIEWER_TOKEN), json!({}))

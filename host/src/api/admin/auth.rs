@@ -35,7 +35,10 @@ pub async fn require_role(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        // The scheme name is case-insensitive (RFC 9110).
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token);
     let Some(holder) = presented.and_then(|t| required.admin.authenticate(t.trim())) else {
         let mut response = Problem::new(
             StatusCode::UNAUTHORIZED,
