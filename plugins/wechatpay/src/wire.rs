@@ -213,6 +213,8 @@ pub fn refund(request: &RefundRequest) -> Result<HttpRequest, ChannelError> {
 
 #[derive(Deserialize)]
 struct Refund {
+    /// Present in notifications (not in API answers).
+    mchid: Option<String>,
     out_refund_no: String,
     #[serde(default)]
     out_trade_no: String,
@@ -313,6 +315,9 @@ pub fn notification(request: &InboundRequest) -> Result<CallbackEvent, ChannelEr
         }
         ("refund", true) => {
             let refund: Refund = serde_json::from_slice(&plain)?;
+            if refund.mchid.as_deref() != Some(sdk::setting("mch-id")?.as_str()) {
+                return Err(bad_signature("refund notification for another merchant"));
+            }
             Ok(CallbackEvent::Refund(refund.into_update(None)?))
         }
         (kind, _) => Err(malformed(format!(
