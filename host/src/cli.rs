@@ -152,7 +152,9 @@ async fn list_plugins(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn check_plugin(config: &Config, file: &Path) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
+    // A fresh private directory: a predictable one could hold someone else's files.
+    let temp = tempfile::tempdir()?;
+    let dir = temp.path().to_owned();
     let name = file.file_name().context("not a file")?;
     std::fs::copy(file, dir.join(name))
         .with_context(|| format!("cannot read {}", file.display()))?;
@@ -164,7 +166,6 @@ async fn check_plugin(config: &Config, file: &Path) -> anyhow::Result<()> {
         ChannelConfigs::default(),
     ));
     let report = registry.reload().await;
-    let _ = std::fs::remove_dir_all(&dir);
     if let Some(failure) = report.failed.first() {
         anyhow::bail!("{}: {}", file.display(), failure.error);
     }
@@ -176,10 +177,4 @@ async fn check_plugin(config: &Config, file: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("coffer-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

@@ -375,3 +375,75 @@ async fn reordered_notifications_deliver_a_stale_state_after_a_newer_one() {
         ]
     );
 }
+
+#[tokio::test]
+async fn notification_forms_that_sign_alike_but_read_differently_are_rejected() {
+    let world = alipay().await;
+    let genuine = signed_notification(&world, APP_ID);
+    let notify = |body: String| InboundRequest {
+        kind: InboundKind::Notify,
+        method: HttpMethod::Post,
+        path: "/v1/callbacks/alipay".into(),
+        query: String::new(),
+        headers: vec![],
+        body: body.into_bytes(),
+    };
+    let accepted = world
+        .channel
+        .parse_callback(&notify(genuine.clone()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(accepted.verdict, CallbackVerdict::Verified(_)),
+        "{:?}",
+        accepted.verdict
+    );
+    // An empty duplicate is left out of the signed string but would be read first.
+    let duplicated = format!("trade_status=&{genuine}");
+    // A value hiding "&key=value" signs like two parameters.
+    let folded = genuine.replace("total_amount=19.99", "total_amount=19.99%26gmt_refund%3Dx");
+    for (name, body) in [("duplicated", duplicated), ("folded", folded)] {
+        let verdict = world
+            .channel
+            .parse_callback(&notify(body))
+            .await
+            .unwrap()
+            .verdict;
+        assert!(
+            matches!(
+                verdict,
+                CallbackVerdict::Rejected(ChannelError::BadSignature(_))
+            ),
+            "{name}: {verdict:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsigned_refusal_settles_nothing() {
+    let world = alipay().await;
+    let refund = RefundRequest {
+        refund_no: "RF-1".into(),
+        order_no: "AP-UNSIGNED-1".into(),
+        channel_txn_id: None,
+        order_amount: cny(1999),
+        refund_amount: cny(1999),
+        reason: String::new(),
+        notify_url: world.merchant.url.clone(),
+    };
+    // What a man in the middle could answer: a business refusal without Alipay's signature.
+    let forged = HttpResponse {
+        status: 200,
+        headers: vec![],
+        body: br#"{"alipay_trade_refund_response":{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_STATUS_ERROR"}}"#.to_vec(),
+    };
+    let error = world
+        .channel
+        .parse_refund_response(&refund, &forged)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, PluginError::Channel(ChannelError::Upstream(_))),
+        "{error:?}"
+    );
+}

@@ -57,10 +57,14 @@ fn query(order_no: &str, amount: Money) -> QueryRequest {
     }
 }
 
-fn paid_notification(verdict: &CallbackVerdict) -> &PaymentUpdate {
+/// A CaresPay notification with a valid checksum is a claim (its checksum does not pin the
+/// order); the host confirms it with the signed query.
+fn paid_claim(verdict: &CallbackVerdict) -> &UnverifiedClaim {
     match verdict {
-        CallbackVerdict::Verified(CallbackEvent::Payment(update)) => update,
-        other => panic!("expected a verified payment notification, got {other:?}"),
+        CallbackVerdict::Unverified(claim) if claim.claimed_status == Some(PaymentStatus::Paid) => {
+            claim
+        }
+        other => panic!("expected a claim of payment, got {other:?}"),
     }
 }
 
@@ -82,9 +86,44 @@ async fn approved_card_is_paid_and_notified() {
     assert_eq!(outcome.action, NextAction::None);
 
     let verdicts = world.merchant.wait_for(1).await;
-    let update = paid_notification(&verdicts[0]);
-    assert_eq!(update.status, PaymentStatus::Paid);
-    assert_eq!(update.order_no, "CP-OK-1");
+    assert_eq!(paid_claim(&verdicts[0]).order_no, "CP-OK-1");
+    let confirmed = world
+        .query(&query("CP-OK-1", money(1999, "USD")))
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, PaymentStatus::Paid);
+}
+
+#[tokio::test]
+async fn notification_with_characters_shifted_between_bill_and_order_is_only_a_claim() {
+    let world = carespay().await;
+    let key = &world.sim.sim.keys.carespay_md5;
+    // billNo "CP-SHIFT-10" + orderNo "0CPX" concatenates like "CP-SHIFT-1" + "00CPX": the same
+    // checksum for two different orders.
+    let md5 = md5_hex(&format!(
+        "{MERCHANT_NO}CP-SHIFT-100CPX119.99P0001S0001{key}"
+    ));
+    let body = format!(
+        "merNo={MERCHANT_NO}&billNo=CP-SHIFT-1&orderNo=00CPX&currency=1&amount=19.99&code=P0001&tradeStatus=S0001&md5Info={md5}"
+    );
+    let request = InboundRequest {
+        kind: InboundKind::Notify,
+        method: HttpMethod::Post,
+        path: "/v1/callbacks/carespay".into(),
+        query: String::new(),
+        headers: vec![],
+        body: body.into_bytes(),
+    };
+    let verdict = world
+        .channel
+        .parse_callback(&request)
+        .await
+        .unwrap()
+        .verdict;
+    assert!(
+        matches!(verdict, CallbackVerdict::Unverified(_)),
+        "{verdict:?}"
+    );
 }
 
 #[tokio::test]
@@ -125,7 +164,7 @@ async fn three_d_secure_approved_is_confirmed_by_a_signed_query() {
         .unwrap();
     assert_eq!(update.status, PaymentStatus::Paid);
     let verdicts = world.merchant.wait_for(1).await;
-    assert_eq!(paid_notification(&verdicts[0]).status, PaymentStatus::Paid);
+    paid_claim(&verdicts[0]);
 }
 
 #[tokio::test]
@@ -188,7 +227,7 @@ async fn forged_notification_is_rejected_and_the_genuine_retry_accepted() {
         verdicts[0],
         CallbackVerdict::Rejected(ChannelError::BadSignature(_))
     ));
-    assert_eq!(paid_notification(&verdicts[1]).status, PaymentStatus::Paid);
+    paid_claim(&verdicts[1]);
 }
 
 #[tokio::test]
@@ -200,10 +239,7 @@ async fn duplicated_notifications_arrive_twice_and_verify_alike() {
     let request = card_payment(&world, "CP-DUP-1", CARD_APPROVED, money(1999, "USD"));
     world.pay(&request).await.unwrap();
     let verdicts = world.merchant.wait_for(2).await;
-    assert_eq!(
-        paid_notification(&verdicts[0]),
-        paid_notification(&verdicts[1])
-    );
+    assert_eq!(paid_claim(&verdicts[0]), paid_claim(&verdicts[1]));
 }
 
 #[tokio::test]
@@ -455,7 +491,7 @@ async fn unacknowledged_notification_is_retried_until_acknowledged() {
     assert!(
         verdicts
             .iter()
-            .all(|v| matches!(v, CallbackVerdict::Verified(_)))
+            .all(|v| matches!(v, CallbackVerdict::Unverified(_)))
     );
     let deliveries = world.deliveries().await;
     let acked: Vec<bool> = deliveries
@@ -485,7 +521,7 @@ async fn lost_notification_leaves_the_query_to_find_the_payment() {
         .await
         .unwrap();
     let verdicts = world.merchant.wait_for(1).await;
-    assert_eq!(paid_notification(&verdicts[0]).order_no, "CP-LOST-2");
+    assert_eq!(paid_claim(&verdicts[0]).order_no, "CP-LOST-2");
     assert!(
         world
             .deliveries()

@@ -13,11 +13,22 @@ use crate::keys::KeyRing;
 pub struct Endpoint(Url);
 
 impl Endpoint {
-    /// Accepts an absolute http(s) URL without credentials, query or fragment.
+    /// Accepts an absolute https URL without credentials, query or fragment; plain http only
+    /// for loopback hosts (the simulator, local tests), since answers must not be alterable on
+    /// the way.
     pub fn parse(text: &str) -> Result<Self, String> {
         let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("{text:?} must be http or https"));
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => return Err(format!("{text:?} must be https (http only for loopback)")),
+            _ => return Err(format!("{text:?} must be https")),
         }
         if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
             return Err(format!("{text:?} needs a host and no credentials"));
@@ -36,6 +47,12 @@ impl Endpoint {
     /// True if `url` is on the same origin and under this endpoint's path, at a segment boundary:
     /// "https://pay.example/api" allows "/api" and "/api/pay" but not "/api2" or "/".
     fn allows(&self, url: &Url) -> bool {
+        // An encoded slash, backslash or dot may be decoded by a proxy or the server into a
+        // path outside the endpoint.
+        let lowered = url.path().to_ascii_lowercase();
+        if ["%2f", "%5c", "%2e"].iter().any(|e| lowered.contains(e)) {
+            return false;
+        }
         if url.scheme() != self.0.scheme()
             || url.host() != self.0.host()
             || url.port_or_known_default() != self.0.port_or_known_default()
@@ -133,6 +150,22 @@ mod tests {
         let c = config(&["https://pay.example/api"]);
         // The URL parser resolves "..", so the request really targets /admin.
         assert!(c.check_egress("https://pay.example/api/../admin").is_err());
+        // Encoded separators a proxy might decode are refused outright.
+        for sneaky in [
+            "https://pay.example/api/..%2Fadmin",
+            "https://pay.example/api/%2e%2e/admin",
+            "https://pay.example/api/..%5cadmin",
+        ] {
+            assert!(c.check_egress(sneaky).is_err(), "{sneaky}");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        assert!(Endpoint::parse("http://pay.example/api").is_err());
+        assert!(Endpoint::parse("http://127.0.0.1:9100/api").is_ok());
+        assert!(Endpoint::parse("http://localhost:9100/api").is_ok());
+        assert!(Endpoint::parse("http://[::1]:9100/api").is_ok());
     }
 
     #[test]

@@ -57,6 +57,6 @@ pub enum LoadError {
     Validate(#[from] PluginError),
     #[error("plugin describes itself wrongly: {0}")]
     InvalidInfo(String),
-    #[error("channel {channel} is already served by {file}")]
-    DuplicateChannel { channel: String, file: String },
+    #[error("plugin says it is channel {channel}, so its file must be named {expected}")]
+    WrongFileName { channel: String, expected: String },
 }

@@ -46,6 +46,15 @@ async fn endless_loop_is_stopped_by_the_time_budget() {
 }
 
 #[tokio::test]
+async fn sleeping_in_a_host_call_is_stopped_by_the_time_budget() {
+    // The plugin sleeps 30 s; the bound here only keeps a regression from hanging the suite.
+    let error = tokio::time::timeout(Duration::from_secs(10), attack("sleep"))
+        .await
+        .expect("the call ends at its budget, not when the plugin wakes up");
+    assert_eq!(error, PluginError::Timeout { budget_ms: 250 });
+}
+
+#[tokio::test]
 async fn memory_bomb_hits_the_memory_cap() {
     let limit_bytes = test_limits().memory_bytes;
     assert_eq!(

@@ -129,13 +129,16 @@ async fn truncated_file_never_replaces_a_working_plugin() {
 }
 
 #[tokio::test]
-async fn second_file_claiming_the_same_channel_is_refused() {
+async fn plugin_claiming_a_channel_under_another_file_name_is_refused() {
+    // An impostor file claiming "testpay" would otherwise get testpay's keys and endpoints.
     let world = TestRegistry::with(&["testpay.wasm"]).await;
-    world.install("testpay-v2.wasm", "zz-testpay-copy.wasm");
+    world.install("testpay-v2.wasm", "aaa-impostor.wasm");
     let report = world.registry.reload().await;
     assert_eq!(report.failed.len(), 1);
     assert!(
-        report.failed[0].error.contains("already served"),
+        report.failed[0]
+            .error
+            .contains("must be named testpay.wasm"),
         "{:?}",
         report.failed
     );

@@ -20,6 +20,21 @@ pub enum SendError {
     InvalidRequest(String),
 }
 
+/// Headers a plugin may not set: they would redirect the request to another virtual host or
+/// desynchronise the connection. The HTTP client sets them itself.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
 #[derive(Clone)]
 pub struct ChannelHttp {
     client: reqwest::Client,
@@ -54,6 +69,14 @@ impl ChannelHttp {
         };
         let mut builder = self.client.request(method, &request.url);
         for (name, value) in &request.headers {
+            if FORBIDDEN_HEADERS
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h))
+            {
+                return Err(SendError::InvalidRequest(format!(
+                    "header {name:?} is not the plugin's to set"
+                )));
+            }
             builder = builder.header(name, value);
         }
         let built = builder
@@ -97,6 +120,29 @@ impl ChannelHttp {
             SendError::Timeout(self.timeout)
         } else {
             SendError::Unreachable(error.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn plugins_cannot_set_the_host_or_framing_headers() {
+        let http = ChannelHttp::new(Duration::from_secs(1), 1024);
+        for header in ["Host", "content-length", "Transfer-Encoding", "connection"] {
+            let request = HttpRequest {
+                method: HttpMethod::Get,
+                url: "http://127.0.0.1:9/api".into(),
+                headers: vec![(header.into(), "internal-admin.example".into())],
+                body: vec![],
+            };
+            let error = http.send(&request).await.unwrap_err();
+            assert!(
+                matches!(error, SendError::InvalidRequest(_)),
+                "{header}: {error:?}"
+            );
         }
     }
 }

@@ -35,7 +35,13 @@ pub struct AdminToken {
 
 impl AdminConfig {
     pub(super) fn validate(&self) -> Result<(), String> {
-        for token in &self.tokens {
+        for (i, token) in self.tokens.iter().enumerate() {
+            if self.tokens[..i].iter().any(|t| t.sha256 == token.sha256) {
+                return Err(format!(
+                    "admin token {:?}: the same token is configured twice",
+                    token.name
+                ));
+            }
             let well_formed = token.sha256.len() == 64
                 && token
                     .sha256
@@ -96,5 +102,19 @@ mod tests {
         assert!(config.authenticate(&token[..token.len() - 1]).is_none());
         assert!(config.authenticate("").is_none());
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+    }
+
+    #[test]
+    fn one_token_cannot_hold_two_roles() {
+        let (_, sha256) = new_token();
+        let entry = |role| AdminToken {
+            name: "ops".into(),
+            role,
+            sha256: sha256.clone(),
+        };
+        let config = AdminConfig {
+            tokens: vec![entry(Role::Viewer), entry(Role::Admin)],
+        };
+        assert!(config.validate().is_err());
     }
 }

@@ -253,8 +253,11 @@ async fn receive(
             |n| n.checked_sub(1),
         )
         .is_ok();
+    // Like the host once it has recorded the event (or, for a claim, confirmed it by query).
     let ack = match outcome.verdict {
-        CallbackVerdict::Verified(_) if !failing => outcome.ack_accepted,
+        CallbackVerdict::Verified(_) | CallbackVerdict::Unverified(_) if !failing => {
+            outcome.ack_accepted
+        }
         _ => outcome.ack_rejected,
     };
     merchant.verdicts.lock().unwrap().push(outcome.verdict);

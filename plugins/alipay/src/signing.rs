@@ -41,7 +41,22 @@ pub fn verify(content: &str, signature_base64: &str) -> Result<(), ChannelError>
 }
 
 /// Verifies a notification's parameters: sorted, without `sign` and `sign_type`.
+///
+/// The signed string joins raw values with `&` and leaves empty values out, so two different
+/// forms can sign the same: a duplicated key (an empty copy first), or a value hiding
+/// `&key=value`. Both are refused; a genuine notification has neither, and a refused one is
+/// retried by Alipay or settled by a query.
 pub fn verify_notification(params: &[(String, String)]) -> Result<(), ChannelError> {
+    for (i, (key, value)) in params.iter().enumerate() {
+        if params[..i].iter().any(|(k, _)| k == key) {
+            return Err(bad_signature(format!("parameter {key} appears twice")));
+        }
+        if key.contains(['&', '=']) || value.contains('&') {
+            return Err(bad_signature(format!(
+                "parameter {key} would change the signed string"
+            )));
+        }
+    }
     let sign =
         form::get(params, "sign").ok_or_else(|| bad_signature("notification without sign"))?;
     if form::get(params, "sign_type").is_some_and(|t| t != "RSA2") {

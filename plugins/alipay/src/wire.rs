@@ -125,11 +125,12 @@ pub fn answer(method: &str, response: &HttpResponse) -> Result<Value, ChannelErr
     let code = node["code"].as_str().unwrap_or_default();
     let sign =
         sdk::json::raw_member(body, "sign").and_then(|s| serde_json::from_str::<String>(s).ok());
-    match (code, sign) {
-        (_, Some(sign)) => signing::verify(raw, &sign)?,
-        ("10000", None) => return Err(bad_signature("successful answer without sign")),
-        // Alipay leaves some gateway errors unsigned; they change nothing either way.
-        (_, None) => {}
+    match sign {
+        Some(sign) => signing::verify(raw, &sign)?,
+        None if code == "10000" => return Err(bad_signature("successful answer without sign")),
+        // Alipay signs business answers; an unsigned error may come from anyone on the path,
+        // so it settles nothing: the outcome stays unknown and the host asks again.
+        None => return Err(business_error(&node)),
     }
     Ok(node)
 }

@@ -14,6 +14,10 @@
 //! R0002 refused), the `refundNo` field, the batch-list signature
 //! `MD5("merNo=..&date=..&key=..")` and its JSON rows.
 //!
+//! Notifications are reported as *unverified* claims even when their checksum matches: the
+//! checksum concatenates fields without separators, so it does not pin the order it is about.
+//! The host confirms each one with the signed query.
+//!
 //! Card data passes through to the gateway only: this plugin never logs it.
 
 mod signing;
@@ -73,11 +77,12 @@ impl Plugin for CaresPay {
     fn parse_callback(request: InboundRequest) -> CallbackOutcome {
         let verdict = match request.kind {
             InboundKind::BrowserReturn => wire::browser_return(&request),
+            // The notification's checksum concatenates fields without separators, so
+            // characters can shift between billNo and orderNo and it still matches: a valid
+            // checksum proves the gateway sent *something*, not which order it is about. The
+            // host confirms with the signed query, which is pinned to our bill and amount.
             InboundKind::Notify => match wire::Answer::from_notification(&request) {
-                Ok(answer) => match answer.into_update() {
-                    Ok(update) => CallbackVerdict::Verified(CallbackEvent::Payment(update)),
-                    Err(e) => CallbackVerdict::Rejected(e),
-                },
+                Ok(answer) => CallbackVerdict::Unverified(answer.claim()),
                 Err(e) => CallbackVerdict::Rejected(e),
             },
         };

@@ -272,6 +272,18 @@ impl Answer {
         from_two_decimals(&self.amount, iso)
     }
 
+    /// What a notification claims, for the host to confirm with a query.
+    pub fn claim(&self) -> UnverifiedClaim {
+        UnverifiedClaim {
+            order_no: self.bill_no.clone(),
+            claimed_status: match self.trade_status.as_str() {
+                "S0001" => Some(PaymentStatus::Paid),
+                "S0002" => Some(PaymentStatus::Failed),
+                _ => None,
+            },
+        }
+    }
+
     pub fn into_update(self) -> Result<PaymentUpdate, ChannelError> {
         let status = match (self.code.as_str(), self.trade_status.as_str()) {
             ("P0004", _) => PaymentStatus::RequiresAction,

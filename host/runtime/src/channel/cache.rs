@@ -30,7 +30,7 @@ impl ArtifactCache {
         bytes: &[u8],
         sha256: &str,
     ) -> Result<(Component, bool), LoadError> {
-        let Some(dir) = &self.dir else {
+        let Some(dir) = self.dir.as_ref().filter(|d| trusted_dir(d)) else {
             return compile(engine, bytes).map(|c| (c, false));
         };
         let path = dir.join(format!(
@@ -52,7 +52,7 @@ impl ArtifactCache {
             }
         }
         let component = compile(engine, bytes)?;
-        if let Err(e) = store(dir, &path, &component) {
+        if let Err(e) = store(&path, &component) {
             // A cache that cannot be written costs a recompile at the next start, nothing more.
             tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled plugin");
         }
@@ -64,9 +64,35 @@ fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
     Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))
 }
 
+/// The cache is used only if it is a directory nobody but its owner can write to (it is created
+/// that way); otherwise compiled code from it could be someone else's.
+fn trusted_dir(dir: &Path) -> bool {
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        if let Err(e) = builder.create(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot create the plugin cache; compiling without it");
+            return false;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let writable_by_others = std::fs::metadata(dir)
+            .map(|m| !m.is_dir() || m.permissions().mode() & 0o022 != 0)
+            .unwrap_or(true);
+        if writable_by_others {
+            tracing::warn!(dir = %dir.display(), "plugin cache is writable by group or others; not using it (chmod 700)");
+            return false;
+        }
+    }
+    true
+}
+
 /// Writes to a temporary name and renames, so a crash never leaves half an artifact behind.
-fn store(dir: &Path, path: &Path, component: &Component) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
+fn store(path: &Path, component: &Component) -> anyhow::Result<()> {
     let bytes = component.serialize()?;
     let temp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&temp, bytes)?;

@@ -6,13 +6,19 @@ use super::{Channel, Sandbox};
 use crate::bindings::types::*;
 use crate::error::PluginError;
 
-/// Runs one export in a fresh sandbox and checks the answer's size.
+/// Runs one export in a fresh sandbox and checks the answer's size. The epoch check stops a
+/// plugin that computes too long; the outer deadline also stops one that waits inside a host
+/// call (a WASI sleep or poll), where no epoch check runs. Dropping the call drops its store.
 macro_rules! call {
     ($channel:ident, $limit:expr, $export:ident($($arg:expr),*)) => {{
         let mut sandbox: Sandbox = $channel.sandbox().await?;
+        let deadline = sandbox.deadline();
         let api = sandbox.plugin.coffer_channel_plugin();
-        let result = api.$export(&mut sandbox.store $(, $arg)*).await;
-        sandbox.finish(result, $limit)
+        let call = api.$export(&mut sandbox.store $(, $arg)*);
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(result) => sandbox.finish(result, $limit),
+            Err(_) => Err($channel.timeout()),
+        }
     }};
 }
 

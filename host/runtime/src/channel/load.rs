@@ -64,6 +64,15 @@ pub(crate) async fn load_channel(
     };
     let info = channel.call_info().await?;
     validate_info(&info)?;
+    // The operator names the file, the plugin only claims an id: the two must agree, or a
+    // plugin could claim another channel's configuration and keys.
+    let expected_file = format!("{}.wasm", info.id);
+    if channel.file.file_name().and_then(|n| n.to_str()) != Some(expected_file.as_str()) {
+        return Err(LoadError::WrongFileName {
+            channel: info.id.clone(),
+            expected: expected_file,
+        });
+    }
     channel.id = Arc::from(info.id.as_str());
     channel.config = configs.get(&info.id);
     channel.info = info;

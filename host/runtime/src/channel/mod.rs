@@ -125,13 +125,22 @@ impl Channel {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        match self.pre.instantiate_async(&mut store).await {
-            Ok(plugin) => Ok(Sandbox {
+        let deadline = tokio::time::Instant::from_std(store.data().started + budget);
+        match tokio::time::timeout_at(deadline, self.pre.instantiate_async(&mut store)).await {
+            Ok(Ok(plugin)) => Ok(Sandbox {
                 store,
                 plugin,
                 _permit: permit,
             }),
-            Err(error) => Err(classify_failure(error, store.data())),
+            Ok(Err(error)) => Err(classify_failure(error, store.data())),
+            Err(_) => Err(self.timeout()),
+        }
+    }
+
+    fn timeout(&self) -> PluginError {
+        let budget = self.engine.limits().call_timeout;
+        PluginError::Timeout {
+            budget_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }
@@ -143,6 +152,12 @@ struct Sandbox {
 }
 
 impl Sandbox {
+    /// When this call's time budget runs out.
+    fn deadline(&self) -> tokio::time::Instant {
+        let data = self.store.data();
+        tokio::time::Instant::from_std(data.started + data.engine.limits.call_timeout)
+    }
+
     /// Checks a finished call: a trap becomes its typed error, an answer over the cap is refused.
     fn finish<T: OutputSize>(
         self,

@@ -164,24 +164,14 @@ impl Registry {
                     continue;
                 }
             };
-            if file.sha256 == previous.sha256 {
+            // The same bytes are loaded again only if they failed last time (a transient
+            // failure, such as a timeout on a loaded machine, must not stick).
+            if file.sha256 == previous.sha256 && previous.failure.is_none() {
                 report.unchanged += 1;
                 continue;
             }
             let sha256 = file.sha256.clone();
             let loaded = load_channel(&self.engine, &self.cache, &self.configs, file).await;
-            let loaded = loaded.and_then(|channel| {
-                let owner = files
-                    .iter()
-                    .find(|(p, r)| **p != path && r.channel.as_deref() == Some(channel.id()));
-                match owner {
-                    Some((other, _)) => Err(LoadError::DuplicateChannel {
-                        channel: channel.id().to_owned(),
-                        file: other.display().to_string(),
-                    }),
-                    None => Ok(channel),
-                }
-            });
             match loaded {
                 Ok(channel) => {
                     let id = channel.id().to_owned();

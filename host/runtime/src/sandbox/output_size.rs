@@ -1,5 +1,6 @@
-//! How big a plugin's answer is: the bytes of every string and list in it, added up. Checked
-//! against the output cap before the answer leaves the runtime.
+//! How big a plugin's answer is: the bytes of every string and list in it, added up, plus a
+//! fixed charge per string and per list element (what the host spends on each, even empty).
+//! Checked against the output cap before the answer leaves the runtime.
 
 use crate::bindings::types::*;
 
@@ -7,9 +8,12 @@ pub(crate) trait OutputSize {
     fn output_size(&self) -> usize;
 }
 
+/// What an empty string or list element costs the host: its pointer, length and capacity.
+const ELEMENT_OVERHEAD: usize = std::mem::size_of::<String>();
+
 impl OutputSize for String {
     fn output_size(&self) -> usize {
-        self.len()
+        ELEMENT_OVERHEAD + self.len()
     }
 }
 
@@ -21,7 +25,7 @@ impl OutputSize for u8 {
 
 impl<T: OutputSize> OutputSize for Vec<T> {
     fn output_size(&self) -> usize {
-        self.iter().map(OutputSize::output_size).sum()
+        ELEMENT_OVERHEAD + self.iter().map(OutputSize::output_size).sum::<usize>()
     }
 }
 
@@ -135,7 +139,7 @@ impl OutputSize for CallbackVerdict {
 impl OutputSize for StatementStep {
     fn output_size(&self) -> usize {
         match self {
-            StatementStep::Document(bytes) => bytes.len(),
+            StatementStep::Document(bytes) => ELEMENT_OVERHEAD + bytes.len(),
             StatementStep::Follow(request) => request.output_size(),
         }
     }
@@ -150,7 +154,18 @@ impl OutputSize for ChannelError {
             | ChannelError::Config(s)
             | ChannelError::Unsupported(s)
             | ChannelError::Key(s)
-            | ChannelError::Internal(s) => s.len(),
+            | ChannelError::Internal(s) => s.output_size(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_strings_are_not_free() {
+        let headers: Vec<(String, String)> = vec![(String::new(), String::new()); 100_000];
+        assert!(headers.output_size() >= 100_000 * 2 * ELEMENT_OVERHEAD);
     }
 }
