@@ -27,10 +27,6 @@ async fn alipay_with_app_id(app_id: &str) -> ChannelWorld {
     .await
 }
 
-fn cny(minor: i64) -> Money {
-    money(minor, "CNY")
-}
-
 fn qr_payment(world: &ChannelWorld, order_no: &str, minor: i64) -> PaymentRequest {
     let mut request = payment(
         order_no,
@@ -40,14 +36,6 @@ fn qr_payment(world: &ChannelWorld, order_no: &str, minor: i64) -> PaymentReques
     );
     request.method = "alipay".into();
     request
-}
-
-fn query(order_no: &str, minor: i64) -> QueryRequest {
-    QueryRequest {
-        order_no: order_no.into(),
-        channel_txn_id: None,
-        amount: cny(minor),
-    }
 }
 
 async fn control(world: &ChannelWorld, path: &str) -> serde_json::Value {
@@ -88,7 +76,7 @@ async fn qr_precreate_then_scan_is_paid_notified_and_queried() {
     assert_eq!(update.amount, Some(cny(1999)));
     assert!(update.channel_txn_id.is_some());
 
-    let update = world.query(&query("AP-QR-1", 1999)).await.unwrap();
+    let update = world.query(&query("AP-QR-1", cny(1999))).await.unwrap();
     assert_eq!(update.status, PaymentStatus::Paid);
     assert!(update.paid_at.is_some());
 }
@@ -142,7 +130,11 @@ async fn page_pay_is_a_signed_cashier_url_the_gateway_accepts() {
         CallbackVerdict::Unverified(_)
     ));
     assert_eq!(
-        world.query(&query("AP-PAGE-1", 1999)).await.unwrap().status,
+        world
+            .query(&query("AP-PAGE-1", cny(1999)))
+            .await
+            .unwrap()
+            .status,
         PaymentStatus::Paid
     );
 }
@@ -150,7 +142,7 @@ async fn page_pay_is_a_signed_cashier_url_the_gateway_accepts() {
 #[tokio::test]
 async fn unopened_page_pay_trade_is_pending_not_failed() {
     let world = alipay().await;
-    let update = world.query(&query("AP-NEVER-1", 1999)).await.unwrap();
+    let update = world.query(&query("AP-NEVER-1", cny(1999))).await.unwrap();
     assert_eq!(update.status, PaymentStatus::Pending);
     assert_eq!(update.channel_status, "TRADE_NOT_EXIST");
 }
@@ -286,7 +278,11 @@ async fn refunds_partial_then_full_and_the_gbk_bill() {
         RefundStatus::Succeeded
     );
     assert_eq!(
-        world.query(&query("AP-RF-1", 1999)).await.unwrap().status,
+        world
+            .query(&query("AP-RF-1", cny(1999)))
+            .await
+            .unwrap()
+            .status,
         PaymentStatus::Refunded
     );
     // Refund notifications: partial, then the trade closed by the full refund.

@@ -49,14 +49,6 @@ fn card_payment(
     request
 }
 
-fn query(order_no: &str, amount: Money) -> QueryRequest {
-    QueryRequest {
-        order_no: order_no.into(),
-        channel_txn_id: None,
-        amount,
-    }
-}
-
 /// A CaresPay notification with a valid checksum is a claim (its checksum does not pin the
 /// order); the host confirms it with the signed query.
 fn paid_claim(verdict: &CallbackVerdict) -> &UnverifiedClaim {

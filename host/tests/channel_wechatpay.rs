@@ -34,10 +34,6 @@ async fn wechatpay_trusting(platform_serial: Option<&str>) -> ChannelWorld {
     .await
 }
 
-fn cny(minor: i64) -> Money {
-    money(minor, "CNY")
-}
-
 fn native(world: &ChannelWorld, order_no: &str, minor: i64) -> PaymentRequest {
     let mut request = payment(
         order_no,
@@ -47,14 +43,6 @@ fn native(world: &ChannelWorld, order_no: &str, minor: i64) -> PaymentRequest {
     );
     request.method = "wechat-pay".into();
     request
-}
-
-fn query(order_no: &str, minor: i64) -> QueryRequest {
-    QueryRequest {
-        order_no: order_no.into(),
-        channel_txn_id: None,
-        amount: cny(minor),
-    }
 }
 
 async fn scan_and_pay(world: &ChannelWorld, order_no: &str) {
@@ -96,7 +84,7 @@ async fn native_code_then_payment_is_notified_encrypted_and_queried() {
     );
     assert!(update.paid_at.is_some());
 
-    let queried = world.query(&query("WX-1", 1999)).await.unwrap();
+    let queried = world.query(&query("WX-1", cny(1999))).await.unwrap();
     assert_eq!(queried.status, PaymentStatus::Paid);
     assert_eq!(queried.channel_txn_id, update.channel_txn_id);
 }
@@ -292,7 +280,11 @@ async fn refunds_partial_and_full_with_refund_notifications_then_the_bill() {
         RefundStatus::Succeeded
     );
     assert_eq!(
-        world.query(&query("WX-RF-1", 1999)).await.unwrap().status,
+        world
+            .query(&query("WX-RF-1", cny(1999)))
+            .await
+            .unwrap()
+            .status,
         PaymentStatus::PartiallyRefunded
     );
 
@@ -330,7 +322,7 @@ async fn refunds_partial_and_full_with_refund_notifications_then_the_bill() {
 #[tokio::test]
 async fn lost_create_request_is_found_failed_by_query() {
     let world = wechatpay().await;
-    let update = world.query(&query("WX-LOST-1", 1999)).await.unwrap();
+    let update = world.query(&query("WX-LOST-1", cny(1999))).await.unwrap();
     assert_eq!(update.status, PaymentStatus::Failed);
     assert_eq!(update.failure.unwrap().code, "ORDER_NOT_EXIST");
 }

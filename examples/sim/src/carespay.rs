@@ -75,6 +75,29 @@ fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
     form.get(name).map_or("", String::as_str)
 }
 
+/// Applies the API faults, then checks a `MD5("k1=v1&k2=v2&key=..")` signature over the named
+/// fields and the merchant number. `Some(answer)` means: answer this and stop.
+async fn refuse_unsigned(
+    sim: &Sim,
+    form: &HashMap<String, String>,
+    signed: &[&str],
+) -> Option<Response> {
+    if let Some(fault) = sim.faults.api().await {
+        return Some(fault);
+    }
+    let pairs: Vec<String> = signed
+        .iter()
+        .map(|k| format!("{k}={}", field(form, k)))
+        .collect();
+    let expected = md5_hex(&format!(
+        "{}&key={}",
+        pairs.join("&"),
+        sim.keys.carespay_md5
+    ));
+    let valid = field(form, "merNo") == MERCHANT_NO && field(form, "signature") == expected;
+    (!valid).then(|| error("E0001", "signature verification failed"))
+}
+
 fn answer_md5(sim: &Sim, p: &Payment) -> String {
     md5_hex(&format!(
         "{MERCHANT_NO}{}{}{}{}{}{}{}",
@@ -331,19 +354,10 @@ pub fn decide_3ds(sim: &Sim, bill_no: &str, approve: bool) -> Option<String> {
 }
 
 async fn query(State(sim): State<Arc<Sim>>, Form(form): Form<HashMap<String, String>>) -> Response {
-    if let Some(fault) = sim.faults.api().await {
-        return fault;
+    if let Some(refusal) = refuse_unsigned(&sim, &form, &["merNo", "billNo"]).await {
+        return refusal;
     }
     let f = |n| field(&form, n);
-    let expected = md5_hex(&format!(
-        "merNo={}&billNo={}&key={}",
-        f("merNo"),
-        f("billNo"),
-        sim.keys.carespay_md5
-    ));
-    if f("merNo") != MERCHANT_NO || f("signature") != expected {
-        return error("E0001", "signature verification failed");
-    }
     match sim.carespay.payments.lock().unwrap().get(f("billNo")) {
         Some(p) => Json(answer_json(&sim, p, None)).into_response(),
         None => error("Q0002", "order not found"),
@@ -354,20 +368,10 @@ async fn refund(
     State(sim): State<Arc<Sim>>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(fault) = sim.faults.api().await {
-        return fault;
+    if let Some(refusal) = refuse_unsigned(&sim, &form, &["amount", "merNo", "orderNo"]).await {
+        return refusal;
     }
     let f = |n| field(&form, n);
-    let expected = md5_hex(&format!(
-        "amount={}&merNo={}&orderNo={}&key={}",
-        f("amount"),
-        f("merNo"),
-        f("orderNo"),
-        sim.keys.carespay_md5
-    ));
-    if f("merNo") != MERCHANT_NO || f("signature") != expected {
-        return error("E0001", "signature verification failed");
-    }
     let Some(bill_no) = sim
         .carespay
         .by_order_no
@@ -425,19 +429,10 @@ async fn batch_list(
     State(sim): State<Arc<Sim>>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(fault) = sim.faults.api().await {
-        return fault;
+    if let Some(refusal) = refuse_unsigned(&sim, &form, &["merNo", "date"]).await {
+        return refusal;
     }
     let f = |n| field(&form, n);
-    let expected = md5_hex(&format!(
-        "merNo={}&date={}&key={}",
-        f("merNo"),
-        f("date"),
-        sim.keys.carespay_md5
-    ));
-    if f("merNo") != MERCHANT_NO || f("signature") != expected {
-        return error("E0001", "signature verification failed");
-    }
     let payments = sim.carespay.payments.lock().unwrap();
     let mut list = Vec::new();
     for p in payments.values().filter(|p| p.day == f("date")) {

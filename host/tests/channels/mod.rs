@@ -271,6 +271,19 @@ async fn receive(
     response
 }
 
+/// A status query for an order of `amount`.
+pub fn query(order_no: &str, amount: Money) -> QueryRequest {
+    QueryRequest {
+        order_no: order_no.into(),
+        channel_txn_id: None,
+        amount,
+    }
+}
+
+pub fn cny(minor: i64) -> Money {
+    money(minor, "CNY")
+}
+
 pub fn money(minor: i64, currency: &str) -> Money {
     Money {
         minor,
