@@ -1,8 +1,12 @@
 //! The service over real HTTP: health, the admin API's access rules, plugin listing, reload and
 //! quotes.
 
+mod channels;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use channels::fixture;
 
 use coffer::config::{AdminToken, ChannelSection, Config, Role};
 use reqwest::StatusCode;
@@ -11,19 +15,6 @@ use sha2::{Digest, Sha256};
 
 const VIEWER_TOKEN: &str = "cof_viewer_test_token";
 const OPERATOR_TOKEN: &str = "cof_operator_test_token";
-
-fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::var_os("COFFER_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm-fixtures"));
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: run `cargo xtask build-plugins`",
-        path.display()
-    );
-    path
-}
 
 fn token(name: &str, role: Role, token: &str) -> AdminToken {
     AdminToken {

@@ -254,15 +254,8 @@ async fn refunds_partial_then_full_and_the_gbk_bill() {
         .unwrap();
     control(&world, "/_control/alipay/pay/AP-RF-1").await;
     world.merchant.wait_for(1).await;
-    let refund = |refund_no: &str, minor: i64| RefundRequest {
-        refund_no: refund_no.into(),
-        order_no: "AP-RF-1".into(),
-        channel_txn_id: None,
-        order_amount: cny(1999),
-        refund_amount: cny(minor),
-        reason: "player request".into(),
-        notify_url: world.merchant.url.clone(),
-    };
+    let refund =
+        |refund_no: &str, minor: i64| world.refund_of("AP-RF-1", refund_no, cny(1999), cny(minor));
     assert_eq!(
         world.refund(&refund("RF-1", 500)).await.unwrap().status,
         RefundStatus::Succeeded
@@ -345,15 +338,7 @@ async fn reordered_notifications_deliver_a_stale_state_after_a_newer_one() {
         .unwrap();
     control(&world, "/_control/alipay/pay/AP-ORDER-1").await;
     world.merchant.wait_for(1).await;
-    let refund = RefundRequest {
-        refund_no: "RF-1".into(),
-        order_no: "AP-ORDER-1".into(),
-        channel_txn_id: None,
-        order_amount: cny(1999),
-        refund_amount: cny(500),
-        reason: String::new(),
-        notify_url: world.merchant.url.clone(),
-    };
+    let refund = world.refund_of("AP-ORDER-1", "RF-1", cny(1999), cny(500));
     world.refund(&refund).await.unwrap();
     let verdicts = world.merchant.wait_for(3).await;
     let states: Vec<PaymentStatus> = verdicts
@@ -418,15 +403,7 @@ async fn notification_forms_that_sign_alike_but_read_differently_are_rejected() 
 #[tokio::test]
 async fn unsigned_refusal_settles_nothing() {
     let world = alipay().await;
-    let refund = RefundRequest {
-        refund_no: "RF-1".into(),
-        order_no: "AP-UNSIGNED-1".into(),
-        channel_txn_id: None,
-        order_amount: cny(1999),
-        refund_amount: cny(1999),
-        reason: String::new(),
-        notify_url: world.merchant.url.clone(),
-    };
+    let refund = world.refund_of("AP-UNSIGNED-1", "RF-1", cny(1999), cny(1999));
     // What a man in the middle could answer: a business refusal without Alipay's signature.
     let forged = HttpResponse {
         status: 200,

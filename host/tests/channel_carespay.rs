@@ -296,14 +296,10 @@ async fn full_and_partial_refunds_then_the_statement() {
     let world = carespay().await;
     let request = card_payment(&world, "CP-RF-1", CARD_APPROVED, money(1999, "USD"));
     let paid = world.pay(&request).await.unwrap().update;
+    let usd = |minor| money(minor, "USD");
     let refund = |refund_no: &str, minor: i64| RefundRequest {
-        refund_no: refund_no.into(),
-        order_no: "CP-RF-1".into(),
         channel_txn_id: paid.channel_txn_id.clone(),
-        order_amount: money(1999, "USD"),
-        refund_amount: money(minor, "USD"),
-        reason: "player request".into(),
-        notify_url: world.merchant.url.clone(),
+        ..world.refund_of("CP-RF-1", refund_no, usd(1999), usd(minor))
     };
     let partial = world.refund(&refund("RF-1", 500)).await.unwrap();
     assert_eq!(partial.status, RefundStatus::Succeeded);

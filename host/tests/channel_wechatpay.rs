@@ -261,15 +261,8 @@ async fn refunds_partial_and_full_with_refund_notifications_then_the_bill() {
     world.pay(&native(&world, "WX-RF-1", 1999)).await.unwrap();
     scan_and_pay(&world, "WX-RF-1").await;
     world.merchant.wait_for(1).await;
-    let refund = |refund_no: &str, minor: i64| RefundRequest {
-        refund_no: refund_no.into(),
-        order_no: "WX-RF-1".into(),
-        channel_txn_id: None,
-        order_amount: cny(1999),
-        refund_amount: cny(minor),
-        reason: "player request".into(),
-        notify_url: world.merchant.url.clone(),
-    };
+    let refund =
+        |refund_no: &str, minor: i64| world.refund_of("WX-RF-1", refund_no, cny(1999), cny(minor));
     let first = world.refund(&refund("RF-1", 500)).await.unwrap();
     assert_eq!(first.status, RefundStatus::Succeeded);
     assert!(first.channel_refund_id.is_some());

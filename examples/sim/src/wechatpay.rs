@@ -150,13 +150,26 @@ fn error(sim: &Sim, status: StatusCode, code: &str, message: &str) -> Response {
     signed(sim, status, json!({ "code": code, "message": message }))
 }
 
-fn unauthorized(sim: &Sim) -> Response {
-    error(
-        sim,
-        StatusCode::UNAUTHORIZED,
-        "SIGN_ERROR",
-        "signature verification failed",
-    )
+/// Applies the API faults, then checks the merchant's signature. `Some(answer)` means: answer
+/// this and stop.
+async fn refuse(
+    sim: &Sim,
+    method: Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
+    if let Some(fault) = sim.faults.api().await {
+        return Some(fault);
+    }
+    (!authorized(sim, &method, uri, headers, body)).then(|| {
+        error(
+            sim,
+            StatusCode::UNAUTHORIZED,
+            "SIGN_ERROR",
+            "signature verification failed",
+        )
+    })
 }
 
 async fn native(
@@ -165,11 +178,8 @@ async fn native(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(fault) = sim.faults.api().await {
-        return fault;
-    }
-    if !authorized(&sim, &Method::POST, &uri, &headers, &body) {
-        return unauthorized(&sim);
+    if let Some(refusal) = refuse(&sim, Method::POST, &uri, &headers, &body).await {
+        return refusal;
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -252,11 +262,8 @@ async fn query(
     Path(out_trade_no): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(fault) = sim.faults.api().await {
-        return fault;
-    }
-    if !authorized(&sim, &Method::GET, &uri, &headers, b"") {
-        return unauthorized(&sim);
+    if let Some(refusal) = refuse(&sim, Method::GET, &uri, &headers, b"").await {
+        return refusal;
     }
     let order = sim
         .wechatpay
@@ -282,11 +289,8 @@ async fn refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(fault) = sim.faults.api().await {
-        return fault;
-    }
-    if !authorized(&sim, &Method::POST, &uri, &headers, &body) {
-        return unauthorized(&sim);
+    if let Some(refusal) = refuse(&sim, Method::POST, &uri, &headers, &body).await {
+        return refusal;
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -440,8 +444,8 @@ async fn trade_bill(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if !authorized(&sim, &Method::GET, &uri, &headers, b"") {
-        return unauthorized(&sim);
+    if let Some(refusal) = refuse(&sim, Method::GET, &uri, &headers, b"").await {
+        return refusal;
     }
     let day = params.get("bill_date").cloned().unwrap_or_default();
     signed(
@@ -459,8 +463,8 @@ async fn download(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if !authorized(&sim, &Method::GET, &uri, &headers, b"") {
-        return unauthorized(&sim);
+    if let Some(refusal) = refuse(&sim, Method::GET, &uri, &headers, b"").await {
+        return refusal;
     }
     let day = params.get("token").cloned().unwrap_or_default();
     let orders = sim.wechatpay.orders.lock().unwrap().clone();

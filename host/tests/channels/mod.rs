@@ -119,6 +119,25 @@ impl ChannelWorld {
         }
     }
 
+    /// A refund of `refund_amount` out of an order of `order_amount`, notified to the merchant.
+    pub fn refund_of(
+        &self,
+        order_no: &str,
+        refund_no: &str,
+        order_amount: Money,
+        refund_amount: Money,
+    ) -> RefundRequest {
+        RefundRequest {
+            refund_no: refund_no.into(),
+            order_no: order_no.into(),
+            channel_txn_id: None,
+            order_amount,
+            refund_amount,
+            reason: "player request".into(),
+            notify_url: self.merchant.url.clone(),
+        }
+    }
+
     /// create-payment, send, parse: the host's side of starting a payment.
     pub async fn pay(&self, request: &PaymentRequest) -> Result<PaymentOutcome, PluginError> {
         let start = self.channel.create_payment(request).await?;
