@@ -1,11 +1,17 @@
 //! Coffer: the payment and commerce center for game studios.
 //!
-//! Areas, one folder each: `api` (HTTP), `channels` (payment channel plugins), `config`.
+//! Areas, one folder each: `api` (HTTP), `catalog`, `channels` (payment channel plugins),
+//! `config`, `games`, `orders`, `players`, `store` (the database).
 //! See the README for the whole picture and `docs/` for plugins, operations and security.
 
 pub mod api;
 pub mod app;
+pub mod catalog;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod games;
+pub mod orders;
+pub mod players;
+pub mod store;
 pub mod telemetry;

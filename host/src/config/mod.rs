@@ -4,6 +4,7 @@
 
 mod admin;
 mod channels;
+mod commerce;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 pub use admin::{AdminConfig, AdminToken, Role, new_token};
 pub use channels::{ChannelSection, load_channel_configs};
+pub use commerce::{
+    CatalogConfig, DatabaseConfig, OrdersConfig, PasswordHashConfig, PlayersConfig,
+};
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "coffer.toml";
@@ -26,6 +30,10 @@ pub struct Config {
     pub log: LogConfig,
     pub plugins: PluginsConfig,
     pub admin: AdminConfig,
+    pub database: DatabaseConfig,
+    pub players: PlayersConfig,
+    pub catalog: CatalogConfig,
+    pub orders: OrdersConfig,
     /// Per-channel settings, endpoints and keys, by channel id.
     pub channels: std::collections::BTreeMap<String, ChannelSection>,
 }
@@ -39,6 +47,9 @@ pub struct ServerConfig {
     pub body_limit_kib: usize,
     /// How long shutdown waits for requests in flight, in seconds.
     pub shutdown_grace_s: u64,
+    /// The URL channels and browsers reach this service at (behind its TLS proxy): callback
+    /// and return URLs given to channels start with it.
+    pub public_url: String,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +58,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_kib: 1024,
             shutdown_grace_s: 20,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -193,6 +205,27 @@ impl Config {
         }
         if self.server.body_limit_kib == 0 {
             return invalid("server.body_limit_kib must be greater than zero");
+        }
+        let public = self.server.public_url.trim_end_matches('/');
+        if !(public.starts_with("https://") || public.starts_with("http://")) || public.len() < 9
+        {
+            return invalid("server.public_url must be an http(s) URL");
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections must be greater than zero");
+        }
+        let hash = &self.players.password_hash;
+        if hash.memory_kib < 8 * hash.parallelism.max(1) || hash.iterations == 0 {
+            return invalid("players.password_hash: memory_kib >= 8 x parallelism, iterations >= 1");
+        }
+        if self.players.session_ttl_s == 0 || self.orders.expire_after_s < 60 {
+            return invalid("players.session_ttl_s > 0 and orders.expire_after_s >= 60");
+        }
+        if self.orders.idempotency_ttl_h < 24 {
+            return invalid("orders.idempotency_ttl_h must be at least 24");
+        }
+        if self.orders.channel_timeout_ms == 0 || self.orders.idempotency_lock_s == 0 {
+            return invalid("orders.channel_timeout_ms and idempotency_lock_s must be > 0");
         }
         self.admin.validate().map_err(ConfigError::Invalid)?;
         for (id, channel) in &self.channels {

@@ -1,0 +1,239 @@
+//! The catalog's tables: `skus` and `purchase_counts`. Stock and purchase limits are changed
+//! only by conditional `UPDATE`s, which both databases apply atomically per row: two buyers of
+//! the last unit cannot both get it.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{CatalogError, Sku, SkuSpec};
+use crate::games::GameId;
+use crate::store::{Store, Tx, is_unique_violation, now_ms};
+
+fn sku_from_row(row: &AnyRow) -> Result<Sku, sqlx::Error> {
+    let decode = |e: String| sqlx::Error::Decode(e.into());
+    let json = |column: &str| -> Result<String, sqlx::Error> { row.try_get(column) };
+    let kind: String = row.try_get("kind")?;
+    let spec = SkuSpec {
+        code: row.try_get("code")?,
+        kind: serde_json::from_value(serde_json::Value::String(kind))
+            .map_err(|e| decode(e.to_string()))?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        grants: serde_json::from_str(&json("grants")?).map_err(|e| decode(e.to_string()))?,
+        prices: serde_json::from_str(&json("prices")?).map_err(|e| decode(e.to_string()))?,
+        period_days: row
+            .try_get::<Option<i64>, _>("period_days")?
+            .map(|d| d as u32),
+        stock_total: row.try_get("stock_total")?,
+        per_player_limit: row.try_get("per_player_limit")?,
+        sale_starts_at: row.try_get("sale_starts_at")?,
+        sale_ends_at: row.try_get("sale_ends_at")?,
+        enabled: row.try_get("enabled")?,
+    };
+    Ok(Sku {
+        game: GameId::parse(&row.try_get::<String, _>("game_id")?).map_err(decode)?,
+        spec,
+        stock_reserved: row.try_get("stock_reserved")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn kind_name(spec: &SkuSpec) -> String {
+    match serde_json::to_value(spec.kind) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => unreachable!("a unit enum serializes as a string"),
+    }
+}
+
+pub(super) async fn list(store: &Store, game: &GameId) -> Result<Vec<Sku>, CatalogError> {
+    let rows = sqlx::query("SELECT * FROM skus WHERE game_id = $1 ORDER BY code")
+        .bind(game.as_str().to_owned())
+        .fetch_all(store.pool())
+        .await?;
+    Ok(rows.iter().map(sku_from_row).collect::<Result<_, _>>()?)
+}
+
+pub(super) async fn get(store: &Store, game: &GameId, code: &str) -> Result<Sku, CatalogError> {
+    let row = sqlx::query("SELECT * FROM skus WHERE game_id = $1 AND code = $2")
+        .bind(game.as_str().to_owned())
+        .bind(code.to_owned())
+        .fetch_optional(store.pool())
+        .await?
+        .ok_or_else(|| CatalogError::NotFound(code.to_owned()))?;
+    Ok(sku_from_row(&row)?)
+}
+
+pub(super) async fn insert(
+    store: &Store,
+    game: &GameId,
+    spec: SkuSpec,
+) -> Result<Sku, CatalogError> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM games WHERE id = $1")
+        .bind(game.as_str().to_owned())
+        .fetch_optional(store.pool())
+        .await?;
+    if exists.is_none() {
+        return Err(CatalogError::UnknownGame(game.to_string()));
+    }
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO skus (game_id, code, kind, title, description, grants, prices, period_days, \
+         stock_total, stock_reserved, per_player_limit, sale_starts_at, sale_ends_at, enabled, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, $14)",
+    )
+    .bind(game.as_str().to_owned())
+    .bind(spec.code.clone())
+    .bind(kind_name(&spec))
+    .bind(spec.title.clone())
+    .bind(spec.description.clone())
+    .bind(serde_json::to_string(&spec.grants).expect("grants serialize"))
+    .bind(serde_json::to_string(&spec.prices).expect("prices serialize"))
+    .bind(spec.period_days.map(i64::from))
+    .bind(spec.stock_total)
+    .bind(spec.per_player_limit)
+    .bind(spec.sale_starts_at)
+    .bind(spec.sale_ends_at)
+    .bind(spec.enabled)
+    .bind(now)
+    .execute(store.pool())
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(CatalogError::Exists(spec.code)),
+        other => other?,
+    };
+    Ok(Sku {
+        game: game.clone(),
+        spec,
+        stock_reserved: 0,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub(super) async fn replace(
+    store: &Store,
+    game: &GameId,
+    spec: SkuSpec,
+) -> Result<Sku, CatalogError> {
+    let mut tx = store.begin_write().await?;
+    let reserved: Option<i64> =
+        sqlx::query_scalar("SELECT stock_reserved FROM skus WHERE game_id = $1 AND code = $2")
+            .bind(game.as_str().to_owned())
+            .bind(spec.code.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(reserved) = reserved else {
+        return Err(CatalogError::NotFound(spec.code));
+    };
+    // Guarded in the UPDATE too: an order may reserve a unit between the read and the write.
+    let updated = sqlx::query(
+        "UPDATE skus SET kind = $1, title = $2, description = $3, grants = $4, prices = $5, \
+         period_days = $6, stock_total = $7, per_player_limit = $8, sale_starts_at = $9, \
+         sale_ends_at = $10, enabled = $11, updated_at = $12 \
+         WHERE game_id = $13 AND code = $14 AND ($7 IS NULL OR stock_reserved <= $7)",
+    )
+    .bind(kind_name(&spec))
+    .bind(spec.title.clone())
+    .bind(spec.description.clone())
+    .bind(serde_json::to_string(&spec.grants).expect("grants serialize"))
+    .bind(serde_json::to_string(&spec.prices).expect("prices serialize"))
+    .bind(spec.period_days.map(i64::from))
+    .bind(spec.stock_total)
+    .bind(spec.per_player_limit)
+    .bind(spec.sale_starts_at)
+    .bind(spec.sale_ends_at)
+    .bind(spec.enabled)
+    .bind(now_ms())
+    .bind(game.as_str().to_owned())
+    .bind(spec.code.clone())
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(CatalogError::StockBelowReserved {
+            total: spec.stock_total.unwrap_or_default(),
+            reserved,
+        });
+    }
+    tx.commit().await?;
+    get(store, game, &spec.code).await
+}
+
+/// Takes one unit of a limited SKU for an order. False when none is left. SKUs without a
+/// stock limit are not touched.
+pub async fn reserve_stock(tx: &mut Tx, game: &GameId, code: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE skus SET stock_reserved = stock_reserved + 1 \
+         WHERE game_id = $1 AND code = $2 AND stock_total IS NOT NULL \
+         AND stock_reserved < stock_total",
+    )
+    .bind(game.as_str().to_owned())
+    .bind(code.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives back a unit an order held (the order closed or failed).
+pub async fn release_stock(tx: &mut Tx, game: &GameId, code: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE skus SET stock_reserved = stock_reserved - 1 \
+         WHERE game_id = $1 AND code = $2 AND stock_reserved > 0",
+    )
+    .bind(game.as_str().to_owned())
+    .bind(code.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Counts one more order of `code` for the player, unless that would pass `limit`. False
+/// when the player has reached the limit.
+pub async fn count_purchase(
+    tx: &mut Tx,
+    player: &str,
+    game: &GameId,
+    code: &str,
+    limit: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO purchase_counts (player_id, game_id, sku_code, purchases) \
+         VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(player.to_owned())
+    .bind(game.as_str().to_owned())
+    .bind(code.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    let done = sqlx::query(
+        "UPDATE purchase_counts SET purchases = purchases + 1 \
+         WHERE player_id = $1 AND game_id = $2 AND sku_code = $3 AND purchases < $4",
+    )
+    .bind(player.to_owned())
+    .bind(game.as_str().to_owned())
+    .bind(code.to_owned())
+    .bind(limit)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Forgets one order of `code` for the player (the order closed without payment).
+pub async fn release_purchase(
+    tx: &mut Tx,
+    player: &str,
+    game: &GameId,
+    code: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE purchase_counts SET purchases = purchases - 1 \
+         WHERE player_id = $1 AND game_id = $2 AND sku_code = $3 AND purchases > 0",
+    )
+    .bind(player.to_owned())
+    .bind(game.as_str().to_owned())
+    .bind(code.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Settings of the commerce areas: database, players, catalog and orders.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/coffer.db` (created on first start) or `postgres://user@host/db`.
+    /// `DATABASE_URL`, when set, wins over this option.
+    pub url: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// Apply migrations at start. Off when migrations run as a separate step
+    /// (`coffer migrate`).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/coffer.db".into(),
+            max_connections: 8,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The URL to connect to: `DATABASE_URL` if set, else the configured one.
+    pub fn effective_url(&self) -> String {
+        std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| self.url.clone())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlayersConfig {
+    /// How long a login session lasts, in seconds.
+    pub session_ttl_s: u64,
+    pub password_hash: PasswordHashConfig,
+}
+
+impl Default for PlayersConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_s: 7 * 24 * 3600,
+            password_hash: PasswordHashConfig::default(),
+        }
+    }
+}
+
+/// Argon2id cost. The defaults are OWASP's recommendation (19 MiB, 2 passes, 1 lane).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashConfig {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// How long another instance's catalog change may take to show here, in seconds. Changes
+    /// made through this instance show at once.
+    pub cache_ttl_s: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self { cache_ttl_s: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrdersConfig {
+    /// How long a player has to pay, in seconds; the channel is told the same deadline.
+    pub expire_after_s: u64,
+    /// How long `GET /v1/orders/{order_no}` may answer from memory, in milliseconds. Changes
+    /// made through this instance show at once.
+    pub status_cache_ms: u64,
+    /// How long an Idempotency-Key and its stored answer are kept, in hours (at least 24).
+    pub idempotency_ttl_h: u64,
+    /// A request holding an Idempotency-Key that has not finished after this many seconds is
+    /// presumed dead (its instance crashed) and a retry may take the key over.
+    pub idempotency_lock_s: u64,
+    /// How long to wait for a channel's answer when starting a payment, in milliseconds.
+    pub channel_timeout_ms: u64,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        Self {
+            expire_after_s: 30 * 60,
+            status_cache_ms: 1000,
+            idempotency_ttl_h: 48,
+            idempotency_lock_s: 120,
+            channel_timeout_ms: 10_000,
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The players area's tables: `players` and `player_sessions`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{
+    Player, PlayerError, PasswordHasherConfig, validate_display_name, validate_email,
+    validate_password, validate_username,
+};
+use crate::games::GameId;
+use crate::store::{Store, is_unique_violation, new_id, now_ms, random_token};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    pub game: GameId,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: String,
+}
+
+/// Changes to a profile; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A new login session: the token is shown to the player once; only its digest is stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub token: String,
+    pub expires_at: i64,
+    pub player: Player,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Page {
+    /// 1-based.
+    pub page: u32,
+    /// 1 to 100.
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlayerList {
+    pub players: Vec<Player>,
+    pub page: u32,
+    pub limit: u32,
+    pub total: i64,
+    pub pages: i64,
+}
+
+/// The players area, with what it needs to hash passwords and expire sessions.
+#[derive(Clone)]
+pub struct Players {
+    store: Store,
+    hasher: PasswordHasherConfig,
+    session_ttl_ms: i64,
+}
+
+fn player_from_row(row: &AnyRow) -> Result<Player, sqlx::Error> {
+    Ok(Player {
+        id: row.try_get("id")?,
+        game: GameId::parse(&row.try_get::<String, _>("game_id")?)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        email: row.try_get("email")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Players {
+    pub fn new(store: Store, hasher: PasswordHasherConfig, session_ttl_s: u64) -> Self {
+        Self {
+            store,
+            hasher,
+            session_ttl_ms: (session_ttl_s as i64).saturating_mul(1000),
+        }
+    }
+
+    pub async fn register(&self, registration: Registration) -> Result<Player, PlayerError> {
+        let Registration {
+            game,
+            username,
+            password,
+            display_name,
+            email,
+        } = registration;
+        validate_username(&username)?;
+        validate_password(&password)?;
+        let display_name = display_name.unwrap_or_else(|| username.clone());
+        validate_display_name(&display_name)?;
+        validate_email(&email)?;
+        self.require_enabled_game(&game).await?;
+        let password_hash = self
+            .hasher
+            .hash(password)
+            .await
+            .map_err(PlayerError::Hashing)?;
+        let now = now_ms();
+        let player = Player {
+            id: new_id("pl_"),
+            game,
+            username,
+            display_name,
+            email,
+            created_at: now,
+            updated_at: now,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO players (id, game_id, username, password_hash, display_name, email, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(player.id.clone())
+        .bind(player.game.as_str().to_owned())
+        .bind(player.username.clone())
+        .bind(password_hash)
+        .bind(player.display_name.clone())
+        .bind(player.email.clone())
+        .bind(now)
+        .execute(self.store.pool())
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => Err(PlayerError::UsernameTaken(player.username)),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(player),
+        }
+    }
+
+    async fn require_enabled_game(&self, game: &GameId) -> Result<(), PlayerError> {
+        let enabled: Option<bool> = sqlx::query_scalar("SELECT enabled FROM games WHERE id = $1")
+            .bind(game.as_str().to_owned())
+            .fetch_optional(self.store.pool())
+            .await?;
+        match enabled {
+            Some(true) => Ok(()),
+            _ => Err(PlayerError::UnknownGame),
+        }
+    }
+
+    /// Checks the password and opens a session. Unknown names and wrong passwords get the
+    /// same answer after the same work.
+    pub async fn login(
+        &self,
+        game: &GameId,
+        username: &str,
+        password: String,
+    ) -> Result<Session, PlayerError> {
+        if password.chars().count() > *super::PASSWORD_CHARS.end() {
+            return Err(PlayerError::WrongCredentials);
+        }
+        let row = sqlx::query(
+            "SELECT p.*, g.enabled AS game_enabled FROM players p JOIN games g ON g.id = p.game_id \
+             WHERE p.game_id = $1 AND p.username = $2",
+        )
+        .bind(game.as_str().to_owned())
+        .bind(username.to_owned())
+        .fetch_optional(self.store.pool())
+        .await?;
+        let hash = row
+            .as_ref()
+            .map(|r| r.try_get::<String, _>("password_hash"))
+            .transpose()?;
+        if !self.hasher.verify(password, hash).await {
+            return Err(PlayerError::WrongCredentials);
+        }
+        let row = row.expect("a verified password has an account");
+        if !row.try_get::<bool, _>("game_enabled")? {
+            return Err(PlayerError::UnknownGame);
+        }
+        let player = player_from_row(&row)?;
+        let token = random_token("cps_");
+        let now = now_ms();
+        let expires_at = now.saturating_add(self.session_ttl_ms);
+        sqlx::query(
+            "INSERT INTO player_sessions (token_sha256, player_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_digest(&token))
+        .bind(player.id.clone())
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.store.pool())
+        .await?;
+        Ok(Session {
+            token,
+            expires_at,
+            player,
+        })
+    }
+
+    /// The player a session token belongs to, if the session is still valid.
+    pub async fn authenticate(&self, token: &str) -> Result<Player, PlayerError> {
+        let row = sqlx::query(
+            "SELECT p.* FROM player_sessions s JOIN players p ON p.id = s.player_id \
+             WHERE s.token_sha256 = $1 AND s.expires_at > $2",
+        )
+        .bind(token_digest(token))
+        .bind(now_ms())
+        .fetch_optional(self.store.pool())
+        .await?
+        .ok_or(PlayerError::BadSession)?;
+        Ok(player_from_row(&row)?)
+    }
+
+    /// Ends a session. Ending one that does not exist is not an error.
+    pub async fn logout(&self, token: &str) -> Result<(), PlayerError> {
+        sqlx::query("DELETE FROM player_sessions WHERE token_sha256 = $1")
+            .bind(token_digest(token))
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets expired sessions; returns how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, PlayerError> {
+        let done = sqlx::query("DELETE FROM player_sessions WHERE expires_at <= $1")
+            .bind(now_ms())
+            .execute(self.store.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Player, PlayerError> {
+        let row = sqlx::query("SELECT * FROM players WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(self.store.pool())
+            .await?
+            .ok_or(PlayerError::NotFound)?;
+        Ok(player_from_row(&row)?)
+    }
+
+    /// A player of `game`, or NotFound (also when the player belongs to another game).
+    pub async fn get_in_game(&self, game: &GameId, id: &str) -> Result<Player, PlayerError> {
+        let player = self.get(id).await?;
+        if &player.game == game {
+            Ok(player)
+        } else {
+            Err(PlayerError::NotFound)
+        }
+    }
+
+    pub async fn update_profile(
+        &self,
+        id: &str,
+        patch: ProfilePatch,
+    ) -> Result<Player, PlayerError> {
+        if let Some(name) = &patch.display_name {
+            validate_display_name(name)?;
+        }
+        if let Some(email) = &patch.email {
+            validate_email(email)?;
+        }
+        let mut player = self.get(id).await?;
+        if let Some(name) = patch.display_name {
+            player.display_name = name;
+        }
+        if let Some(email) = patch.email {
+            player.email = email;
+        }
+        player.updated_at = now_ms();
+        sqlx::query(
+            "UPDATE players SET display_name = $1, email = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(player.display_name.clone())
+        .bind(player.email.clone())
+        .bind(player.updated_at)
+        .bind(player.id.clone())
+        .execute(self.store.pool())
+        .await?;
+        Ok(player)
+    }
+
+    /// Players, newest first, optionally of one game and matching `search` in the username
+    /// or display name (case-insensitive).
+    pub async fn list(
+        &self,
+        game: Option<&GameId>,
+        search: Option<&str>,
+        page: Page,
+    ) -> Result<PlayerList, PlayerError> {
+        if page.page == 0 || !(1..=100).contains(&page.limit) {
+            return Err(PlayerError::Invalid(
+                "page starts at 1; limit is 1 to 100".into(),
+            ));
+        }
+        let pattern = match search.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) if s.chars().count() > 64 => {
+                return Err(PlayerError::Invalid("search is at most 64 characters".into()));
+            }
+            Some(s) => format!("%{}%", escape_like(&s.to_lowercase())),
+            None => "%".to_owned(),
+        };
+        let game = game.map(|g| g.as_str().to_owned());
+        const FILTER: &str = "($1 IS NULL OR game_id = $1) AND (LOWER(username) LIKE $2 ESCAPE '\\' \
+             OR LOWER(display_name) LIKE $2 ESCAPE '\\')";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM players WHERE {FILTER}"
+        )))
+        .bind(game.clone())
+        .bind(pattern.clone())
+        .fetch_one(self.store.pool())
+        .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM players WHERE {FILTER} ORDER BY created_at DESC, id DESC \
+             LIMIT $3 OFFSET $4"
+        )))
+        .bind(game)
+        .bind(pattern)
+        .bind(i64::from(page.limit))
+        .bind(i64::from(page.page - 1) * i64::from(page.limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        let players = rows.iter().map(player_from_row).collect::<Result<_, _>>()?;
+        let limit = i64::from(page.limit);
+        Ok(PlayerList {
+            players,
+            page: page.page,
+            limit: page.limit,
+            total,
+            pages: (total + limit - 1) / limit,
+        })
+    }
+}
+
+/// Escapes LIKE's wildcards so a search for "50%" looks for a percent sign.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
