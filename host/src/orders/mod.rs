@@ -1,8 +1,417 @@
 //! Orders: the order center. An order records who buys which SKU for how much; payment
 //! attempts record each try at paying it through a channel.
+//!
+//! Creating an order commits the order, its stock and purchase-limit holds and its first
+//! attempt in one transaction before any channel is called; the channel's answer is recorded
+//! in a second one. A crash or a channel failure in between leaves a pending order with an
+//! attempt that says how far it got, never a half-written order.
 
+pub mod idempotency;
+mod model;
 mod order_no;
+mod payment;
+mod request;
+mod routing;
 mod state;
+mod store;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use coffer_money::Currency;
+use coffer_plugin_runtime::Registry;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::channels::http::ChannelHttp;
+use crate::config::OrdersConfig;
+use crate::games::{GameId, Region};
+use crate::store::{Store, is_unique_violation, now_ms};
+pub use model::{Attempt, Failure, Flow, NextAction, Order, OrderView};
 pub use order_no::OrderNo;
+pub use payment::{AMOUNT_MISMATCH, NO_ANSWER, NOT_SENT, UNREADABLE_ANSWER};
+pub use request::{AddressInput, CardInput, CreateOrder, CustomerInput, PaymentChoice};
+pub use routing::RouteError;
 pub use state::{AttemptStatus, IllegalTransition, OrderStatus};
+pub use store::{OrderFilter, TransitionError, transition};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no player {0:?} in this game")]
+    UnknownPlayer(String),
+    #[error("no SKU {0:?} in this game")]
+    UnknownSku(String),
+    #[error("SKU {0:?} is not on sale")]
+    NotOnSale(String),
+    #[error("{0}")]
+    NoPrice(String),
+    #[error("SKU {0:?} is sold out")]
+    SoldOut(String),
+    #[error("the player has reached the purchase limit of SKU {0:?}")]
+    LimitReached(String),
+    #[error("merchant_order_no {merchant_order_no:?} is already order {order_no}")]
+    DuplicateMerchantOrderNo {
+        merchant_order_no: String,
+        order_no: String,
+    },
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error("no order {0}")]
+    NotFound(String),
+    #[error("order {order_no} is {status}: it cannot be paid again")]
+    NotPayable { order_no: String, status: OrderStatus },
+    #[error("{0}")]
+    AttemptBlocked(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<TransitionError> for OrderError {
+    fn from(error: TransitionError) -> Self {
+        match error {
+            TransitionError::Database(e) => Self::Database(e),
+            // An illegal transition here is a bug in the caller, not bad input.
+            TransitionError::Illegal(e) => Self::Database(sqlx::Error::Protocol(e.to_string())),
+        }
+    }
+}
+
+/// The orders area and what it works with.
+#[derive(Clone)]
+pub struct Orders {
+    store: Store,
+    catalog: Catalog,
+    registry: Arc<Registry>,
+    http: ChannelHttp,
+    config: OrdersConfig,
+    public_url: String,
+    status_cache: moka::future::Cache<OrderNo, Arc<OrderView>>,
+}
+
+impl Orders {
+    pub fn new(
+        store: Store,
+        catalog: Catalog,
+        registry: Arc<Registry>,
+        config: OrdersConfig,
+        public_url: &str,
+    ) -> Self {
+        let http = ChannelHttp::new(Duration::from_millis(config.channel_timeout_ms), 4 << 20);
+        let status_cache = moka::future::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_millis(config.status_cache_ms.max(1)))
+            .build();
+        Self {
+            store,
+            catalog,
+            registry,
+            http,
+            config,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            status_cache,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &OrdersConfig {
+        &self.config
+    }
+
+    /// Creates an order and starts its first payment attempt. `Ok` once the order exists,
+    /// whatever became of the attempt (see [`Attempt::status`]).
+    pub async fn create(
+        &self,
+        game: &GameId,
+        default_region: &Region,
+        request: CreateOrder,
+    ) -> Result<OrderView, OrderError> {
+        request.validate()?;
+        let currency = request
+            .currency
+            .as_deref()
+            .map(Currency::parse)
+            .transpose()
+            .map_err(|e| OrderError::Invalid(format!("currency: {e}")))?;
+        let region = request.region.clone().unwrap_or_else(|| default_region.clone());
+        let skus = self.catalog.skus(game).await.map_err(catalog_error)?;
+        let sku = skus
+            .iter()
+            .find(|s| s.spec.code == request.sku)
+            .ok_or_else(|| OrderError::UnknownSku(request.sku.clone()))?;
+        let now = now_ms();
+        if !sku.spec.on_sale_at(now) {
+            return Err(OrderError::NotOnSale(request.sku.clone()));
+        }
+        let amount = sku
+            .spec
+            .price_for(&region, currency)
+            .map_err(|e| OrderError::NoPrice(e.to_string()))?;
+        let choice = &request.payment;
+        let channel = routing::choose(
+            &self.registry,
+            choice.channel.as_deref(),
+            &choice.method,
+            choice.flow,
+            amount,
+            region.as_str(),
+        )
+        .await?;
+
+        let order = Order {
+            order_no: OrderNo::generate(),
+            game: game.clone(),
+            player_id: request.player_id.clone(),
+            merchant_order_no: request.merchant_order_no.clone(),
+            sku: sku.spec.code.clone(),
+            region,
+            amount,
+            subject: sku.spec.title.clone(),
+            grants: sku.spec.grants.clone(),
+            status: OrderStatus::Pending,
+            holds_stock: sku.spec.stock_total.is_some(),
+            client_ip: request.client_ip.clone(),
+            device: request.device.clone(),
+            expires_at: now + (self.config.expire_after_s as i64) * 1000,
+            paid_at: None,
+            refunded_minor: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let attempt = new_attempt(1, channel.id(), choice);
+        self.insert_new_order(&order, sku.spec.effective_limit(), &attempt)
+            .await?;
+        self.run_attempt(&order, channel, choice, attempt).await?;
+        self.view(&order.order_no).await
+    }
+
+    /// The order row, its holds and its first attempt, in one transaction.
+    async fn insert_new_order(
+        &self,
+        order: &Order,
+        limit: Option<i64>,
+        attempt: &Attempt,
+    ) -> Result<(), OrderError> {
+        let mut tx = self.store.begin_write().await?;
+        let player_game: Option<String> =
+            sqlx::query_scalar("SELECT game_id FROM players WHERE id = $1")
+                .bind(order.player_id.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if player_game.as_deref() != Some(order.game.as_str()) {
+            return Err(OrderError::UnknownPlayer(order.player_id.clone()));
+        }
+        // Read inside the transaction: asking the pool for a second connection while holding
+        // one could starve it under load.
+        if let Some(order_no) =
+            store::order_no_for_merchant(&mut *tx, &order.game, &order.merchant_order_no).await?
+        {
+            return Err(OrderError::DuplicateMerchantOrderNo {
+                merchant_order_no: order.merchant_order_no.clone(),
+                order_no,
+            });
+        }
+        let counted = crate::catalog::count_purchase(
+            &mut tx,
+            &order.player_id,
+            &order.game,
+            &order.sku,
+            limit.unwrap_or(i64::MAX),
+        )
+        .await?;
+        if !counted {
+            return Err(OrderError::LimitReached(order.sku.clone()));
+        }
+        if order.holds_stock && !crate::catalog::reserve_stock(&mut tx, &order.game, &order.sku).await? {
+            return Err(OrderError::SoldOut(order.sku.clone()));
+        }
+        match store::insert_order(&mut tx, order).await {
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                return Err(self
+                    .existing_merchant_order(&order.game, &order.merchant_order_no)
+                    .await?
+                    .unwrap_or(OrderError::Database(e)));
+            }
+            other => other?,
+        }
+        store::insert_attempt(&mut tx, &order.order_no, attempt).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn existing_merchant_order(
+        &self,
+        game: &GameId,
+        merchant_order_no: &str,
+    ) -> Result<Option<OrderError>, OrderError> {
+        let existing =
+            store::order_no_for_merchant(self.store.pool(), game, merchant_order_no).await?;
+        Ok(existing.map(|order_no| OrderError::DuplicateMerchantOrderNo {
+            merchant_order_no: merchant_order_no.to_owned(),
+            order_no,
+        }))
+    }
+
+    /// Calls the channel for a recorded attempt and records what became of it.
+    async fn run_attempt(
+        &self,
+        order: &Order,
+        channel: Arc<coffer_plugin_runtime::Channel>,
+        choice: &PaymentChoice,
+        attempt: Attempt,
+    ) -> Result<Attempt, OrderError> {
+        let urls = payment::Urls {
+            notify: format!("{}/v1/callbacks/{}", self.public_url, channel.id()),
+            return_to: format!(
+                "{}/v1/return/{}?order_no={}",
+                self.public_url,
+                channel.id(),
+                order.order_no
+            ),
+        };
+        let attempt = payment::run(channel, &self.http, order, choice, urls, attempt).await;
+        let mut tx = self.store.begin_write().await?;
+        store::update_attempt(&mut tx, &order.order_no, &attempt).await?;
+        if attempt.status == AttemptStatus::Paid {
+            let current = store::lock_order(&mut tx, self.store.backend(), &order.order_no)
+                .await?
+                .ok_or_else(|| OrderError::NotFound(order.order_no.to_string()))?;
+            if current.status != OrderStatus::Paid && !current.status.is_paid() {
+                store::transition(
+                    &mut tx,
+                    &order.order_no,
+                    current.status,
+                    OrderStatus::Paid,
+                    &format!("attempt {} paid at once by {}", attempt.attempt_no, attempt.channel),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        self.status_cache.invalidate(&order.order_no).await;
+        Ok(attempt)
+    }
+
+    /// Starts another payment attempt on a pending order, e.g. another card or channel after
+    /// a decline. Refused while an earlier attempt may still take the money.
+    pub async fn retry_payment(
+        &self,
+        game: &GameId,
+        order_no: &OrderNo,
+        choice: PaymentChoice,
+    ) -> Result<OrderView, OrderError> {
+        choice.validate()?;
+        let order = store::get_order(&self.store, order_no)
+            .await?
+            .filter(|o| &o.game == game)
+            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+        if order.status != OrderStatus::Pending || order.expires_at <= now_ms() {
+            return Err(OrderError::NotPayable {
+                order_no: order_no.to_string(),
+                status: order.status,
+            });
+        }
+        let channel = routing::choose(
+            &self.registry,
+            choice.channel.as_deref(),
+            &choice.method,
+            choice.flow,
+            order.amount,
+            order.region.as_str(),
+        )
+        .await?;
+        let mut tx = self.store.begin_write().await?;
+        let current = store::lock_order(&mut tx, self.store.backend(), order_no)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+        if current.status != OrderStatus::Pending {
+            return Err(OrderError::NotPayable {
+                order_no: order_no.to_string(),
+                status: current.status,
+            });
+        }
+        let earlier = store::attempts(&mut *tx, order_no).await?;
+        if let Some(blocking) = earlier
+            .iter()
+            .find(|a| !a.status.allows_another_attempt())
+        {
+            return Err(OrderError::AttemptBlocked(format!(
+                "attempt {} is {}: another attempt could charge the player twice",
+                blocking.attempt_no,
+                blocking.status.as_str()
+            )));
+        }
+        let attempt = new_attempt(earlier.len() as i64 + 1, channel.id(), &choice);
+        store::insert_attempt(&mut tx, order_no, &attempt).await?;
+        tx.commit().await?;
+        self.run_attempt(&current, channel, &choice, attempt).await?;
+        self.view(order_no).await
+    }
+
+    /// The order with its latest attempt, fresh from the store.
+    pub async fn view(&self, order_no: &OrderNo) -> Result<OrderView, OrderError> {
+        let order = store::get_order(&self.store, order_no)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+        let latest = store::attempts(self.store.pool(), order_no).await?.pop();
+        Ok(OrderView::new(order, latest))
+    }
+
+    /// The order as `game` may see it, from the status cache when fresh.
+    pub async fn view_cached(
+        &self,
+        game: &GameId,
+        order_no: &OrderNo,
+    ) -> Result<Arc<OrderView>, OrderError> {
+        let view = match self.status_cache.get(order_no).await {
+            Some(view) => view,
+            None => {
+                let view = Arc::new(self.view(order_no).await?);
+                self.status_cache.insert(order_no.clone(), view.clone()).await;
+                view
+            }
+        };
+        if &view.game != game {
+            return Err(OrderError::NotFound(order_no.to_string()));
+        }
+        Ok(view)
+    }
+
+    /// Every attempt of an order, oldest first (for operators).
+    pub async fn attempts(&self, order_no: &OrderNo) -> Result<Vec<Attempt>, OrderError> {
+        Ok(store::attempts(self.store.pool(), order_no).await?)
+    }
+
+    pub async fn list(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, OrderError> {
+        let orders = store::list_orders(&self.store, filter).await?;
+        Ok(orders.into_iter().map(|o| OrderView::new(o, None)).collect())
+    }
+}
+
+fn new_attempt(attempt_no: i64, channel: &str, choice: &PaymentChoice) -> Attempt {
+    let now = now_ms();
+    Attempt {
+        attempt_no,
+        channel: channel.to_owned(),
+        method: choice.method.clone(),
+        flow: choice.flow,
+        status: AttemptStatus::Created,
+        channel_txn_id: None,
+        channel_status: String::new(),
+        next_action: None,
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn catalog_error(error: CatalogError) -> OrderError {
+    match error {
+        CatalogError::Database(e) => OrderError::Database(e),
+        other => OrderError::Invalid(other.to_string()),
+    }
+}

@@ -1,0 +1,205 @@
+//! Idempotency keys, with Stripe's semantics: the same key with the same request gets the
+//! same stored answer; with a different request, 422; while the first request with that key
+//! is still running, 409. Keys are per game and kept for `idempotency_ttl_h` hours.
+//!
+//! An answer is stored once the request changed something (an order exists). A request
+//! refused before that (bad input, sold out) stores nothing, so it may be fixed and retried
+//! with the same key.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::games::GameId;
+use crate::store::{Store, now_ms};
+
+/// What to do with a request that carries a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First time (or the earlier holder died): run the request, then `finish` or `release`.
+    Run,
+    /// Already answered: send this again.
+    Replay { status: u16, body: String },
+    /// Another request with this key is running.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// Longest key accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A digest of what makes two requests "the same": method, path and the body's JSON value
+/// (so whitespace and key order do not matter). Card numbers and codes never reach it.
+pub fn fingerprint(method: &str, path: &str, body: &serde_json::Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(redact_card(body).to_string().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// The body with `card` reduced to its last four digits and expiry: enough to tell two cards
+/// apart, nothing a thief could use. (serde_json sorts object keys, so the text is canonical.)
+fn redact_card(body: &serde_json::Value) -> serde_json::Value {
+    let mut body = body.clone();
+    if let Some(card) = body.get_mut("card").and_then(|c| c.as_object_mut()) {
+        let last4 = card
+            .get("number")
+            .and_then(|n| n.as_str())
+            .map(|n| n.get(n.len().saturating_sub(4)..).unwrap_or("").to_owned());
+        card.remove("cvc");
+        card.insert("number".into(), last4.into());
+    }
+    body
+}
+
+pub struct Idempotency {
+    store: Store,
+    lock_ms: i64,
+    ttl_ms: i64,
+}
+
+impl Idempotency {
+    pub fn new(store: Store, lock_s: u64, ttl_h: u64) -> Self {
+        Self {
+            store,
+            lock_ms: (lock_s as i64) * 1000,
+            ttl_ms: (ttl_h as i64) * 3600 * 1000,
+        }
+    }
+
+    /// Claims `key` for a request with this fingerprint.
+    pub async fn claim(
+        &self,
+        game: &GameId,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Claim, sqlx::Error> {
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (game_id, idempotency_key, request_sha256, state, \
+             response_status, response_body, created_at, locked_at) \
+             VALUES ($1, $2, $3, 'running', NULL, NULL, $4, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(game.as_str().to_owned())
+        .bind(key.to_owned())
+        .bind(fingerprint.to_owned())
+        .bind(now)
+        .execute(self.store.pool())
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Claim::Run);
+        }
+        let Some(row) = sqlx::query(
+            "SELECT request_sha256, state, response_status, response_body, created_at, locked_at \
+             FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2",
+        )
+        .bind(game.as_str().to_owned())
+        .bind(key.to_owned())
+        .fetch_optional(self.store.pool())
+        .await?
+        else {
+            // Released between our insert and our read: the caller may simply retry.
+            return Ok(Claim::InProgress);
+        };
+        let created_at: i64 = row.try_get("created_at")?;
+        if created_at < now - self.ttl_ms {
+            // Expired but not yet purged: forget it and claim afresh.
+            self.release(game, key).await?;
+            return Box::pin(self.claim(game, key, fingerprint)).await;
+        }
+        if row.try_get::<String, _>("request_sha256")? != fingerprint {
+            return Ok(Claim::Mismatch);
+        }
+        if row.try_get::<String, _>("state")? == "done" {
+            let status: i64 = row.try_get("response_status")?;
+            return Ok(Claim::Replay {
+                status: status as u16,
+                body: row.try_get("response_body")?,
+            });
+        }
+        // Running. If its holder has held it too long, it died: take it over, atomically, so
+        // that only one retry does.
+        let locked_at: i64 = row.try_get("locked_at")?;
+        if locked_at < now - self.lock_ms {
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET locked_at = $1 \
+                 WHERE game_id = $2 AND idempotency_key = $3 AND state = 'running' AND locked_at = $4",
+            )
+            .bind(now)
+            .bind(game.as_str().to_owned())
+            .bind(key.to_owned())
+            .bind(locked_at)
+            .execute(self.store.pool())
+            .await?;
+            if taken.rows_affected() == 1 {
+                return Ok(Claim::Run);
+            }
+        }
+        Ok(Claim::InProgress)
+    }
+
+    /// Stores the answer for later replays.
+    pub async fn finish(
+        &self,
+        game: &GameId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 \
+             WHERE game_id = $3 AND idempotency_key = $4",
+        )
+        .bind(i64::from(status))
+        .bind(body.to_owned())
+        .bind(game.as_str().to_owned())
+        .bind(key.to_owned())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a key whose request changed nothing, so it can be retried.
+    pub async fn release(&self, game: &GameId, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2")
+            .bind(game.as_str().to_owned())
+            .bind(key.to_owned())
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets keys older than the TTL; returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(now_ms() - self.ttl_ms)
+            .execute(self.store.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_layout_and_never_see_the_card() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"sku":"x","card":{"number":"4242424242424242","cvc":"123"}}"#)
+                .unwrap();
+        let b: serde_json::Value = serde_json::from_str(
+            r#"{ "card": {"cvc":"999", "number":"4000000000004242"}, "sku": "x" }"#,
+        )
+        .unwrap();
+        assert_eq!(fingerprint("POST", "/v1/orders", &a), fingerprint("POST", "/v1/orders", &b));
+        let c: serde_json::Value = serde_json::from_str(r#"{"sku":"y"}"#).unwrap();
+        assert_ne!(fingerprint("POST", "/v1/orders", &a), fingerprint("POST", "/v1/orders", &c));
+        assert_ne!(fingerprint("POST", "/v1/orders", &c), fingerprint("POST", "/v1/other", &c));
+        let redacted = redact_card(&a).to_string();
+        assert!(!redacted.contains("424242424242") && !redacted.contains("123"), "{redacted}");
+    }
+}

@@ -1,0 +1,151 @@
+//! What an order and its payment attempts are, and how they are shown.
+
+use coffer_money::{Currency, Money};
+use serde::{Deserialize, Serialize};
+
+use super::{AttemptStatus, OrderNo, OrderStatus};
+use crate::catalog::{Grant, MoneyView};
+use crate::games::{GameId, Region};
+
+/// An order as stored.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub order_no: OrderNo,
+    pub game: GameId,
+    pub player_id: String,
+    pub merchant_order_no: String,
+    pub sku: String,
+    pub region: Region,
+    pub amount: Money,
+    pub subject: String,
+    pub grants: Vec<Grant>,
+    pub status: OrderStatus,
+    /// Whether the order holds a unit of a limited SKU (to give back if it closes).
+    pub holds_stock: bool,
+    pub client_ip: String,
+    pub device: String,
+    pub expires_at: i64,
+    pub paid_at: Option<i64>,
+    pub refunded_minor: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How the player pays, as the game asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    DirectCard,
+    Redirect,
+    QrCode,
+}
+
+impl Flow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DirectCard => "direct_card",
+            Self::Redirect => "redirect",
+            Self::QrCode => "qr_code",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::DirectCard, Self::Redirect, Self::QrCode]
+            .into_iter()
+            .find(|f| f.as_str() == text)
+    }
+}
+
+/// What the player has to do next, as the game server receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NextAction {
+    /// Nothing: the payment reached a final state.
+    None,
+    /// Send the player's browser here.
+    Redirect { url: String },
+    /// Have the player's browser post this form (3-D Secure, some cashiers).
+    PostForm {
+        url: String,
+        fields: Vec<(String, String)>,
+    },
+    /// Show this as a QR code for a wallet app.
+    QrCode { content: String },
+    /// Nothing for the player to do; the outcome comes by notification.
+    Wait,
+}
+
+/// A reason given by a channel, safe to show an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+/// One try at paying an order through a channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempt_no: i64,
+    pub channel: String,
+    pub method: String,
+    pub flow: Flow,
+    pub status: AttemptStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_txn_id: Option<String>,
+    /// The channel's own status word, for operators.
+    pub channel_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextAction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An order as the API shows it: the order and its latest payment attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub order_no: OrderNo,
+    pub game: GameId,
+    pub player_id: String,
+    pub merchant_order_no: String,
+    pub sku: String,
+    pub region: Region,
+    pub amount: MoneyView,
+    pub subject: String,
+    pub grants: Vec<Grant>,
+    pub status: OrderStatus,
+    pub expires_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<i64>,
+    pub refunded: MoneyView,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The latest payment attempt, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Attempt>,
+}
+
+impl OrderView {
+    pub fn new(order: Order, payment: Option<Attempt>) -> Self {
+        let currency: Currency = order.amount.currency();
+        Self {
+            order_no: order.order_no,
+            game: order.game,
+            player_id: order.player_id,
+            merchant_order_no: order.merchant_order_no,
+            sku: order.sku,
+            region: order.region,
+            amount: order.amount.into(),
+            subject: order.subject,
+            grants: order.grants,
+            status: order.status,
+            expires_at: order.expires_at,
+            paid_at: order.paid_at,
+            refunded: Money::new(order.refunded_minor, currency).into(),
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+            payment,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Running one payment attempt: the plugin builds the request, the host sends it, the plugin
+//! reads the answer. The attempt row exists (`created`) before anything is sent; what it
+//! becomes depends on how far the exchange got, because "nothing was sent" (safe to try
+//! again) and "sent, no answer" (the money may have moved) must never be confused.
+
+use std::sync::Arc;
+
+use coffer_plugin_runtime::contract::{
+    self, NextAction as ContractAction, PaymentContext, PaymentRequest, PaymentStart,
+    PaymentStatus, PaymentUpdate,
+};
+use coffer_plugin_runtime::{Channel, PluginError};
+
+use super::model::{Attempt, Failure, NextAction, Order};
+use super::request::PaymentChoice;
+use super::routing::{contract_flow, contract_money};
+use super::AttemptStatus;
+use crate::channels::http::ChannelHttp;
+use crate::store::now_ms;
+
+/// Failure codes Coffer sets itself (the channel's own codes never start with "coffer.").
+pub const NOT_SENT: &str = "coffer.not_sent";
+pub const NO_ANSWER: &str = "coffer.no_answer";
+pub const UNREADABLE_ANSWER: &str = "coffer.unreadable_answer";
+pub const AMOUNT_MISMATCH: &str = "coffer.amount_mismatch";
+
+/// Where the channel sends notifications and the player's browser back.
+pub struct Urls {
+    pub notify: String,
+    pub return_to: String,
+}
+
+fn failure(code: &str, message: impl Into<String>) -> Option<Failure> {
+    Some(Failure {
+        code: code.to_owned(),
+        message: message.into(),
+    })
+}
+
+fn plugin_failure_message(error: &PluginError) -> String {
+    // Plugin errors name channels, settings and endpoints, never secrets or card data.
+    error.to_string()
+}
+
+pub fn next_action(action: ContractAction) -> NextAction {
+    match action {
+        ContractAction::None => NextAction::None,
+        ContractAction::Redirect(url) => NextAction::Redirect { url },
+        ContractAction::PostForm(form) => NextAction::PostForm {
+            url: form.url,
+            fields: form.fields,
+        },
+        ContractAction::QrCode(content) => NextAction::QrCode { content },
+        ContractAction::Wait => NextAction::Wait,
+    }
+}
+
+/// Runs the attempt and returns it as it should be stored. Never fails: every way the
+/// exchange can go wrong is an attempt status.
+pub async fn run(
+    channel: Arc<Channel>,
+    http: &ChannelHttp,
+    order: &Order,
+    choice: &PaymentChoice,
+    urls: Urls,
+    mut attempt: Attempt,
+) -> Attempt {
+    let customer = &choice.customer;
+    let request = PaymentRequest {
+        order_no: order.order_no.as_str().to_owned(),
+        amount: contract_money(order.amount),
+        method: choice.method.clone(),
+        flow: contract_flow(choice.flow),
+        subject: order.subject.clone(),
+        description: String::new(),
+        customer: contract::Customer {
+            id: order.player_id.clone(),
+            email: customer.email.clone(),
+            first_name: customer.first_name.clone(),
+            last_name: customer.last_name.clone(),
+            phone: customer.phone.clone(),
+            ip: order.client_ip.clone(),
+            billing: customer.billing.as_ref().map(|a| a.to_contract()),
+            shipping: customer.shipping.as_ref().map(|a| a.to_contract()),
+        },
+        card: choice.card.as_ref().map(|c| c.to_contract()),
+        language: choice.language.clone().unwrap_or_else(|| "en".into()),
+        return_url: urls.return_to,
+        notify_url: urls.notify,
+        expires_at: order.expires_at / 1000,
+    };
+    attempt.updated_at = now_ms();
+    let start = match channel.create_payment(&request).await {
+        Ok(start) => start,
+        Err(error) => {
+            tracing::warn!(order_no = %order.order_no, channel = channel.id(), %error, "payment not started");
+            attempt.status = AttemptStatus::Failed;
+            attempt.failure = failure(NOT_SENT, plugin_failure_message(&error));
+            return attempt;
+        }
+    };
+    let call = match start {
+        PaymentStart::Action(action) => {
+            attempt.next_action = Some(next_action(action));
+            attempt.status = match attempt.next_action {
+                Some(NextAction::Wait | NextAction::None) => AttemptStatus::Processing,
+                _ => AttemptStatus::RequiresAction,
+            };
+            return attempt;
+        }
+        PaymentStart::Call(call) => call,
+    };
+    let response = match http.send(&call).await {
+        Ok(response) => response,
+        Err(crate::channels::http::SendError::InvalidRequest(why)) => {
+            attempt.status = AttemptStatus::Failed;
+            attempt.failure = failure(NOT_SENT, why);
+            return attempt;
+        }
+        Err(error) => {
+            tracing::warn!(order_no = %order.order_no, channel = channel.id(), %error, "payment outcome unknown");
+            attempt.status = AttemptStatus::Unknown;
+            attempt.failure = failure(NO_ANSWER, error.to_string());
+            return attempt;
+        }
+    };
+    let context = PaymentContext {
+        order_no: order.order_no.as_str().to_owned(),
+        amount: contract_money(order.amount),
+        method: choice.method.clone(),
+        flow: contract_flow(choice.flow),
+        channel_txn_id: None,
+    };
+    match channel.parse_payment_response(&context, &response).await {
+        Ok(outcome) => apply_update(order, attempt, outcome.update, next_action(outcome.action)),
+        Err(error) => {
+            tracing::warn!(order_no = %order.order_no, channel = channel.id(), %error, "channel answer not usable");
+            attempt.status = AttemptStatus::Unknown;
+            attempt.failure = failure(UNREADABLE_ANSWER, plugin_failure_message(&error));
+            attempt
+        }
+    }
+}
+
+/// Maps the channel's view of the payment onto the attempt.
+fn apply_update(
+    order: &Order,
+    mut attempt: Attempt,
+    update: PaymentUpdate,
+    action: NextAction,
+) -> Attempt {
+    attempt.channel_txn_id = update.channel_txn_id.clone();
+    attempt.channel_status = update.channel_status.clone();
+    attempt.failure = update.failure.clone().map(|f| Failure {
+        code: f.code,
+        message: f.message,
+    });
+    attempt.next_action = Some(action.clone());
+    attempt.status = match update.status {
+        PaymentStatus::Paid => {
+            let charged = update.amount.as_ref();
+            let matches = charged.is_some_and(|m| {
+                m.minor == order.amount.minor() && m.currency == order.amount.currency().code()
+            });
+            if matches {
+                AttemptStatus::Paid
+            } else {
+                tracing::error!(order_no = %order.order_no, ?charged, expected = %order.amount, "channel reports a payment of another amount; left for an operator");
+                attempt.failure = failure(
+                    AMOUNT_MISMATCH,
+                    "the channel reported a payment of another amount or currency",
+                );
+                AttemptStatus::Unknown
+            }
+        }
+        PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
+        PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
+        PaymentStatus::Pending => match action {
+            NextAction::None | NextAction::Wait => AttemptStatus::Processing,
+            _ => AttemptStatus::RequiresAction,
+        },
+        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded | PaymentStatus::Chargeback => {
+            tracing::error!(order_no = %order.order_no, status = ?update.status, "channel reports a refund for a payment just started");
+            AttemptStatus::Unknown
+        }
+    };
+    attempt
+}

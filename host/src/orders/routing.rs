@@ -1,0 +1,132 @@
+//! Which channel carries a payment: the one the game named, or the best `route-score` among
+//! the loaded channels that serve the method, flow and currency. (Full routing rules, with
+//! weights, health and risk, come later.)
+
+use std::sync::Arc;
+
+use coffer_money::Money;
+use coffer_plugin_runtime::contract::{CheckoutFlow, RouteContext, RouteQuote};
+use coffer_plugin_runtime::{Channel, Registry};
+
+use super::model::Flow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("no channel {0:?} is loaded")]
+    UnknownChannel(String),
+    #[error("channel {channel} does not serve {method}/{flow} in {currency}")]
+    ChannelCannot {
+        channel: String,
+        method: String,
+        flow: &'static str,
+        currency: String,
+    },
+    #[error("no loaded channel serves {method}/{flow} in {currency}")]
+    NoChannel {
+        method: String,
+        flow: &'static str,
+        currency: String,
+    },
+}
+
+pub fn contract_flow(flow: Flow) -> CheckoutFlow {
+    match flow {
+        Flow::DirectCard => CheckoutFlow::DirectCard,
+        Flow::Redirect => CheckoutFlow::Redirect,
+        Flow::QrCode => CheckoutFlow::QrCode,
+    }
+}
+
+pub fn contract_money(money: Money) -> coffer_plugin_runtime::contract::Money {
+    coffer_plugin_runtime::contract::Money {
+        minor: money.minor(),
+        currency: money.currency().code().to_owned(),
+    }
+}
+
+/// Whether a channel says it serves this kind of payment and is fully configured.
+fn serves(channel: &Channel, method: &str, flow: Flow, amount: Money) -> bool {
+    let info = channel.info();
+    let status = channel.status();
+    info.methods.iter().any(|m| m == method)
+        && info.flows.contains(&contract_flow(flow))
+        && info.currencies.iter().any(|c| c == amount.currency().code())
+        && status.missing_keys.is_empty()
+        && status.missing_settings.is_empty()
+        && status.missing_endpoints.is_empty()
+}
+
+/// Picks the channel. Plugin failures while scoring count as "cannot serve".
+pub async fn choose(
+    registry: &Registry,
+    explicit: Option<&str>,
+    method: &str,
+    flow: Flow,
+    amount: Money,
+    country: &str,
+) -> Result<Arc<Channel>, RouteError> {
+    let context = RouteContext {
+        amount: contract_money(amount),
+        method: method.to_owned(),
+        flow: contract_flow(flow),
+        country: country.to_owned(),
+        card_bin: String::new(),
+    };
+    let cannot = |channel: &str| RouteError::ChannelCannot {
+        channel: channel.to_owned(),
+        method: method.to_owned(),
+        flow: flow.as_str(),
+        currency: amount.currency().code().to_owned(),
+    };
+    if let Some(id) = explicit {
+        let channel = registry
+            .get(id)
+            .ok_or_else(|| RouteError::UnknownChannel(id.to_owned()))?;
+        if !serves(&channel, method, flow, amount) {
+            return Err(cannot(id));
+        }
+        return match channel.route_score(&context).await {
+            Ok(Some(_)) => Ok(channel),
+            _ => Err(cannot(id)),
+        };
+    }
+    let candidates: Vec<Arc<Channel>> = registry
+        .channels()
+        .into_iter()
+        .filter(|c| serves(c, method, flow, amount))
+        .collect();
+    let quotes = futures_quotes(&candidates, &context).await;
+    let best = candidates
+        .into_iter()
+        .zip(quotes)
+        .filter_map(|(channel, quote)| quote.map(|q| (channel, q)))
+        // Highest score, then lowest fee, then channel id for a stable choice.
+        .max_by(|(a, qa), (b, qb)| {
+            qa.score
+                .cmp(&qb.score)
+                .then(qb.fee.minor.cmp(&qa.fee.minor))
+                .then(b.id().cmp(a.id()))
+        });
+    best.map(|(channel, _)| channel)
+        .ok_or_else(|| RouteError::NoChannel {
+            method: method.to_owned(),
+            flow: flow.as_str(),
+            currency: amount.currency().code().to_owned(),
+        })
+}
+
+async fn futures_quotes(channels: &[Arc<Channel>], context: &RouteContext) -> Vec<Option<RouteQuote>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, channel) in channels.iter().enumerate() {
+        let channel = channel.clone();
+        let context = context.clone();
+        tasks.spawn(async move { (i, channel.route_score(&context).await.ok().flatten()) });
+    }
+    let mut quotes = vec![None; channels.len()];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, quote)) = joined {
+            quotes[i] = quote;
+        }
+    }
+    quotes
+}

@@ -1,0 +1,283 @@
+//! The orders area's tables: `orders`, `order_transitions` and `payment_attempts`.
+
+use coffer_money::{Currency, Money};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::model::{Attempt, Failure, Flow, NextAction, Order};
+use super::{AttemptStatus, IllegalTransition, OrderNo, OrderStatus};
+use crate::games::{GameId, Region};
+use crate::store::{Backend, Store, Tx, now_ms};
+
+fn decode(what: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(what.to_string().into())
+}
+
+fn order_from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
+    let currency = Currency::parse(&row.try_get::<String, _>("currency")?).map_err(decode)?;
+    let status: String = row.try_get("status")?;
+    Ok(Order {
+        order_no: OrderNo::parse(&row.try_get::<String, _>("order_no")?).map_err(decode)?,
+        game: GameId::parse(&row.try_get::<String, _>("game_id")?).map_err(decode)?,
+        player_id: row.try_get("player_id")?,
+        merchant_order_no: row.try_get("merchant_order_no")?,
+        sku: row.try_get("sku_code")?,
+        region: Region::parse(&row.try_get::<String, _>("region")?).map_err(decode)?,
+        amount: Money::new(row.try_get("amount_minor")?, currency),
+        subject: row.try_get("subject")?,
+        grants: serde_json::from_str(&row.try_get::<String, _>("grants")?).map_err(decode)?,
+        status: OrderStatus::parse(&status).ok_or_else(|| decode(status))?,
+        holds_stock: row.try_get("holds_stock")?,
+        client_ip: row.try_get("client_ip")?,
+        device: row.try_get("device")?,
+        expires_at: row.try_get("expires_at")?,
+        paid_at: row.try_get("paid_at")?,
+        refunded_minor: row.try_get("refunded_minor")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn attempt_from_row(row: &AnyRow) -> Result<Attempt, sqlx::Error> {
+    let flow: String = row.try_get("flow")?;
+    let status: String = row.try_get("status")?;
+    let next_action: Option<String> = row.try_get("next_action")?;
+    let failure_code: Option<String> = row.try_get("failure_code")?;
+    let failure_message: Option<String> = row.try_get("failure_message")?;
+    Ok(Attempt {
+        attempt_no: row.try_get("attempt_no")?,
+        channel: row.try_get("channel")?,
+        method: row.try_get("method")?,
+        flow: Flow::parse(&flow).ok_or_else(|| decode(flow))?,
+        status: AttemptStatus::parse(&status).ok_or_else(|| decode(status))?,
+        channel_txn_id: row.try_get("channel_txn_id")?,
+        channel_status: row.try_get("channel_status")?,
+        next_action: next_action
+            .map(|json| serde_json::from_str::<NextAction>(&json))
+            .transpose()
+            .map_err(decode)?,
+        failure: failure_code.map(|code| Failure {
+            code,
+            message: failure_message.unwrap_or_default(),
+        }),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub(super) async fn insert_order(tx: &mut Tx, order: &Order) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO orders (order_no, game_id, player_id, merchant_order_no, sku_code, region, \
+         amount_minor, currency, subject, grants, status, holds_stock, client_ip, device, \
+         expires_at, paid_at, refunded_minor, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, 0, $16, $16)",
+    )
+    .bind(order.order_no.as_str().to_owned())
+    .bind(order.game.as_str().to_owned())
+    .bind(order.player_id.clone())
+    .bind(order.merchant_order_no.clone())
+    .bind(order.sku.clone())
+    .bind(order.region.as_str().to_owned())
+    .bind(order.amount.minor())
+    .bind(order.amount.currency().code().to_owned())
+    .bind(order.subject.clone())
+    .bind(serde_json::to_string(&order.grants).expect("grants serialize"))
+    .bind(order.status.as_str())
+    .bind(order.holds_stock)
+    .bind(order.client_ip.clone())
+    .bind(order.device.clone())
+    .bind(order.expires_at)
+    .bind(order.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves an order from `from` to `to` if the table allows it and nobody moved it first.
+/// Returns false when the order was no longer in `from` (a concurrent change won).
+pub async fn transition(
+    tx: &mut Tx,
+    order_no: &OrderNo,
+    from: OrderStatus,
+    to: OrderStatus,
+    reason: &str,
+) -> Result<bool, TransitionError> {
+    from.transition(to)?;
+    let now = now_ms();
+    let paid_at = (to == OrderStatus::Paid).then_some(now);
+    let done = sqlx::query(
+        "UPDATE orders SET status = $1, updated_at = $2, paid_at = COALESCE(paid_at, $3) \
+         WHERE order_no = $4 AND status = $5",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(paid_at)
+    .bind(order_no.as_str().to_owned())
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO order_transitions (order_no, from_status, to_status, reason, at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(order_no.as_str().to_owned())
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(reason.to_owned())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Records a new attempt as `created`: before the channel is called, so a crash mid-call
+/// leaves a trace to settle by query.
+pub(super) async fn insert_attempt(
+    tx: &mut Tx,
+    order_no: &OrderNo,
+    attempt: &Attempt,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payment_attempts (order_no, attempt_no, channel, method, flow, status, \
+         channel_txn_id, channel_status, failure_code, failure_message, next_action, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, '', NULL, NULL, NULL, $7, $7)",
+    )
+    .bind(order_no.as_str().to_owned())
+    .bind(attempt.attempt_no)
+    .bind(attempt.channel.clone())
+    .bind(attempt.method.clone())
+    .bind(attempt.flow.as_str())
+    .bind(attempt.status.as_str())
+    .bind(attempt.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores what became of an attempt.
+pub(super) async fn update_attempt(
+    tx: &mut Tx,
+    order_no: &OrderNo,
+    attempt: &Attempt,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payment_attempts SET status = $1, channel_txn_id = $2, channel_status = $3, \
+         failure_code = $4, failure_message = $5, next_action = $6, updated_at = $7 \
+         WHERE order_no = $8 AND attempt_no = $9",
+    )
+    .bind(attempt.status.as_str())
+    .bind(attempt.channel_txn_id.clone())
+    .bind(attempt.channel_status.clone())
+    .bind(attempt.failure.as_ref().map(|f| f.code.clone()))
+    .bind(attempt.failure.as_ref().map(|f| f.message.clone()))
+    .bind(
+        attempt
+            .next_action
+            .as_ref()
+            .map(|a| serde_json::to_string(a).expect("actions serialize")),
+    )
+    .bind(attempt.updated_at)
+    .bind(order_no.as_str().to_owned())
+    .bind(attempt.attempt_no)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_order(store: &Store, order_no: &OrderNo) -> Result<Option<Order>, sqlx::Error> {
+    sqlx::query("SELECT * FROM orders WHERE order_no = $1")
+        .bind(order_no.as_str().to_owned())
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(order_from_row)
+        .transpose()
+}
+
+/// The order, read inside a write transaction and locked until it ends (SQLite's write
+/// transactions already hold the database's write lock).
+pub(super) async fn lock_order(
+    tx: &mut Tx,
+    backend: Backend,
+    order_no: &OrderNo,
+) -> Result<Option<Order>, sqlx::Error> {
+    let sql = if backend == Backend::Postgres {
+        "SELECT * FROM orders WHERE order_no = $1 FOR UPDATE"
+    } else {
+        "SELECT * FROM orders WHERE order_no = $1"
+    };
+    sqlx::query(sql)
+        .bind(order_no.as_str().to_owned())
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(order_from_row)
+        .transpose()
+}
+
+pub(super) async fn order_no_for_merchant(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    game: &GameId,
+    merchant_order_no: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT order_no FROM orders WHERE game_id = $1 AND merchant_order_no = $2")
+        .bind(game.as_str().to_owned())
+        .bind(merchant_order_no.to_owned())
+        .fetch_optional(executor)
+        .await
+}
+
+pub async fn attempts(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    order_no: &OrderNo,
+) -> Result<Vec<Attempt>, sqlx::Error> {
+    let rows = sqlx::query("SELECT * FROM payment_attempts WHERE order_no = $1 ORDER BY attempt_no")
+        .bind(order_no.as_str().to_owned())
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(attempt_from_row).collect()
+}
+
+/// Filters for the operators' order list. Newest first; `before` pages on by order number.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderFilter {
+    pub game: Option<GameId>,
+    pub status: Option<OrderStatus>,
+    pub player_id: Option<String>,
+    pub merchant_order_no: Option<String>,
+    /// Only orders created before this order number (the last one of the previous page).
+    pub before: Option<OrderNo>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+pub async fn list_orders(store: &Store, filter: &OrderFilter) -> Result<Vec<Order>, sqlx::Error> {
+    let limit = i64::from(filter.limit.unwrap_or(50).clamp(1, 200));
+    let rows = sqlx::query(
+        "SELECT * FROM orders WHERE ($1 IS NULL OR game_id = $1) AND ($2 IS NULL OR status = $2) \
+         AND ($3 IS NULL OR player_id = $3) AND ($4 IS NULL OR merchant_order_no = $4) \
+         AND ($5 IS NULL OR order_no < $5) ORDER BY order_no DESC LIMIT $6",
+    )
+    .bind(filter.game.as_ref().map(|g| g.as_str().to_owned()))
+    .bind(filter.status.map(|s| s.as_str().to_owned()))
+    .bind(filter.player_id.clone())
+    .bind(filter.merchant_order_no.clone())
+    .bind(filter.before.as_ref().map(|o| o.as_str().to_owned()))
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(order_from_row).collect()
+}
