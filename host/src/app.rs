@@ -9,14 +9,24 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::catalog::Catalog;
 use crate::channels::Channels;
 use crate::config::Config;
+use crate::orders::Orders;
+use crate::orders::idempotency::Idempotency;
+use crate::players::{PasswordHasherConfig, Players};
+use crate::store::Store;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub channels: Arc<Channels>,
+    pub store: Store,
+    pub players: Players,
+    pub catalog: Catalog,
+    pub orders: Orders,
+    pub idempotency: Arc<Idempotency>,
     /// Set once startup has finished; `/readyz` reports it.
     pub ready: Arc<AtomicBool>,
 }
@@ -27,6 +37,7 @@ pub struct Running {
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    housekeeping: JoinHandle<()>,
 }
 
 impl Running {
@@ -34,12 +45,13 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.state.ready.store(false, Ordering::Release);
         let _ = self.shutdown.send(true);
+        self.housekeeping.abort();
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_s);
         let mut server = self.server;
-        match tokio::time::timeout(grace, &mut server).await {
+        let outcome = match tokio::time::timeout(grace, &mut server).await {
             Ok(result) => result
-                .context("server task panicked")?
-                .context("server failed"),
+                .context("server task panicked")
+                .and_then(|r| r.context("server failed")),
             Err(_) => {
                 tracing::warn!(
                     grace_s = grace.as_secs(),
@@ -48,7 +60,9 @@ impl Running {
                 server.abort();
                 Ok(())
             }
-        }
+        };
+        self.state.store.close().await;
+        outcome
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -59,15 +73,62 @@ impl Running {
     }
 }
 
-/// Loads plugins, binds the listener and starts serving.
+/// Opens the database (migrating it unless told not to), as configured.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database.effective_url();
+    let store = Store::connect(&url, config.database.max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    if config.database.migrate_on_start {
+        store.migrate().await.context("cannot migrate the database")?;
+    }
+    Ok(store)
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Loads plugins, opens the database, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
+    let store = open_store(&config).await?;
     let channels = Arc::new(Channels::start(&config).await?);
+    let hasher =
+        PasswordHasherConfig::new(&config.players.password_hash).map_err(anyhow::Error::msg)?;
+    let catalog = Catalog::new(
+        store.clone(),
+        Duration::from_secs(config.catalog.cache_ttl_s),
+    );
+    let orders = Orders::new(
+        store.clone(),
+        catalog.clone(),
+        channels.registry.clone(),
+        config.orders.clone(),
+        &config.server.public_url,
+    );
     let state = AppState {
         config: config.clone(),
         channels,
+        players: Players::new(store.clone(), hasher, config.players.session_ttl_s),
+        catalog,
+        orders,
+        idempotency: Arc::new(Idempotency::new(
+            store.clone(),
+            config.orders.idempotency_lock_s,
+            config.orders.idempotency_ttl_h,
+        )),
+        store,
         ready: Arc::new(AtomicBool::new(false)),
     };
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -88,7 +149,25 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         state,
         shutdown,
         server,
+        housekeeping,
     })
+}
+
+/// Forgets what has expired: idempotency keys past their TTL and ended sessions. Safe on
+/// several instances at once (plain deletes of expired rows).
+async fn housekeeping(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match state.idempotency.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "expired idempotency keys purged"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge idempotency keys"),
+        }
+        if let Err(e) = state.players.purge_expired_sessions().await {
+            tracing::warn!(error = %e, "cannot purge expired sessions");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,6 @@
 -- Games, players, catalog and orders. Times are Unix milliseconds; money is an integer count
 -- of minor units next to its ISO 4217 currency.
+-- SQLite: flags are INTEGER 0/1 (sqlx's Any driver cannot read SQLite's BOOLEAN); see store::flag.
 
 CREATE TABLE games (
     id TEXT PRIMARY KEY,
@@ -7,7 +8,7 @@ CREATE TABLE games (
     default_region TEXT NOT NULL,
     delivery_url TEXT NOT NULL,
     delivery_secret TEXT NOT NULL,
-    enabled BOOLEAN NOT NULL,
+    enabled INTEGER NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -57,7 +58,7 @@ CREATE TABLE skus (
     per_player_limit BIGINT,
     sale_starts_at BIGINT,
     sale_ends_at BIGINT,
-    enabled BOOLEAN NOT NULL,
+    enabled INTEGER NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (game_id, code),
@@ -87,7 +88,7 @@ CREATE TABLE orders (
     subject TEXT NOT NULL,
     grants TEXT NOT NULL,
     status TEXT NOT NULL,
-    holds_stock BOOLEAN NOT NULL,
+    holds_stock INTEGER NOT NULL,
     client_ip TEXT NOT NULL,
     device TEXT NOT NULL,
     expires_at BIGINT NOT NULL,

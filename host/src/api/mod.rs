@@ -1,8 +1,10 @@
 //! HTTP routes. Handlers are thin: parse, call the area, map the result.
 
 pub mod admin;
+mod errors;
 mod health;
 pub mod problem;
+pub mod v1;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/v1/admin", admin::router(state.clone()))
+        .merge(v1::router(state.clone()))
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -15,6 +15,9 @@ pub struct Problem {
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Extension members (RFC 9457 §3.2), e.g. the order a failed payment belongs to.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -24,12 +27,43 @@ impl Problem {
             title: title.to_owned(),
             status: status.as_u16(),
             detail: None,
+            extensions: serde_json::Map::new(),
         }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
+    }
+
+    pub fn with(mut self, name: &str, value: impl serde::Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        self.extensions.insert(name.to_owned(), value);
+        self
+    }
+
+    pub fn unprocessable(kind: &str, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            kind,
+            "The request cannot be carried out",
+        )
+        .with_detail(detail)
+    }
+
+    pub fn conflict(kind: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, kind, "Conflict").with_detail(detail)
+    }
+
+    /// A 500 that says nothing about the cause; the cause goes to the log.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        )
+        .with_detail("the error was logged; try again later")
     }
 
     pub fn not_found(what: &str) -> Self {

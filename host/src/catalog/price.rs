@@ -58,6 +58,24 @@ impl From<Money> for MoneyView {
 }
 
 impl SkuSpec {
+    /// Every price that applies in `region`: its own, else the region-less ones.
+    pub fn prices_in(&self, region: &Region) -> Vec<Money> {
+        let own: Vec<Money> = self
+            .prices
+            .iter()
+            .filter(|p| p.region.as_ref() == Some(region))
+            .map(PriceSpec::money)
+            .collect();
+        if !own.is_empty() {
+            return own;
+        }
+        self.prices
+            .iter()
+            .filter(|p| p.region.is_none())
+            .map(PriceSpec::money)
+            .collect()
+    }
+
     /// The price for a player in `region`, in `currency` if the game asked for one. A region's
     /// own prices win over region-less ones; a region with prices in several currencies needs
     /// the currency named.
@@ -66,22 +84,13 @@ impl SkuSpec {
         region: &Region,
         currency: Option<Currency>,
     ) -> Result<Money, CatalogError> {
-        let own: Vec<&PriceSpec> = self
-            .prices
-            .iter()
-            .filter(|p| p.region.as_ref() == Some(region))
-            .collect();
-        let candidates = if own.is_empty() {
-            self.prices.iter().filter(|p| p.region.is_none()).collect()
-        } else {
-            own
-        };
-        let matching: Vec<&PriceSpec> = candidates
+        let matching: Vec<Money> = self
+            .prices_in(region)
             .into_iter()
-            .filter(|p| currency.is_none_or(|c| p.currency == c.code()))
+            .filter(|p| currency.is_none_or(|c| p.currency() == c))
             .collect();
         match matching.as_slice() {
-            [one] => Ok(one.money()),
+            [one] => Ok(*one),
             [] => Err(CatalogError::Invalid(match currency {
                 Some(c) => format!("SKU {} has no price in {c} for region {region}", self.code),
                 None => format!("SKU {} is not sold in region {region}", self.code),

@@ -28,7 +28,7 @@ fn sku_from_row(row: &AnyRow) -> Result<Sku, sqlx::Error> {
         per_player_limit: row.try_get("per_player_limit")?,
         sale_starts_at: row.try_get("sale_starts_at")?,
         sale_ends_at: row.try_get("sale_ends_at")?,
-        enabled: row.try_get("enabled")?,
+        enabled: crate::store::flag(row, "enabled")?,
     };
     Ok(Sku {
         game: GameId::parse(&row.try_get::<String, _>("game_id")?).map_err(decode)?,

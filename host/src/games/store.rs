@@ -38,6 +38,7 @@ pub struct ApiKey {
 #[derive(Debug, Clone)]
 pub struct GameKey {
     pub game_id: GameId,
+    pub default_region: Region,
     pub secret: String,
     pub game_enabled: bool,
 }
@@ -57,7 +58,7 @@ fn game_from_row(row: &AnyRow) -> Result<Game, sqlx::Error> {
         default_region: Region::parse(&row.try_get::<String, _>("default_region")?)
             .map_err(invalid)?,
         delivery_url: row.try_get("delivery_url")?,
-        enabled: row.try_get("enabled")?,
+        enabled: crate::store::flag(row, "enabled")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -225,7 +226,7 @@ pub async fn rotate_delivery_secret(store: &Store, id: &str) -> Result<String, G
 /// A key that is still valid, with its game.
 pub async fn find_key(store: &Store, key_id: &str) -> Result<Option<GameKey>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT k.game_id, k.secret, g.enabled FROM game_api_keys k \
+        "SELECT k.game_id, k.secret, g.enabled, g.default_region FROM game_api_keys k \
          JOIN games g ON g.id = k.game_id \
          WHERE k.key_id = $1 AND (k.expires_at IS NULL OR k.expires_at > $2)",
     )
@@ -237,7 +238,9 @@ pub async fn find_key(store: &Store, key_id: &str) -> Result<Option<GameKey>, sq
     Ok(Some(GameKey {
         game_id: GameId::parse(&row.try_get::<String, _>("game_id")?)
             .map_err(|e| sqlx::Error::Decode(e.into()))?,
+        default_region: Region::parse(&row.try_get::<String, _>("default_region")?)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
         secret: row.try_get("secret")?,
-        game_enabled: row.try_get("enabled")?,
+        game_enabled: crate::store::flag(&row, "enabled")?,
     }))
 }

@@ -27,7 +27,7 @@ fn order_from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
         subject: row.try_get("subject")?,
         grants: serde_json::from_str(&row.try_get::<String, _>("grants")?).map_err(decode)?,
         status: OrderStatus::parse(&status).ok_or_else(|| decode(status))?,
-        holds_stock: row.try_get("holds_stock")?,
+        holds_stock: crate::store::flag(row, "holds_stock")?,
         client_ip: row.try_get("client_ip")?,
         device: row.try_get("device")?,
         expires_at: row.try_get("expires_at")?,

@@ -141,10 +141,11 @@ impl Players {
     }
 
     async fn require_enabled_game(&self, game: &GameId) -> Result<(), PlayerError> {
-        let enabled: Option<bool> = sqlx::query_scalar("SELECT enabled FROM games WHERE id = $1")
+        let row = sqlx::query("SELECT enabled FROM games WHERE id = $1")
             .bind(game.as_str().to_owned())
             .fetch_optional(self.store.pool())
             .await?;
+        let enabled = row.map(|r| crate::store::flag(&r, "enabled")).transpose()?;
         match enabled {
             Some(true) => Ok(()),
             _ => Err(PlayerError::UnknownGame),
@@ -178,7 +179,7 @@ impl Players {
             return Err(PlayerError::WrongCredentials);
         }
         let row = row.expect("a verified password has an account");
-        if !row.try_get::<bool, _>("game_enabled")? {
+        if !crate::store::flag(&row, "game_enabled")? {
             return Err(PlayerError::UnknownGame);
         }
         let player = player_from_row(&row)?;

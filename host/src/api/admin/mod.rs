@@ -2,6 +2,10 @@
 //! configured, every request is refused.
 
 mod auth;
+mod catalog;
+mod games;
+mod orders;
+mod players;
 mod plugins;
 
 use axum::Router;
@@ -13,18 +17,29 @@ use crate::config::Role;
 use auth::RequireRole;
 
 pub fn router(state: AppState) -> Router<AppState> {
+    let guard = |role| from_fn_with_state(RequireRole::new(&state, role), auth::require_role);
     let viewer = Router::new()
         .route("/plugins", get(plugins::list))
         .route("/plugins/{channel}/quote", post(plugins::quote))
-        .route_layer(from_fn_with_state(
-            RequireRole::new(&state, Role::Viewer),
-            auth::require_role,
-        ));
+        .route("/games", get(games::list))
+        .route("/games/{game}", get(games::get))
+        .route("/games/{game}/skus", get(catalog::list))
+        .route("/games/{game}/skus/{code}", get(catalog::get))
+        .route("/players", get(players::list))
+        .route("/players/{id}", get(players::get))
+        .route("/orders", get(orders::list))
+        .route("/orders/{order_no}", get(orders::get))
+        .route_layer(guard(Role::Viewer));
     let operator = Router::new()
         .route("/plugins/reload", post(plugins::reload))
-        .route_layer(from_fn_with_state(
-            RequireRole::new(&state, Role::Operator),
-            auth::require_role,
-        ));
-    viewer.merge(operator)
+        .route("/games/{game}/skus", post(catalog::create))
+        .route("/games/{game}/skus/{code}", axum::routing::put(catalog::replace))
+        .route_layer(guard(Role::Operator));
+    let admin = Router::new()
+        .route("/games", post(games::create))
+        .route("/games/{game}", axum::routing::patch(games::update))
+        .route("/games/{game}/api-keys", post(games::rotate_api_key))
+        .route("/games/{game}/delivery-secret", post(games::rotate_delivery_secret))
+        .route_layer(guard(Role::Admin));
+    viewer.merge(operator).merge(admin)
 }

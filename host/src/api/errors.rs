@@ -1,0 +1,91 @@
+//! How each area's errors look on the wire: stable problem types, no internals.
+
+use axum::http::StatusCode;
+
+use super::problem::Problem;
+use crate::catalog::CatalogError;
+use crate::games::GameError;
+use crate::orders::OrderError;
+use crate::players::PlayerError;
+
+impl From<OrderError> for Problem {
+    fn from(error: OrderError) -> Self {
+        let detail = error.to_string();
+        match error {
+            OrderError::Invalid(_) => Problem::unprocessable("invalid-order", detail),
+            OrderError::UnknownPlayer(_) => Problem::unprocessable("unknown-player", detail),
+            OrderError::UnknownSku(_) => Problem::unprocessable("unknown-sku", detail),
+            OrderError::NotOnSale(_) => Problem::unprocessable("sku-not-on-sale", detail),
+            OrderError::NoPrice(_) => Problem::unprocessable("no-price", detail),
+            OrderError::Route(_) => Problem::unprocessable("no-channel", detail),
+            OrderError::SoldOut(_) => Problem::conflict("sold-out", detail),
+            OrderError::LimitReached(_) => Problem::conflict("purchase-limit-reached", detail),
+            OrderError::DuplicateMerchantOrderNo { order_no, .. } => {
+                Problem::conflict("duplicate-merchant-order-no", detail).with("order_no", order_no)
+            }
+            OrderError::NotFound(_) => Problem::not_found(&detail),
+            OrderError::NotPayable { .. } => Problem::conflict("order-not-payable", detail),
+            OrderError::AttemptBlocked(_) => Problem::conflict("attempt-in-progress", detail),
+            OrderError::Database(e) => Problem::internal(&e),
+        }
+    }
+}
+
+impl From<PlayerError> for Problem {
+    fn from(error: PlayerError) -> Self {
+        let detail = error.to_string();
+        match error {
+            PlayerError::Invalid(_) => Problem::unprocessable("invalid-player", detail),
+            PlayerError::UsernameTaken(_) => Problem::conflict("username-taken", detail),
+            PlayerError::WrongCredentials => {
+                Problem::new(StatusCode::UNAUTHORIZED, "wrong-credentials", "Login failed")
+                    .with_detail(detail)
+            }
+            PlayerError::BadSession => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-session",
+                "A valid session is required",
+            )
+            .with_detail(detail),
+            PlayerError::NotFound => Problem::not_found(&detail),
+            PlayerError::UnknownGame => Problem::unprocessable("unknown-game", detail),
+            PlayerError::Hashing(e) => Problem::internal(&e),
+            PlayerError::Database(e) => Problem::internal(&e),
+        }
+    }
+}
+
+impl From<CatalogError> for Problem {
+    fn from(error: CatalogError) -> Self {
+        let detail = error.to_string();
+        match error {
+            CatalogError::Invalid(_) => Problem::unprocessable("invalid-sku", detail),
+            CatalogError::NotFound(_) | CatalogError::UnknownGame(_) => {
+                Problem::not_found(&detail)
+            }
+            CatalogError::Exists(_) => Problem::conflict("sku-exists", detail),
+            CatalogError::StockBelowReserved { .. } => {
+                Problem::conflict("stock-below-reserved", detail)
+            }
+            CatalogError::Database(e) => Problem::internal(&e),
+        }
+    }
+}
+
+impl From<GameError> for Problem {
+    fn from(error: GameError) -> Self {
+        let detail = error.to_string();
+        match error {
+            GameError::Invalid(_) => Problem::unprocessable("invalid-game", detail),
+            GameError::Exists(_) => Problem::conflict("game-exists", detail),
+            GameError::NotFound(_) => Problem::not_found(&detail),
+            GameError::Database(e) => Problem::internal(&e),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    fn from(error: sqlx::Error) -> Self {
+        Problem::internal(&error)
+    }
+}

@@ -1,0 +1,242 @@
+//! `/v1/orders`: create an order (idempotently), read it, try paying it again.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::game_auth::SignedBy;
+use crate::api::problem::Problem;
+use crate::app::AppState;
+use crate::orders::idempotency::{Claim, MAX_KEY_LEN, fingerprint};
+use crate::orders::{AttemptStatus, CreateOrder, OrderNo, OrderView, PaymentChoice};
+
+/// What a handler answers, in a form that can be stored and replayed byte for byte.
+struct Answer {
+    status: StatusCode,
+    body: String,
+}
+
+impl Answer {
+    fn json(status: StatusCode, body: &impl serde::Serialize) -> Self {
+        Self {
+            status,
+            body: serde_json::to_string(body).expect("answers serialize"),
+        }
+    }
+
+    fn into_response(self, replayed: bool) -> Response {
+        let content_type = if self.status.is_success() {
+            "application/json"
+        } else {
+            "application/problem+json"
+        };
+        let mut response = (self.status, self.body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if replayed {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+impl From<Problem> for Answer {
+    fn from(problem: Problem) -> Self {
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::json(status, &problem)
+    }
+}
+
+/// The order, with a status that says how its payment attempt went: 201/200 when the player
+/// can go on, 402 when the channel declined, 502 when the channel could not be used or its
+/// outcome is unknown. In every case the order exists and is in the body.
+fn order_answer(view: OrderView, success: StatusCode) -> Answer {
+    let Some(payment) = &view.payment else {
+        return Answer::json(success, &view);
+    };
+    let reason = payment
+        .failure
+        .as_ref()
+        .map(|f| format!("{}: {}", f.code, f.message))
+        .unwrap_or_default();
+    let problem = match payment.status {
+        AttemptStatus::Failed if reason.starts_with("coffer.") => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "payment-not-started",
+            "The channel could not start the payment; nothing was charged",
+        ),
+        AttemptStatus::Failed => Problem::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment-declined",
+            "The channel declined the payment",
+        ),
+        AttemptStatus::Unknown | AttemptStatus::Created => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "payment-outcome-unknown",
+            "The channel's answer is missing or unusable; the payment will be settled by query",
+        ),
+        _ => return Answer::json(success, &view),
+    };
+    problem
+        .with_detail(format!("{reason} (order {} stays pending)", view.order_no))
+        .with("order", &view)
+        .into()
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .ok_or_else(|| {
+            Problem::bad_request(format!(
+                "Idempotency-Key must be 1-{MAX_KEY_LEN} visible ASCII characters"
+            ))
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<(serde_json::Value, T), Problem> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "The request body was refused")
+            .with_detail(e.to_string())
+    })?;
+    let parsed = T::deserialize(&value).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "The request body was refused",
+        )
+        .with_detail(e.to_string())
+    })?;
+    Ok((value, parsed))
+}
+
+/// Runs `work` under the request's Idempotency-Key, if it has one. `work` answers
+/// `(answer, changed_something)`; only answers that changed something are stored.
+async fn idempotently<F>(
+    state: &AppState,
+    signed: &SignedBy,
+    key: Option<String>,
+    fingerprint: String,
+    work: F,
+) -> Response
+where
+    F: Future<Output = (Answer, bool)>,
+{
+    let Some(key) = key else {
+        return work.await.0.into_response(false);
+    };
+    let idempotency = &state.idempotency;
+    match idempotency.claim(&signed.game, &key, &fingerprint).await {
+        Ok(Claim::Run) => {}
+        Ok(Claim::Replay { status, body }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            return Answer { status, body }.into_response(true);
+        }
+        Ok(Claim::InProgress) => {
+            return Problem::conflict(
+                "idempotency-key-in-use",
+                "a request with this Idempotency-Key is still being processed; retry later",
+            )
+            .into_response();
+        }
+        Ok(Claim::Mismatch) => {
+            return Problem::unprocessable(
+                "idempotency-key-reused",
+                "this Idempotency-Key was used with a different request",
+            )
+            .into_response();
+        }
+        Err(e) => return Problem::internal(&e).into_response(),
+    }
+    let (answer, changed) = work.await;
+    let recorded = if changed {
+        idempotency
+            .finish(&signed.game, &key, answer.status.as_u16(), &answer.body)
+            .await
+    } else {
+        idempotency.release(&signed.game, &key).await
+    };
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "cannot record an idempotency key");
+    }
+    answer.into_response(false)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(signed): Extension<SignedBy>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    let (value, request) = match parse_json::<CreateOrder>(&body) {
+        Ok(parsed) => parsed,
+        Err(problem) => return problem.into_response(),
+    };
+    let fingerprint = fingerprint("POST", "/v1/orders", &value);
+    let work = async {
+        match state
+            .orders
+            .create(&signed.game, &signed.default_region, request)
+            .await
+        {
+            Ok(view) => (order_answer(view, StatusCode::CREATED), true),
+            Err(error) => (Problem::from(error).into(), false),
+        }
+    };
+    idempotently(&state, &signed, key, fingerprint, work).await
+}
+
+pub async fn retry_payment(
+    State(state): State<AppState>,
+    Extension(signed): Extension<SignedBy>,
+    Path(order_no): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(order_no) = OrderNo::parse(&order_no) else {
+        return Problem::not_found("no such order").into_response();
+    };
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    let (value, choice) = match parse_json::<PaymentChoice>(&body) {
+        Ok(parsed) => parsed,
+        Err(problem) => return problem.into_response(),
+    };
+    let path = format!("/v1/orders/{order_no}/payments");
+    let fingerprint = fingerprint("POST", &path, &value);
+    let work = async {
+        match state
+            .orders
+            .retry_payment(&signed.game, &order_no, choice)
+            .await
+        {
+            Ok(view) => (order_answer(view, StatusCode::OK), true),
+            Err(error) => (Problem::from(error).into(), false),
+        }
+    };
+    idempotently(&state, &signed, key, fingerprint, work).await
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(signed): Extension<SignedBy>,
+    Path(order_no): Path<String>,
+) -> Result<Response, Problem> {
+    let order_no = OrderNo::parse(&order_no).map_err(|_| Problem::not_found("no such order"))?;
+    let view = state.orders.view_cached(&signed.game, &order_no).await?;
+    Ok(axum::Json(view.as_ref()).into_response())
+}

@@ -1,0 +1,303 @@
+//! A world for commerce tests: the real service on a random port, against a fresh database
+//! (a SQLite file, or a PostgreSQL database of its own that is dropped afterwards), with the
+//! channel simulator and the channel plugins loaded, one game, and a signed client for it.
+
+#![allow(dead_code)]
+
+mod db;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use coffer::config::{AdminToken, Config, Role};
+use coffer_signing::{Answer, GameClient};
+use coffer_sim::{RunningSim, SimConfig, SimKeys};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub use db::{Backend, TestDb};
+
+pub const ADMIN_TOKEN: &str = "cof_admin_test_token";
+pub const VIEWER_TOKEN: &str = "cof_viewer_test_token";
+pub const OPERATOR_TOKEN: &str = "cof_operator_test_token";
+
+/// Runs an async test body once per backend: `both_backends!(name, other_name);` makes
+/// `sqlite::name` and `postgres::name` from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::shop::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::shop::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+fn fixture(name: &str) -> PathBuf {
+    let dir = std::env::var_os("COFFER_FIXTURES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm-fixtures"));
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} missing: run `cargo xtask build-plugins`", path.display());
+    path
+}
+
+fn shared_keys() -> SimKeys {
+    static KEYS: OnceLock<SimKeys> = OnceLock::new();
+    KEYS.get_or_init(SimKeys::generate).clone()
+}
+
+/// Compiled plugins are cached across the tests of one binary (compiling is the slow part).
+fn shared_plugin_cache() -> PathBuf {
+    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path().join("cache")
+}
+
+fn admin_token(name: &str, role: Role, token: &str) -> AdminToken {
+    AdminToken {
+        name: name.into(),
+        role,
+        sha256: hex::encode(Sha256::digest(token.as_bytes())),
+    }
+}
+
+/// The game every shop starts with.
+pub struct GameCredentials {
+    pub id: String,
+    pub key_id: String,
+    pub secret: String,
+}
+
+pub struct Shop {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub sim: RunningSim,
+    pub game: GameCredentials,
+    pub client: GameClient,
+    pub running: Option<coffer::app::Running>,
+    pub db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl Shop {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with the test defaults, changed by `tweak`.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        // Shown for failing tests only (the test writer is captured).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let keys_dir = dir.path().join("sim-keys");
+        std::fs::create_dir_all(&keys_dir).unwrap();
+        let keys = shared_keys();
+        keys.write_for_coffer(&keys_dir).unwrap();
+        let sim = coffer_sim::start(
+            SimConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                time_scale: 0.001,
+            },
+            keys,
+        )
+        .await
+        .unwrap();
+
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        for plugin in ["carespay.wasm", "alipay.wasm", "wechatpay.wasm", "testpay.wasm"] {
+            std::fs::copy(fixture(plugin), plugins.join(plugin)).unwrap();
+        }
+        let testpay_secret = dir.path().join("demo-keys/testpay-api-secret.hex");
+        std::fs::create_dir_all(testpay_secret.parent().unwrap()).unwrap();
+        std::fs::write(&testpay_secret, "00112233445566778899aabbccddeeff").unwrap();
+
+        // The demo's channel sections, pointed at this simulator and these key files.
+        let demo = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/demo.toml"
+        ))
+        .unwrap()
+        .replace("http://127.0.0.1:9100", &sim.sim.base_url)
+        .replace("data/sim-keys/", &format!("{}/", keys_dir.display()))
+        .replace("data/demo-keys/", &format!("{}/demo-keys/", dir.path().display()));
+        let mut config = Config::from_toml(&demo).unwrap();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.plugins.dir = plugins;
+        config.plugins.cache_dir = shared_plugin_cache();
+        config.plugins.watch = false;
+        config.admin.tokens = vec![
+            admin_token("root", Role::Admin, ADMIN_TOKEN),
+            admin_token("ops", Role::Operator, OPERATOR_TOKEN),
+            admin_token("dashboard", Role::Viewer, VIEWER_TOKEN),
+        ];
+        // Cheap password hashing: the tests are about behaviour, not cost.
+        config.players.password_hash.memory_kib = 256;
+        config.players.password_hash.iterations = 1;
+        config.orders.channel_timeout_ms = 3_000;
+        let db = TestDb::create(backend).await;
+        config.database.url = db.url.clone();
+        tweak(&mut config);
+
+        let running = coffer::app::start(config).await.unwrap();
+        let base = format!("http://{}", running.addr);
+        let http = reqwest::Client::new();
+        let created: Value = http
+            .post(format!("{base}/v1/admin/games"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({
+                "id": "star-knights",
+                "name": "Star Knights",
+                "default_region": "CN",
+                "delivery_url": "http://127.0.0.1:9/deliveries",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let game = GameCredentials {
+            id: "star-knights".into(),
+            key_id: created["api_key"]["key_id"].as_str().unwrap().into(),
+            secret: created["api_key"]["secret"].as_str().unwrap().into(),
+        };
+        let client = GameClient::new(&base, &game.key_id, &game.secret);
+        Self {
+            base,
+            http,
+            sim,
+            game,
+            client,
+            running: Some(running),
+            db,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn store(&self) -> &coffer::store::Store {
+        &self.running.as_ref().unwrap().state.store
+    }
+
+    /// An admin-API call with `token`.
+    pub async fn admin_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.admin_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// A signed game-server call.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        self.client.send(method, path, body.as_ref(), None).await.unwrap()
+    }
+
+    /// A signed `POST /v1/orders` with an Idempotency-Key.
+    pub async fn order_with_key(&self, key: &str, body: &Value) -> Answer {
+        self.client
+            .send("POST", "/v1/orders", Some(body), Some(key))
+            .await
+            .unwrap()
+    }
+
+    /// Adds a SKU to the game (the spec's missing fields get defaults).
+    pub async fn add_sku(&self, spec: Value) -> Value {
+        let (status, body) = self
+            .admin("POST", "/v1/admin/games/star-knights/skus", Some(spec))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// The usual SKU: 100 gems for 6.00 CNY in China, 0.99 USD elsewhere.
+    pub async fn add_gems(&self) -> Value {
+        self.add_sku(json!({
+            "code": "gems-100",
+            "kind": "currency_pack",
+            "title": "100 Gems",
+            "grants": [{ "item": "gem", "quantity": 100 }],
+            "prices": [
+                { "region": "CN", "currency": "CNY", "amount_minor": 600 },
+                { "currency": "USD", "amount_minor": 99 }
+            ]
+        }))
+        .await
+    }
+
+    /// Registers a player of the game and returns their id.
+    pub async fn add_player(&self, username: &str) -> String {
+        let response = self
+            .http
+            .post(self.url("/v1/players"))
+            .json(&json!({ "game": self.game.id, "username": username, "password": "correct horse" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// An order body for an Alipay QR payment of `sku`.
+    pub fn qr_order(&self, player: &str, sku: &str, merchant_order_no: &str) -> Value {
+        json!({
+            "player_id": player,
+            "sku": sku,
+            "merchant_order_no": merchant_order_no,
+            "method": "alipay",
+            "flow": "qr_code",
+            "client_ip": "203.0.113.7",
+            "device": "android"
+        })
+    }
+
+    /// Counts rows of a table (for "nothing changed" checks).
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(self.store().pool())
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.unwrap();
+        }
+        self.db.drop_now().await;
+    }
+}
