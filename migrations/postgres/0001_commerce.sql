@@ -112,10 +112,13 @@ CREATE TABLE order_transitions (
 );
 CREATE INDEX order_transitions_by_order ON order_transitions (order_no);
 
--- One row per try at paying an order through a channel.
+-- One row per try at paying an order through a channel. payment_ref is the merchant order id
+-- the channel sees: the order number for the first attempt, a suffixed one for later attempts
+-- (channels refuse to reuse a merchant order id, even after a decline).
 CREATE TABLE payment_attempts (
     order_no TEXT NOT NULL REFERENCES orders (order_no),
     attempt_no BIGINT NOT NULL,
+    payment_ref TEXT NOT NULL UNIQUE,
     channel TEXT NOT NULL,
     method TEXT NOT NULL,
     flow TEXT NOT NULL,

@@ -209,6 +209,14 @@ impl Catalog {
         loaded.map_err(|e| CatalogError::Invalid(format!("cannot load the catalog: {e}")))
     }
 
+    /// Units left of each limited SKU, fresh from the store.
+    pub async fn stock_left(
+        &self,
+        game: &GameId,
+    ) -> Result<std::collections::HashMap<String, i64>, CatalogError> {
+        store::stock_left(&self.store, game).await
+    }
+
     /// One SKU, fresh from the store (stock counts included).
     pub async fn sku(&self, game: &GameId, code: &str) -> Result<Sku, CatalogError> {
         store::get(&self.store, game, code).await

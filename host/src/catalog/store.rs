@@ -160,6 +160,25 @@ pub(super) async fn replace(
     get(store, game, &spec.code).await
 }
 
+/// Units left of each limited SKU of a game, read fresh (stock moves with every order, so it
+/// is not cached with the rest of the catalog).
+pub(super) async fn stock_left(
+    store: &Store,
+    game: &GameId,
+) -> Result<std::collections::HashMap<String, i64>, CatalogError> {
+    let rows = sqlx::query(
+        "SELECT code, stock_total - stock_reserved AS left_units FROM skus \
+         WHERE game_id = $1 AND stock_total IS NOT NULL",
+    )
+    .bind(game.as_str().to_owned())
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("code")?, row.try_get::<i64, _>("left_units")?.max(0))))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(CatalogError::from)
+}
+
 /// Takes one unit of a limited SKU for an order. False when none is left. SKUs without a
 /// stock limit are not touched.
 pub async fn reserve_stock(tx: &mut Tx, game: &GameId, code: &str) -> Result<bool, sqlx::Error> {

@@ -181,7 +181,7 @@ impl Orders {
             created_at: now,
             updated_at: now,
         };
-        let attempt = new_attempt(1, channel.id(), choice);
+        let attempt = new_attempt(&order.order_no, 1, channel.id(), choice);
         self.insert_new_order(&order, sku.spec.effective_limit(), &attempt)
             .await?;
         self.run_attempt(&order, channel, choice, attempt).await?;
@@ -315,6 +315,9 @@ impl Orders {
                 status: order.status,
             });
         }
+        // Checked again inside the transaction; checked here too so that a blocked order
+        // says so whatever channel was asked for.
+        blocking_attempt(&store::attempts(self.store.pool(), order_no).await?)?;
         let channel = routing::choose(
             &self.registry,
             choice.channel.as_deref(),
@@ -335,17 +338,8 @@ impl Orders {
             });
         }
         let earlier = store::attempts(&mut *tx, order_no).await?;
-        if let Some(blocking) = earlier
-            .iter()
-            .find(|a| !a.status.allows_another_attempt())
-        {
-            return Err(OrderError::AttemptBlocked(format!(
-                "attempt {} is {}: another attempt could charge the player twice",
-                blocking.attempt_no,
-                blocking.status.as_str()
-            )));
-        }
-        let attempt = new_attempt(earlier.len() as i64 + 1, channel.id(), &choice);
+        blocking_attempt(&earlier)?;
+        let attempt = new_attempt(order_no, earlier.len() as i64 + 1, channel.id(), &choice);
         store::insert_attempt(&mut tx, order_no, &attempt).await?;
         tx.commit().await?;
         self.run_attempt(&current, channel, &choice, attempt).await?;
@@ -392,10 +386,11 @@ impl Orders {
     }
 }
 
-fn new_attempt(attempt_no: i64, channel: &str, choice: &PaymentChoice) -> Attempt {
+fn new_attempt(order_no: &OrderNo, attempt_no: i64, channel: &str, choice: &PaymentChoice) -> Attempt {
     let now = now_ms();
     Attempt {
         attempt_no,
+        payment_ref: payment_ref(order_no, attempt_no),
         channel: channel.to_owned(),
         method: choice.method.clone(),
         flow: choice.flow,
@@ -406,6 +401,29 @@ fn new_attempt(attempt_no: i64, channel: &str, choice: &PaymentChoice) -> Attemp
         failure: None,
         created_at: now,
         updated_at: now,
+    }
+}
+
+/// The merchant order id of an attempt: the order number, then `<order number>P<n>`. At most
+/// 26 + 1 + 5 characters, within every channel's 32, for up to 99,999 attempts.
+pub fn payment_ref(order_no: &OrderNo, attempt_no: i64) -> String {
+    debug_assert!((1..100_000).contains(&attempt_no));
+    if attempt_no == 1 {
+        order_no.to_string()
+    } else {
+        format!("{order_no}P{attempt_no}")
+    }
+}
+
+/// Refuses a new attempt while an earlier one may still take the money.
+fn blocking_attempt(earlier: &[Attempt]) -> Result<(), OrderError> {
+    match earlier.iter().find(|a| !a.status.allows_another_attempt()) {
+        Some(blocking) => Err(OrderError::AttemptBlocked(format!(
+            "attempt {} is {}: another attempt could charge the player twice",
+            blocking.attempt_no,
+            blocking.status.as_str()
+        ))),
+        None => Ok(()),
     }
 }
 

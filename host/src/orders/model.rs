@@ -86,6 +86,8 @@ pub struct Failure {
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
     pub attempt_no: i64,
+    /// The merchant order id the channel knows this attempt by.
+    pub payment_ref: String,
     pub channel: String,
     pub method: String,
     pub flow: Flow,

@@ -67,7 +67,7 @@ pub async fn run(
 ) -> Attempt {
     let customer = &choice.customer;
     let request = PaymentRequest {
-        order_no: order.order_no.as_str().to_owned(),
+        order_no: attempt.payment_ref.clone(),
         amount: contract_money(order.amount),
         method: choice.method.clone(),
         flow: contract_flow(choice.flow),
@@ -125,7 +125,7 @@ pub async fn run(
         }
     };
     let context = PaymentContext {
-        order_no: order.order_no.as_str().to_owned(),
+        order_no: attempt.payment_ref.clone(),
         amount: contract_money(order.amount),
         method: choice.method.clone(),
         flow: contract_flow(choice.flow),

@@ -46,6 +46,7 @@ fn attempt_from_row(row: &AnyRow) -> Result<Attempt, sqlx::Error> {
     let failure_message: Option<String> = row.try_get("failure_message")?;
     Ok(Attempt {
         attempt_no: row.try_get("attempt_no")?,
+        payment_ref: row.try_get("payment_ref")?,
         channel: row.try_get("channel")?,
         method: row.try_get("method")?,
         flow: Flow::parse(&flow).ok_or_else(|| decode(flow))?,
@@ -149,13 +150,14 @@ pub(super) async fn insert_attempt(
     attempt: &Attempt,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO payment_attempts (order_no, attempt_no, channel, method, flow, status, \
-         channel_txn_id, channel_status, failure_code, failure_message, next_action, \
+        "INSERT INTO payment_attempts (order_no, attempt_no, payment_ref, channel, method, flow, \
+         status, channel_txn_id, channel_status, failure_code, failure_message, next_action, \
          created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, '', NULL, NULL, NULL, $7, $7)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '', NULL, NULL, NULL, $8, $8)",
     )
     .bind(order_no.as_str().to_owned())
     .bind(attempt.attempt_no)
+    .bind(attempt.payment_ref.clone())
     .bind(attempt.channel.clone())
     .bind(attempt.method.clone())
     .bind(attempt.flow.as_str())

@@ -273,6 +273,11 @@ impl Shop {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Registers player number `i` ("buyer-<i>").
+    pub async fn add_player_named(&self, i: usize) -> String {
+        self.add_player(&format!("buyer-{i}")).await
+    }
+
     /// An order body for an Alipay QR payment of `sku`.
     pub fn qr_order(&self, player: &str, sku: &str, merchant_order_no: &str) -> Value {
         json!({

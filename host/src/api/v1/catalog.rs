@@ -28,7 +28,7 @@ struct CatalogItem<'a> {
     prices: Vec<MoneyView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     period_days: Option<u32>,
-    /// Units left; absent when unlimited. May lag a few seconds behind sales.
+    /// Units left right now; absent when unlimited.
     #[serde(skip_serializing_if = "Option::is_none")]
     stock_left: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,6 +48,7 @@ pub async fn list(
         None => signed.default_region.clone(),
     };
     let skus = state.catalog.skus(&signed.game).await?;
+    let stock_left = state.catalog.stock_left(&signed.game).await?;
     let now = crate::store::now_ms();
     let items: Vec<CatalogItem> = skus
         .iter()
@@ -67,7 +68,7 @@ pub async fn list(
                 grants: &sku.spec.grants,
                 prices,
                 period_days: sku.spec.period_days,
-                stock_left: sku.stock_left(),
+                stock_left: stock_left.get(&sku.spec.code).copied(),
                 per_player_limit: sku.spec.effective_limit(),
                 sale_ends_at: sku.spec.sale_ends_at,
             })
