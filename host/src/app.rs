@@ -99,8 +99,10 @@ pub fn redact_url(url: &str) -> String {
 /// Loads plugins, opens the database, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let store = open_store(&config).await?;
+    // Plugins and their keys first: a configuration mistake there stops the start before
+    // anything is created on disk.
     let channels = Arc::new(Channels::start(&config).await?);
+    let store = open_store(&config).await?;
     let hasher =
         PasswordHasherConfig::new(&config.players.password_hash).map_err(anyhow::Error::msg)?;
     let catalog = Catalog::new(

@@ -34,6 +34,9 @@ pub enum Command {
     },
     /// Check the configuration, key files included, and print it without secrets.
     CheckConfig,
+    /// Create or update the database schema (`serve` also does, unless
+    /// `database.migrate_on_start` is off).
+    Migrate,
     /// Admin tokens.
     Token {
         #[command(subcommand)]
@@ -105,13 +108,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", to_json(&config)?);
             Ok(())
         }
+        Command::Migrate => {
+            let url = config.database.effective_url();
+            let store = crate::store::Store::connect(&url, 1)
+                .await
+                .with_context(|| format!("cannot open {}", crate::app::redact_url(&url)))?;
+            store.migrate().await?;
+            store.close().await;
+            println!("database {} is up to date", crate::app::redact_url(&url));
+            Ok(())
+        }
         Command::Token { .. } => unreachable!("handled above"),
     }
 }
 
 fn to_json(config: &Config) -> anyhow::Result<String> {
     // Key sections are skipped when serializing; only their names would be there anyway.
-    serde_json::to_string_pretty(config).context("cannot print the configuration")
+    let mut config = config.clone();
+    config.database.url = crate::app::redact_url(&config.database.effective_url());
+    serde_json::to_string_pretty(&config).context("cannot print the configuration")
 }
 
 async fn list_plugins(config: &Config) -> anyhow::Result<()> {

@@ -46,6 +46,7 @@ impl World {
         config.plugins.dir = plugins.clone();
         config.plugins.cache_dir = PathBuf::new();
         config.plugins.watch = false;
+        config.database.url = format!("sqlite://{}", dir.path().join("coffer.db").display());
         config.admin.tokens = vec![
             token("dashboard", Role::Viewer, VIEWER_TOKEN),
             token("ops", Role::Operator, OPERATOR_TOKEN),

@@ -19,6 +19,32 @@ fn example_configuration_parses_and_equals_the_defaults() {
 }
 
 #[test]
+fn example_configuration_documents_every_option() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/coffer.toml"
+    ))
+    .unwrap();
+    let defaults = serde_json::to_value(Config::default()).unwrap();
+    let mut missing = Vec::new();
+    let mut stack = vec![(String::new(), &defaults)];
+    while let Some((prefix, value)) = stack.pop() {
+        let Some(table) = value.as_object() else {
+            continue;
+        };
+        for (key, value) in table {
+            let path = format!("{prefix}{key}");
+            if value.is_object() && !matches!(key.as_str(), "channels") {
+                stack.push((format!("{path}."), value));
+            } else if !text.contains(&format!("\n{key} = ")) && !matches!(key.as_str(), "tokens" | "channels") {
+                missing.push(path);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented options: {missing:?}");
+}
+
+#[test]
 fn demo_configuration_parses() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

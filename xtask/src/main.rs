@@ -189,6 +189,7 @@ fn build_plugins(root: &Path) -> Result<()> {
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     build_plugins(root)?;
+    ensure_postgres()?;
     let mut totals = TestTotals::default();
     // The SDK's pure helpers (amounts, canonical strings, dates) run natively too.
     totals.add(run_tests(
@@ -210,6 +211,40 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     println!("{} passed, {} failed", totals.passed, totals.failed);
     ensure!(totals.failed == 0, "{} tests failed", totals.failed);
     Ok(())
+}
+
+/// The tests run every database test on PostgreSQL too (each in a database of its own). Starts
+/// the local server if it is installed but not running; `COFFER_TEST_POSTGRES` names another.
+fn ensure_postgres() -> Result<()> {
+    if std::env::var_os("COFFER_TEST_POSTGRES").is_some() {
+        return Ok(());
+    }
+    let reachable = || {
+        std::net::TcpStream::connect_timeout(
+            &"127.0.0.1:5432".parse().unwrap(),
+            std::time::Duration::from_secs(1),
+        )
+        .is_ok()
+    };
+    if reachable() {
+        return Ok(());
+    }
+    eprintln!("xtask: PostgreSQL is not running on 127.0.0.1:5432; starting it");
+    let versions = std::fs::read_dir("/etc/postgresql")
+        .context("PostgreSQL is needed for the tests and is not installed (/etc/postgresql)")?;
+    for version in versions {
+        let version = version?.file_name().to_string_lossy().into_owned();
+        let _ = Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", "start"])
+            .status();
+    }
+    for _ in 0..60 {
+        if reachable() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    bail!("PostgreSQL did not come up on 127.0.0.1:5432; the tests need it")
 }
 
 #[derive(Default)]
