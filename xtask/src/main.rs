@@ -5,7 +5,7 @@
 //! - `test`: builds the plugins, then runs every test of both workspaces.
 //! - `demo`: builds the plugins, starts the channel simulator (`coffer-sim`) on 127.0.0.1:9100,
 //!   and runs Coffer with `examples/demo.toml`.
-//! - `bench`: builds the plugins and runs the plugin-call benchmark.
+//! - `bench`: builds the plugins and runs the benchmarks (plugin calls, order creation).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -313,6 +313,11 @@ fn bench(root: &Path) -> Result<()> {
             "--bench",
             "plugin_call",
         ])
+        .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))?;
+    ensure_postgres()?;
+    run(cargo()
+        .current_dir(root)
+        .args(["bench", "--package", "coffer", "--bench", "orders"])
         .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))
 }
 

@@ -97,7 +97,7 @@ pub(super) async fn insert(
     .bind(spec.sale_ends_at)
     .bind(spec.enabled)
     .bind(now)
-    .execute(store.pool())
+    .execute(store.writer())
     .await;
     match inserted {
         Err(e) if is_unique_violation(&e) => return Err(CatalogError::Exists(spec.code)),

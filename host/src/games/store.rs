@@ -215,7 +215,7 @@ pub async fn rotate_delivery_secret(store: &Store, id: &str) -> Result<String, G
         .bind(secret.clone())
         .bind(now_ms())
         .bind(id.to_owned())
-        .execute(store.pool())
+        .execute(store.writer())
         .await?;
     if done.rows_affected() == 0 {
         return Err(GameError::NotFound(id.to_owned()));

@@ -87,7 +87,7 @@ impl Idempotency {
         .bind(key.to_owned())
         .bind(fingerprint.to_owned())
         .bind(now)
-        .execute(self.store.pool())
+        .execute(self.store.writer())
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Run);
@@ -132,7 +132,7 @@ impl Idempotency {
             .bind(game.as_str().to_owned())
             .bind(key.to_owned())
             .bind(locked_at)
-            .execute(self.store.pool())
+            .execute(self.store.writer())
             .await?;
             if taken.rows_affected() == 1 {
                 return Ok(Claim::Run);
@@ -157,7 +157,7 @@ impl Idempotency {
         .bind(body.to_owned())
         .bind(game.as_str().to_owned())
         .bind(key.to_owned())
-        .execute(self.store.pool())
+        .execute(self.store.writer())
         .await?;
         Ok(())
     }
@@ -167,7 +167,7 @@ impl Idempotency {
         sqlx::query("DELETE FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2")
             .bind(game.as_str().to_owned())
             .bind(key.to_owned())
-            .execute(self.store.pool())
+            .execute(self.store.writer())
             .await?;
         Ok(())
     }
@@ -176,7 +176,7 @@ impl Idempotency {
     pub async fn purge_expired(&self) -> Result<u64, sqlx::Error> {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(now_ms() - self.ttl_ms)
-            .execute(self.store.pool())
+            .execute(self.store.writer())
             .await?;
         Ok(done.rows_affected())
     }

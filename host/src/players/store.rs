@@ -131,7 +131,7 @@ impl Players {
         .bind(player.display_name.clone())
         .bind(player.email.clone())
         .bind(now)
-        .execute(self.store.pool())
+        .execute(self.store.writer())
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => Err(PlayerError::UsernameTaken(player.username)),
@@ -194,7 +194,7 @@ impl Players {
         .bind(player.id.clone())
         .bind(now)
         .bind(expires_at)
-        .execute(self.store.pool())
+        .execute(self.store.writer())
         .await?;
         Ok(Session {
             token,
@@ -221,7 +221,7 @@ impl Players {
     pub async fn logout(&self, token: &str) -> Result<(), PlayerError> {
         sqlx::query("DELETE FROM player_sessions WHERE token_sha256 = $1")
             .bind(token_digest(token))
-            .execute(self.store.pool())
+            .execute(self.store.writer())
             .await?;
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Players {
     pub async fn purge_expired_sessions(&self) -> Result<u64, PlayerError> {
         let done = sqlx::query("DELETE FROM player_sessions WHERE expires_at <= $1")
             .bind(now_ms())
-            .execute(self.store.pool())
+            .execute(self.store.writer())
             .await?;
         Ok(done.rows_affected())
     }
@@ -280,7 +280,7 @@ impl Players {
         .bind(player.email.clone())
         .bind(player.updated_at)
         .bind(player.id.clone())
-        .execute(self.store.pool())
+        .execute(self.store.writer())
         .await?;
         Ok(player)
     }

@@ -44,10 +44,17 @@ pub enum StoreError {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// The connection pool and what kind of database is behind it. Cheap to clone.
+/// The connection pools and what kind of database is behind them. Cheap to clone.
+///
+/// SQLite allows one writer at a time. Writers that find the database locked wait in SQLite's
+/// busy handler, which sleeps in growing steps: under load that turns into tails of hundreds
+/// of milliseconds. So on SQLite every write goes through a pool of exactly one connection,
+/// where waiting is a fair queue in Coffer, and reads use the other pool (WAL lets them run
+/// beside the writer). On PostgreSQL both are the same pool.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -67,14 +74,33 @@ impl Store {
             url = prepare_sqlite_url(&url)?;
         }
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
+        let pool = Self::pool_options(backend, max_connections)
+            .connect_with(options.clone())
+            .await?;
+        let writer = match backend {
+            Backend::Sqlite => {
+                Self::pool_options(backend, 1)
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
+    }
+
+    fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+        AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; the busy timeout makes a
-                        // second writer wait for the lock instead of failing at once.
+                        // WAL lets readers run beside the writer; the busy timeout covers
+                        // other processes (a `coffer migrate`, an operator's sqlite3 shell).
                         connection
                             .execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
@@ -85,16 +111,13 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, backend })
     }
 
     /// Brings the schema up to date. Safe to run on every start and from several instances.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
         }
         Ok(())
     }
@@ -106,26 +129,34 @@ impl Store {
         Ok(store)
     }
 
+    /// For reads (and, on PostgreSQL, everything).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// For writes outside a transaction.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can fail with
-    /// "database is locked" without waiting, when another writer got there in between.
+    /// A transaction that will write. On SQLite it comes from the single writer connection and
+    /// takes the write lock up front (`BEGIN IMMEDIATE`), so a transaction that reads and then
+    /// writes never fails on a lock taken in between. Never hold one while asking the store for
+    /// another: on SQLite that waits forever.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
