@@ -80,7 +80,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
     if config.database.migrate_on_start {
-        store.migrate().await.context("cannot migrate the database")?;
+        store
+            .migrate()
+            .await
+            .context("cannot migrate the database")?;
     }
     Ok(store)
 }

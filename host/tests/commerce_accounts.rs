@@ -25,7 +25,14 @@ fn now_s() -> i64 {
 }
 
 /// A raw request with a hand-made signature header.
-async fn raw(shop: &Shop, method: &str, path: &str, body: &str, key: &str, sig: &str) -> (StatusCode, Value) {
+async fn raw(
+    shop: &Shop,
+    method: &str,
+    path: &str,
+    body: &str,
+    key: &str,
+    sig: &str,
+) -> (StatusCode, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let response = shop
         .http
@@ -51,25 +58,50 @@ async fn signed_requests_are_checked_for_key_time_and_content(backend: Backend) 
     let missing = shop.http.get(shop.url("/v1/catalog")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     let problem: Value = missing.json().await.unwrap();
-    assert_eq!(problem["type"], "https://coffer.dev/problems/signature-missing");
+    assert_eq!(
+        problem["type"],
+        "https://coffer.dev/problems/signature-missing"
+    );
 
     let sig = signature_header(&secret, now_s(), "GET", "/v1/catalog", b"");
     let (status, problem) = raw(&shop, "GET", "/v1/catalog", "", "ck_nobody", &sig).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(problem["type"].as_str().unwrap().ends_with("unknown-api-key"));
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("unknown-api-key")
+    );
 
     let stale = signature_header(&secret, now_s() - 301, "GET", "/v1/catalog", b"");
     let (status, problem) = raw(&shop, "GET", "/v1/catalog", "", &key, &stale).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(problem["type"].as_str().unwrap().ends_with("signature-stale"));
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("signature-stale")
+    );
 
     // Signed for one body, sent with another: an order for someone else's benefit.
     let body = r#"{"sku":"gems-100"}"#;
     let sig = signature_header(&secret, now_s(), "POST", "/v1/orders", body.as_bytes());
-    let (status, problem) =
-        raw(&shop, "POST", "/v1/orders", r#"{"sku":"gems-999"}"#, &key, &sig).await;
+    let (status, problem) = raw(
+        &shop,
+        "POST",
+        "/v1/orders",
+        r#"{"sku":"gems-999"}"#,
+        &key,
+        &sig,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(problem["type"].as_str().unwrap().ends_with("signature-mismatch"));
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("signature-mismatch")
+    );
 
     // Signed for another path or query.
     let sig = signature_header(&secret, now_s(), "GET", "/v1/catalog?region=CN", b"");
@@ -82,18 +114,31 @@ async fn signed_requests_are_checked_for_key_time_and_content(backend: Backend) 
 
     let (status, problem) = raw(&shop, "GET", "/v1/catalog", "", &key, "v1=abc").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(problem["type"].as_str().unwrap().ends_with("signature-malformed"));
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("signature-malformed")
+    );
     shop.stop().await;
 }
 
 async fn rotated_keys_expire_and_disabled_games_are_refused(backend: Backend) {
     let shop = Shop::start(backend).await;
     let (status, key) = shop
-        .admin("POST", "/v1/admin/games/star-knights/api-keys", Some(json!({ "grace_s": 0 })))
+        .admin(
+            "POST",
+            "/v1/admin/games/star-knights/api-keys",
+            Some(json!({ "grace_s": 0 })),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     let old = shop.call("GET", "/v1/catalog", None).await;
-    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "a key rotated with no grace is revoked");
+    assert_eq!(
+        old.status,
+        StatusCode::UNAUTHORIZED,
+        "a key rotated with no grace is revoked"
+    );
     let fresh = coffer_signing::GameClient::new(
         &shop.base,
         key["key_id"].as_str().unwrap(),
@@ -104,18 +149,40 @@ async fn rotated_keys_expire_and_disabled_games_are_refused(backend: Backend) {
 
     // With a grace period both keys work.
     let (_, newer) = shop
-        .admin("POST", "/v1/admin/games/star-knights/api-keys", Some(json!({})))
+        .admin(
+            "POST",
+            "/v1/admin/games/star-knights/api-keys",
+            Some(json!({})),
+        )
         .await;
-    assert_eq!(fresh.send("GET", "/v1/catalog", None, None).await.unwrap().status, StatusCode::OK);
+    assert_eq!(
+        fresh
+            .send("GET", "/v1/catalog", None, None)
+            .await
+            .unwrap()
+            .status,
+        StatusCode::OK
+    );
     let newest = coffer_signing::GameClient::new(
         &shop.base,
         newer["key_id"].as_str().unwrap(),
         newer["secret"].as_str().unwrap(),
     );
-    assert_eq!(newest.send("GET", "/v1/catalog", None, None).await.unwrap().status, StatusCode::OK);
+    assert_eq!(
+        newest
+            .send("GET", "/v1/catalog", None, None)
+            .await
+            .unwrap()
+            .status,
+        StatusCode::OK
+    );
 
     let (status, game) = shop
-        .admin("PATCH", "/v1/admin/games/star-knights", Some(json!({ "enabled": false })))
+        .admin(
+            "PATCH",
+            "/v1/admin/games/star-knights",
+            Some(json!({ "enabled": false })),
+        )
         .await;
     assert_eq!((status, &game["enabled"]), (StatusCode::OK, &json!(false)));
     let refused = newest.send("GET", "/v1/catalog", None, None).await.unwrap();
@@ -130,21 +197,47 @@ async fn admin_routes_check_roles_and_secrets_are_shown_once(backend: Backend) {
         "delivery_url": "https://moon.example/coffer"
     });
     let (status, _) = shop
-        .admin_as(OPERATOR_TOKEN, "POST", "/v1/admin/games", Some(new_game.clone()))
+        .admin_as(
+            OPERATOR_TOKEN,
+            "POST",
+            "/v1/admin/games",
+            Some(new_game.clone()),
+        )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "creating games needs the admin role");
-    let (status, created) = shop.admin("POST", "/v1/admin/games", Some(new_game.clone())).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "creating games needs the admin role"
+    );
+    let (status, created) = shop
+        .admin("POST", "/v1/admin/games", Some(new_game.clone()))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert!(created["api_key"]["secret"].as_str().unwrap().starts_with("cs_"));
-    assert!(created["delivery_secret"].as_str().unwrap().starts_with("cds_"));
+    assert!(
+        created["api_key"]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("cs_")
+    );
+    assert!(
+        created["delivery_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("cds_")
+    );
     let (status, _) = shop.admin("POST", "/v1/admin/games", Some(new_game)).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    let (status, listed) = shop.admin_as(VIEWER_TOKEN, "GET", "/v1/admin/games", None).await;
+    let (status, listed) = shop
+        .admin_as(VIEWER_TOKEN, "GET", "/v1/admin/games", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let text = listed.to_string();
     assert!(text.contains("moon-farm") && text.contains("star-knights"));
-    assert!(!text.contains("cs_") && !text.contains("cds_"), "listings never show secrets: {text}");
+    assert!(
+        !text.contains("cs_") && !text.contains("cds_"),
+        "listings never show secrets: {text}"
+    );
 
     for bad in [
         json!({ "id": "Bad Id", "name": "x", "default_region": "JP", "delivery_url": "https://a.b" }),
@@ -282,22 +375,45 @@ async fn players_edit_only_their_own_profile(backend: Backend) {
             .json(&body)
             .send()
     };
-    let own = patch(&ada, token, json!({ "display_name": "Ada L." })).await.unwrap();
+    let own = patch(&ada, token, json!({ "display_name": "Ada L." }))
+        .await
+        .unwrap();
     assert_eq!(own.status(), StatusCode::OK);
-    let others = patch(&bob, token, json!({ "display_name": "pwned" })).await.unwrap();
+    let others = patch(&bob, token, json!({ "display_name": "pwned" }))
+        .await
+        .unwrap();
     assert_eq!(others.status(), StatusCode::FORBIDDEN);
-    let viewer = patch(&bob, VIEWER_TOKEN, json!({ "display_name": "x" })).await.unwrap();
+    let viewer = patch(&bob, VIEWER_TOKEN, json!({ "display_name": "x" }))
+        .await
+        .unwrap();
     assert_eq!(viewer.status(), StatusCode::FORBIDDEN);
-    let anonymous = patch(&bob, "cps_nobody", json!({ "display_name": "x" })).await.unwrap();
+    let anonymous = patch(&bob, "cps_nobody", json!({ "display_name": "x" }))
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    let (_, bob_now) = shop.admin("GET", &format!("/v1/admin/players/{bob}"), None).await;
-    assert_eq!(bob_now["display_name"], "bob", "refused edits change nothing");
-    let operator = patch(&bob, OPERATOR_TOKEN, json!({ "email": "bob@example.test" })).await.unwrap();
+    let (_, bob_now) = shop
+        .admin("GET", &format!("/v1/admin/players/{bob}"), None)
+        .await;
+    assert_eq!(
+        bob_now["display_name"], "bob",
+        "refused edits change nothing"
+    );
+    let operator = patch(&bob, OPERATOR_TOKEN, json!({ "email": "bob@example.test" }))
+        .await
+        .unwrap();
     assert_eq!(operator.status(), StatusCode::OK);
-    let bad = patch(&ada, token, json!({ "email": "not mail" })).await.unwrap();
+    let bad = patch(&ada, token, json!({ "email": "not mail" }))
+        .await
+        .unwrap();
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let sneaky = patch(&ada, token, json!({ "username": "root" })).await.unwrap();
-    assert_eq!(sneaky.status(), StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+    let sneaky = patch(&ada, token, json!({ "username": "root" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        sneaky.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields are refused"
+    );
     shop.stop().await;
 }
 
@@ -307,22 +423,43 @@ async fn admins_search_players_page_by_page(backend: Backend) {
         shop.add_player(name).await;
     }
     let (status, page) = shop
-        .admin_as(VIEWER_TOKEN, "GET", "/v1/admin/players?game=star-knights&search=KNIGHT&limit=2&page=1", None)
+        .admin_as(
+            VIEWER_TOKEN,
+            "GET",
+            "/v1/admin/players?game=star-knights&search=KNIGHT&limit=2&page=1",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert_eq!((page["total"].as_i64(), page["pages"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(
+        (page["total"].as_i64(), page["pages"].as_i64()),
+        (Some(3), Some(2))
+    );
     assert_eq!(page["players"].as_array().unwrap().len(), 2);
     let (_, second) = shop
-        .admin("GET", "/v1/admin/players?search=knight&limit=2&page=2", None)
+        .admin(
+            "GET",
+            "/v1/admin/players?search=knight&limit=2&page=2",
+            None,
+        )
         .await;
     assert_eq!(second["players"].as_array().unwrap().len(), 1);
     let (_, underscore) = shop.admin("GET", "/v1/admin/players?search=e_", None).await;
-    assert_eq!(underscore["total"], 1, "LIKE wildcards in a search are literal: {underscore}");
-    let (_, percent) = shop.admin("GET", "/v1/admin/players?search=%25", None).await;
+    assert_eq!(
+        underscore["total"], 1,
+        "LIKE wildcards in a search are literal: {underscore}"
+    );
+    let (_, percent) = shop
+        .admin("GET", "/v1/admin/players?search=%25", None)
+        .await;
     assert_eq!(percent["total"], 0, "{percent}");
-    let (status, _) = shop.admin("GET", "/v1/admin/players?limit=1000", None).await;
+    let (status, _) = shop
+        .admin("GET", "/v1/admin/players?limit=1000", None)
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = shop.admin_as("cof_wrong", "GET", "/v1/admin/players", None).await;
+    let (status, _) = shop
+        .admin_as("cof_wrong", "GET", "/v1/admin/players", None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     shop.stop().await;
 }
@@ -331,11 +468,17 @@ async fn catalog_shows_regional_prices_and_follows_changes(backend: Backend) {
     let shop = Shop::start(backend).await;
     shop.add_gems().await;
     let cn = shop.call("GET", "/v1/catalog?region=CN", None).await;
-    assert_eq!(cn.body["items"][0]["prices"], json!([{ "amount_minor": 600, "currency": "CNY", "amount": "6.00" }]));
+    assert_eq!(
+        cn.body["items"][0]["prices"],
+        json!([{ "amount_minor": 600, "currency": "CNY", "amount": "6.00" }])
+    );
     let us = shop.call("GET", "/v1/catalog?region=us", None).await;
     assert_eq!(us.body["items"][0]["prices"][0]["currency"], "USD");
     let default_region = shop.call("GET", "/v1/catalog", None).await;
-    assert_eq!(default_region.body["region"], "CN", "the game's default region");
+    assert_eq!(
+        default_region.body["region"], "CN",
+        "the game's default region"
+    );
     let bad = shop.call("GET", "/v1/catalog?region=China", None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
@@ -346,7 +489,12 @@ async fn catalog_shows_regional_prices_and_follows_changes(backend: Backend) {
         "prices": [{ "region": "CN", "currency": "CNY", "amount_minor": 500 }]
     });
     let (status, _) = shop
-        .admin_as(OPERATOR_TOKEN, "PUT", "/v1/admin/games/star-knights/skus/gems-100", Some(spec.clone()))
+        .admin_as(
+            OPERATOR_TOKEN,
+            "PUT",
+            "/v1/admin/games/star-knights/skus/gems-100",
+            Some(spec.clone()),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let cn = shop.call("GET", "/v1/catalog?region=CN", None).await;
@@ -355,7 +503,12 @@ async fn catalog_shows_regional_prices_and_follows_changes(backend: Backend) {
     let us = shop.call("GET", "/v1/catalog?region=US", None).await;
     assert_eq!(us.body["items"], json!([]), "no price for the US any more");
     spec["enabled"] = json!(false);
-    shop.admin("PUT", "/v1/admin/games/star-knights/skus/gems-100", Some(spec)).await;
+    shop.admin(
+        "PUT",
+        "/v1/admin/games/star-knights/skus/gems-100",
+        Some(spec),
+    )
+    .await;
     let cn = shop.call("GET", "/v1/catalog?region=CN", None).await;
     assert_eq!(cn.body["items"], json!([]));
 
@@ -370,7 +523,14 @@ async fn catalog_shows_regional_prices_and_follows_changes(backend: Backend) {
     .await;
     let cn = shop.call("GET", "/v1/catalog?region=CN", None).await;
     assert_eq!(cn.body["items"], json!([]), "not on sale yet");
-    let (status, _) = shop.admin_as(VIEWER_TOKEN, "GET", "/v1/admin/games/star-knights/skus/lunar-bundle", None).await;
+    let (status, _) = shop
+        .admin_as(
+            VIEWER_TOKEN,
+            "GET",
+            "/v1/admin/games/star-knights/skus/lunar-bundle",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "operators still see it");
     shop.stop().await;
 }
@@ -384,8 +544,14 @@ async fn invalid_skus_are_refused_and_change_nothing(backend: Backend) {
     });
     let variants = [
         ("prices", json!([{ "currency": "CNY", "amount_minor": 0 }])),
-        ("prices", json!([{ "currency": "DOGE", "amount_minor": 100 }])),
-        ("prices", json!([{ "currency": "CNY", "amount_minor": 6.5 }])),
+        (
+            "prices",
+            json!([{ "currency": "DOGE", "amount_minor": 100 }]),
+        ),
+        (
+            "prices",
+            json!([{ "currency": "CNY", "amount_minor": 6.5 }]),
+        ),
         ("grants", json!([])),
         ("kind", json!("subscription")),
         ("stock_total", json!(-1)),
@@ -394,15 +560,24 @@ async fn invalid_skus_are_refused_and_change_nothing(backend: Backend) {
     for (field, value) in variants {
         let mut spec = base.clone();
         spec[field] = value;
-        let (status, body) = shop.admin("POST", "/v1/admin/games/star-knights/skus", Some(spec)).await;
+        let (status, body) = shop
+            .admin("POST", "/v1/admin/games/star-knights/skus", Some(spec))
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {body}");
         assert_eq!(body["status"], 422);
     }
     let (status, _) = shop
-        .admin_as(VIEWER_TOKEN, "POST", "/v1/admin/games/star-knights/skus", Some(base.clone()))
+        .admin_as(
+            VIEWER_TOKEN,
+            "POST",
+            "/v1/admin/games/star-knights/skus",
+            Some(base.clone()),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = shop.admin("POST", "/v1/admin/games/no-game/skus", Some(base)).await;
+    let (status, _) = shop
+        .admin("POST", "/v1/admin/games/no-game/skus", Some(base))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(shop.count("SELECT COUNT(*) FROM skus").await, 0);
     shop.stop().await;

@@ -60,14 +60,24 @@ async fn ready_shop(backend: Backend) -> (Shop, String) {
 async fn qr_order_reaches_the_simulator_and_returns_a_scannable_code(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
     let answer = shop
-        .call("POST", "/v1/orders", Some(shop.qr_order(&player, "gems-100", "m-1")))
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&player, "gems-100", "m-1")),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     let order = &answer.body;
     assert_eq!(order["status"], "pending");
-    assert_eq!(order["amount"], json!({ "amount_minor": 600, "currency": "CNY", "amount": "6.00" }));
+    assert_eq!(
+        order["amount"],
+        json!({ "amount_minor": 600, "currency": "CNY", "amount": "6.00" })
+    );
     assert_eq!(order["grants"], json!([{ "item": "gem", "quantity": 100 }]));
-    assert_eq!(order["payment"]["channel"], "alipay", "the only channel for alipay/qr_code");
+    assert_eq!(
+        order["payment"]["channel"], "alipay",
+        "the only channel for alipay/qr_code"
+    );
     assert_eq!(order["payment"]["status"], "requires_action");
     let action = &order["payment"]["next_action"];
     assert_eq!(action["type"], "qr_code");
@@ -77,7 +87,9 @@ async fn qr_order_reaches_the_simulator_and_returns_a_scannable_code(backend: Ba
     // The simulator knows the trade under Coffer's order number.
     let order_no = order["order_no"].as_str().unwrap();
     assert!(order_no.len() <= 32 && order_no.bytes().all(|b| b.is_ascii_alphanumeric()));
-    let fetched = shop.call("GET", &format!("/v1/orders/{order_no}"), None).await;
+    let fetched = shop
+        .call("GET", &format!("/v1/orders/{order_no}"), None)
+        .await;
     assert_eq!(fetched.status, StatusCode::OK);
     assert_eq!(fetched.body["order_no"], order_no);
     assert_eq!(fetched.body["payment"]["next_action"], *action);
@@ -87,7 +99,11 @@ async fn qr_order_reaches_the_simulator_and_returns_a_scannable_code(backend: Ba
 async fn card_orders_pay_at_once_or_ask_for_3ds(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
     let paid = shop
-        .call("POST", "/v1/orders", Some(card_order(&player, "card-1", CARD_APPROVED)))
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(card_order(&player, "card-1", CARD_APPROVED)),
+        )
         .await;
     assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
     assert_eq!(paid.body["status"], "paid");
@@ -96,9 +112,18 @@ async fn card_orders_pay_at_once_or_ask_for_3ds(backend: Backend) {
     assert!(paid.body["paid_at"].is_i64());
 
     let challenged = shop
-        .call("POST", "/v1/orders", Some(card_order(&player, "card-2", CARD_3DS)))
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(card_order(&player, "card-2", CARD_3DS)),
+        )
         .await;
-    assert_eq!(challenged.status, StatusCode::CREATED, "{}", challenged.body);
+    assert_eq!(
+        challenged.status,
+        StatusCode::CREATED,
+        "{}",
+        challenged.body
+    );
     assert_eq!(challenged.body["status"], "pending");
     let action = &challenged.body["payment"]["next_action"];
     assert_eq!(action["type"], "redirect", "{action}");
@@ -107,7 +132,12 @@ async fn card_orders_pay_at_once_or_ask_for_3ds(backend: Backend) {
     assert_eq!(page.status(), StatusCode::OK);
 
     // Card data is never stored, not even in the idempotency table or the attempts.
-    for table in ["orders", "payment_attempts", "idempotency_keys", "order_transitions"] {
+    for table in [
+        "orders",
+        "payment_attempts",
+        "idempotency_keys",
+        "order_transitions",
+    ] {
         let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT CAST(COUNT(*) AS TEXT) FROM {table} WHERE 0 = 1"
         )))
@@ -129,10 +159,24 @@ async fn card_orders_pay_at_once_or_ask_for_3ds(backend: Backend) {
 async fn declined_card_keeps_the_order_open_for_another_attempt(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
     let declined = shop
-        .call("POST", "/v1/orders", Some(card_order(&player, "card-1", CARD_DECLINED)))
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(card_order(&player, "card-1", CARD_DECLINED)),
+        )
         .await;
-    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED, "{}", declined.body);
-    assert!(declined.body["type"].as_str().unwrap().ends_with("payment-declined"));
+    assert_eq!(
+        declined.status,
+        StatusCode::PAYMENT_REQUIRED,
+        "{}",
+        declined.body
+    );
+    assert!(
+        declined.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("payment-declined")
+    );
     let order = &declined.body["order"];
     assert_eq!(order["status"], "pending");
     assert_eq!(order["payment"]["failure"]["code"], "P0002");
@@ -141,11 +185,19 @@ async fn declined_card_keeps_the_order_open_for_another_attempt(backend: Backend
     // Another card on the same order: attempt 2, paid.
     let retry = card_order(&player, "card-1", CARD_APPROVED);
     let mut choice = retry.as_object().unwrap().clone();
-    for field in ["player_id", "sku", "region", "merchant_order_no", "client_ip"] {
+    for field in [
+        "player_id",
+        "sku",
+        "region",
+        "merchant_order_no",
+        "client_ip",
+    ] {
         choice.remove(field);
     }
     let path = format!("/v1/orders/{order_no}/payments");
-    let second = shop.call("POST", &path, Some(Value::Object(choice.clone()))).await;
+    let second = shop
+        .call("POST", &path, Some(Value::Object(choice.clone())))
+        .await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.body);
     assert_eq!(second.body["status"], "paid");
     assert_eq!(second.body["payment"]["attempt_no"], 2);
@@ -153,10 +205,18 @@ async fn declined_card_keeps_the_order_open_for_another_attempt(backend: Backend
     // A paid order takes no more attempts.
     let third = shop.call("POST", &path, Some(Value::Object(choice))).await;
     assert_eq!(third.status, StatusCode::CONFLICT);
-    let (_, detail) = shop.admin("GET", &format!("/v1/admin/orders/{order_no}"), None).await;
+    let (_, detail) = shop
+        .admin("GET", &format!("/v1/admin/orders/{order_no}"), None)
+        .await;
     let attempts = detail["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2);
-    assert_eq!((attempts[0]["status"].as_str(), attempts[1]["status"].as_str()), (Some("failed"), Some("paid")));
+    assert_eq!(
+        (
+            attempts[0]["status"].as_str(),
+            attempts[1]["status"].as_str()
+        ),
+        (Some("failed"), Some("paid"))
+    );
     let transitions = shop.count("SELECT COUNT(*) FROM order_transitions").await;
     assert_eq!(transitions, 1, "pending -> paid, recorded once");
     shop.stop().await;
@@ -173,10 +233,19 @@ async fn channel_timeout_leaves_the_order_pending_and_blocks_a_double_charge(bac
         .await
         .unwrap();
     let answer = shop
-        .call("POST", "/v1/orders", Some(card_order(&player, "slow-1", CARD_APPROVED)))
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(card_order(&player, "slow-1", CARD_APPROVED)),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
-    assert!(answer.body["type"].as_str().unwrap().ends_with("payment-outcome-unknown"));
+    assert!(
+        answer.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("payment-outcome-unknown")
+    );
     let order = &answer.body["order"];
     assert_eq!(order["status"], "pending");
     assert_eq!(order["payment"]["status"], "unknown");
@@ -186,17 +255,28 @@ async fn channel_timeout_leaves_the_order_pending_and_blocks_a_double_charge(bac
     let order_no = order["order_no"].as_str().unwrap();
     let retry = json!({ "method": "alipay", "flow": "qr_code" });
     let refused = shop
-        .call("POST", &format!("/v1/orders/{order_no}/payments"), Some(retry))
+        .call(
+            "POST",
+            &format!("/v1/orders/{order_no}/payments"),
+            Some(retry),
+        )
         .await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
-    assert!(refused.body["type"].as_str().unwrap().ends_with("attempt-in-progress"));
+    assert!(
+        refused.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("attempt-in-progress")
+    );
     shop.stop().await;
 }
 
 async fn unreachable_channel_is_an_unknown_outcome(backend: Backend) {
     let shop = Shop::start_with(backend, |c| {
         let testpay = c.channels.get_mut("testpay").unwrap();
-        testpay.endpoints.insert("api".into(), "http://127.0.0.1:9/testpay".into());
+        testpay
+            .endpoints
+            .insert("api".into(), "http://127.0.0.1:9/testpay".into());
     })
     .await;
     shop.add_gems().await;
@@ -207,7 +287,10 @@ async fn unreachable_channel_is_an_unknown_outcome(backend: Backend) {
     let answer = shop.call("POST", "/v1/orders", Some(body)).await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
     assert_eq!(answer.body["order"]["payment"]["status"], "unknown");
-    assert_eq!(answer.body["order"]["payment"]["failure"]["code"], "coffer.no_answer");
+    assert_eq!(
+        answer.body["order"]["payment"]["failure"]["code"],
+        "coffer.no_answer"
+    );
     shop.stop().await;
 }
 
@@ -245,7 +328,12 @@ async fn same_key_other_body_is_refused(backend: Backend) {
         .order_with_key("key-1", &shop.qr_order(&player, "gems-100", "m-2"))
         .await;
     assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(other.body["type"].as_str().unwrap().ends_with("idempotency-key-reused"));
+    assert!(
+        other.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("idempotency-key-reused")
+    );
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
     shop.stop().await;
 }
@@ -261,7 +349,12 @@ async fn fifty_concurrent_requests_with_one_key_make_one_order(backend: Backend)
                 order_numbers.insert(answer.body["order_no"].as_str().unwrap().to_owned());
             }
             StatusCode::CONFLICT => {
-                assert!(answer.body["type"].as_str().unwrap().ends_with("idempotency-key-in-use"));
+                assert!(
+                    answer.body["type"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("idempotency-key-in-use")
+                );
             }
             other => panic!("unexpected {other}: {}", answer.body),
         }
@@ -274,17 +367,40 @@ async fn fifty_concurrent_requests_with_one_key_make_one_order(backend: Backend)
 
 async fn merchant_order_numbers_are_unique_per_game(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
-    let first = shop.call("POST", "/v1/orders", Some(shop.qr_order(&player, "gems-100", "m-1"))).await;
+    let first = shop
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&player, "gems-100", "m-1")),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let again = shop.call("POST", "/v1/orders", Some(shop.qr_order(&player, "gems-100", "m-1"))).await;
+    let again = shop
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&player, "gems-100", "m-1")),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert_eq!(again.body["order_no"], first.body["order_no"], "the existing order is named");
+    assert_eq!(
+        again.body["order_no"], first.body["order_no"],
+        "the existing order is named"
+    );
     // Concurrent duplicates without an idempotency key: still one order.
     let body = shop.qr_order(&player, "gems-100", "m-2");
-    let answers = join_all((0..10).map(|_| shop.call("POST", "/v1/orders", Some(body.clone())))).await;
-    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+    let answers =
+        join_all((0..10).map(|_| shop.call("POST", "/v1/orders", Some(body.clone())))).await;
+    let created = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
     assert_eq!(created, 1);
-    assert!(answers.iter().all(|a| a.status == StatusCode::CREATED || a.status == StatusCode::CONFLICT));
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == StatusCode::CREATED || a.status == StatusCode::CONFLICT)
+    );
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 2);
     shop.stop().await;
 }
@@ -300,17 +416,31 @@ async fn two_hundred_buyers_for_a_hundred_units_never_oversell(backend: Backend)
     .await;
     let players = join_all((0..200).map(|i| shop.add_player_named(i))).await;
     let answers = join_all(players.iter().enumerate().map(|(i, player)| {
-        shop.call("POST", "/v1/orders", Some(shop.qr_order(player, "dragon-egg", &format!("egg-{i}"))))
+        shop.call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(player, "dragon-egg", &format!("egg-{i}"))),
+        )
     }))
     .await;
-    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+    let created = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
     let sold_out = answers
         .iter()
-        .filter(|a| a.status == StatusCode::CONFLICT && a.body["type"].as_str().unwrap().ends_with("sold-out"))
+        .filter(|a| {
+            a.status == StatusCode::CONFLICT
+                && a.body["type"].as_str().unwrap().ends_with("sold-out")
+        })
         .count();
     assert_eq!((created, sold_out), (100, 100));
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 100);
-    assert_eq!(shop.count("SELECT stock_reserved FROM skus WHERE code = 'dragon-egg'").await, 100);
+    assert_eq!(
+        shop.count("SELECT stock_reserved FROM skus WHERE code = 'dragon-egg'")
+            .await,
+        100
+    );
     // Stock cannot be lowered below what orders hold.
     let (status, _) = shop
         .admin(
@@ -326,7 +456,10 @@ async fn two_hundred_buyers_for_a_hundred_units_never_oversell(backend: Backend)
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let catalog = shop.call("GET", "/v1/catalog", None).await;
-    assert_eq!(catalog.body["items"][0]["stock_left"], 0, "the catalog shows current stock");
+    assert_eq!(
+        catalog.body["items"][0]["stock_left"], 0,
+        "the catalog shows current stock"
+    );
     shop.stop().await;
 }
 
@@ -340,16 +473,44 @@ async fn purchase_limits_hold_under_concurrency(backend: Backend) {
     }))
     .await;
     let answers = join_all((0..10).map(|i| {
-        shop.call("POST", "/v1/orders", Some(shop.qr_order(&player, "starter", &format!("s-{i}"))))
+        shop.call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&player, "starter", &format!("s-{i}"))),
+        )
     }))
     .await;
-    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
-    assert_eq!(created, 1, "once per player, even when asked ten times at once");
-    let limited = answers.iter().find(|a| a.status == StatusCode::CONFLICT).unwrap();
-    assert!(limited.body["type"].as_str().unwrap().ends_with("purchase-limit-reached"));
+    let created = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        created, 1,
+        "once per player, even when asked ten times at once"
+    );
+    let limited = answers
+        .iter()
+        .find(|a| a.status == StatusCode::CONFLICT)
+        .unwrap();
+    assert!(
+        limited.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("purchase-limit-reached")
+    );
     let other = shop.add_player("bob").await;
-    let theirs = shop.call("POST", "/v1/orders", Some(shop.qr_order(&other, "starter", "s-bob"))).await;
-    assert_eq!(theirs.status, StatusCode::CREATED, "the limit is per player");
+    let theirs = shop
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&other, "starter", "s-bob")),
+        )
+        .await;
+    assert_eq!(
+        theirs.status,
+        StatusCode::CREATED,
+        "the limit is per player"
+    );
     shop.stop().await;
 }
 
@@ -365,8 +526,17 @@ async fn prices_follow_the_region_and_currency(backend: Backend) {
     let eur = shop.call("POST", "/v1/orders", Some(body)).await;
     assert_eq!(eur.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(eur.body["type"].as_str().unwrap().ends_with("no-price"));
-    let cn = shop.call("POST", "/v1/orders", Some(shop.qr_order(&player, "gems-100", "r-3"))).await;
-    assert_eq!(cn.body["amount"]["amount_minor"], 600, "no region: the game's default (CN)");
+    let cn = shop
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&player, "gems-100", "r-3")),
+        )
+        .await;
+    assert_eq!(
+        cn.body["amount"]["amount_minor"], 600,
+        "no region: the game's default (CN)"
+    );
     shop.stop().await;
 }
 
@@ -381,57 +551,135 @@ async fn bad_orders_change_nothing(backend: Backend) {
     }))
     .await;
     let moon = shop
-        .admin("POST", "/v1/admin/games", Some(json!({
-            "id": "moon-farm", "name": "Moon Farm", "default_region": "JP",
-            "delivery_url": "https://moon.example/coffer"
-        })))
+        .admin(
+            "POST",
+            "/v1/admin/games",
+            Some(json!({
+                "id": "moon-farm", "name": "Moon Farm", "default_region": "JP",
+                "delivery_url": "https://moon.example/coffer"
+            })),
+        )
         .await;
     assert_eq!(moon.0, StatusCode::CREATED);
     let cases: Vec<(Value, &str)> = vec![
-        (shop.qr_order("pl_nobody", "gems-100", "b-1"), "unknown-player"),
+        (
+            shop.qr_order("pl_nobody", "gems-100", "b-1"),
+            "unknown-player",
+        ),
         (shop.qr_order(&player, "no-such-sku", "b-2"), "unknown-sku"),
         (shop.qr_order(&player, "later", "b-3"), "sku-not-on-sale"),
-        ({ let mut b = shop.qr_order(&player, "gems-100", "b-4"); b["method"] = json!("bitcoin"); b }, "no-channel"),
-        ({ let mut b = shop.qr_order(&player, "gems-100", "b-5"); b["client_ip"] = json!("not-an-ip"); b }, "invalid-order"),
-        ({ let mut b = shop.qr_order(&player, "gems-100", "b-6"); b["channel"] = json!("wechatpay"); b }, "no-channel"),
-        ({ let mut b = card_order(&player, "b-7", CARD_APPROVED); b.as_object_mut().unwrap().remove("card"); b }, "invalid-order"),
-        ({ let mut b = shop.qr_order(&player, "gems-100", "b-8"); b["amount_minor"] = json!(1); b }, "invalid-body"),
+        (
+            {
+                let mut b = shop.qr_order(&player, "gems-100", "b-4");
+                b["method"] = json!("bitcoin");
+                b
+            },
+            "no-channel",
+        ),
+        (
+            {
+                let mut b = shop.qr_order(&player, "gems-100", "b-5");
+                b["client_ip"] = json!("not-an-ip");
+                b
+            },
+            "invalid-order",
+        ),
+        (
+            {
+                let mut b = shop.qr_order(&player, "gems-100", "b-6");
+                b["channel"] = json!("wechatpay");
+                b
+            },
+            "no-channel",
+        ),
+        (
+            {
+                let mut b = card_order(&player, "b-7", CARD_APPROVED);
+                b.as_object_mut().unwrap().remove("card");
+                b
+            },
+            "invalid-order",
+        ),
+        (
+            {
+                let mut b = shop.qr_order(&player, "gems-100", "b-8");
+                b["amount_minor"] = json!(1);
+                b
+            },
+            "invalid-body",
+        ),
     ];
     for (body, problem) in cases {
         let answer = shop.call("POST", "/v1/orders", Some(body)).await;
-        assert!(answer.status.is_client_error(), "{problem}: {}", answer.body);
-        assert!(answer.body["type"].as_str().unwrap().ends_with(problem), "{problem}: {}", answer.body);
+        assert!(
+            answer.status.is_client_error(),
+            "{problem}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body["type"].as_str().unwrap().ends_with(problem),
+            "{problem}: {}",
+            answer.body
+        );
     }
-    let malformed = shop.client.send("POST", "/v1/orders", Some(&json!("not an object")), None).await.unwrap();
+    let malformed = shop
+        .client
+        .send("POST", "/v1/orders", Some(&json!("not an object")), None)
+        .await
+        .unwrap();
     assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
     assert_eq!(shop.count("SELECT COUNT(*) FROM payment_attempts").await, 0);
-    assert_eq!(shop.count("SELECT CAST(COALESCE(SUM(stock_reserved), 0) AS BIGINT) FROM skus").await, 0);
-    assert_eq!(shop.count("SELECT CAST(COALESCE(SUM(purchases), 0) AS BIGINT) FROM purchase_counts").await, 0);
+    assert_eq!(
+        shop.count("SELECT CAST(COALESCE(SUM(stock_reserved), 0) AS BIGINT) FROM skus")
+            .await,
+        0
+    );
+    assert_eq!(
+        shop.count("SELECT CAST(COALESCE(SUM(purchases), 0) AS BIGINT) FROM purchase_counts")
+            .await,
+        0
+    );
     shop.stop().await;
 }
 
 async fn orders_are_visible_only_to_their_game(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
-    let created = shop.call("POST", "/v1/orders", Some(shop.qr_order(&player, "gems-100", "v-1"))).await;
+    let created = shop
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&player, "gems-100", "v-1")),
+        )
+        .await;
     let order_no = created.body["order_no"].as_str().unwrap().to_owned();
     let (_, moon) = shop
-        .admin("POST", "/v1/admin/games", Some(json!({
-            "id": "moon-farm", "name": "Moon Farm", "default_region": "JP",
-            "delivery_url": "https://moon.example/coffer"
-        })))
+        .admin(
+            "POST",
+            "/v1/admin/games",
+            Some(json!({
+                "id": "moon-farm", "name": "Moon Farm", "default_region": "JP",
+                "delivery_url": "https://moon.example/coffer"
+            })),
+        )
         .await;
     let other = coffer_signing::GameClient::new(
         &shop.base,
         moon["api_key"]["key_id"].as_str().unwrap(),
         moon["api_key"]["secret"].as_str().unwrap(),
     );
-    let peek = other.send("GET", &format!("/v1/orders/{order_no}"), None, None).await.unwrap();
+    let peek = other
+        .send("GET", &format!("/v1/orders/{order_no}"), None, None)
+        .await
+        .unwrap();
     assert_eq!(peek.status, StatusCode::NOT_FOUND);
     // Nor can it buy for another game's player.
     let mut body = shop.qr_order(&player, "gems-100", "v-2");
     body["sku"] = json!("gems-100");
-    let steal = other.send("POST", "/v1/orders", Some(&body), None).await.unwrap();
+    let steal = other
+        .send("POST", "/v1/orders", Some(&body), None)
+        .await
+        .unwrap();
     assert_eq!(steal.status, StatusCode::UNPROCESSABLE_ENTITY);
     let missing = shop.call("GET", "/v1/orders/NOSUCHORDER", None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
@@ -441,23 +689,46 @@ async fn orders_are_visible_only_to_their_game(backend: Backend) {
 async fn operators_list_orders_with_filters(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
     for i in 0..3 {
-        shop.call("POST", "/v1/orders", Some(shop.qr_order(&player, "gems-100", &format!("l-{i}")))).await;
+        shop.call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&player, "gems-100", &format!("l-{i}"))),
+        )
+        .await;
     }
-    shop.call("POST", "/v1/orders", Some(card_order(&player, "l-paid", CARD_APPROVED))).await;
+    shop.call(
+        "POST",
+        "/v1/orders",
+        Some(card_order(&player, "l-paid", CARD_APPROVED)),
+    )
+    .await;
     let (status, page) = shop
-        .admin_as(VIEWER_TOKEN, "GET", "/v1/admin/orders?game=star-knights&status=pending&limit=2", None)
+        .admin_as(
+            VIEWER_TOKEN,
+            "GET",
+            "/v1/admin/orders?game=star-knights&status=pending&limit=2",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let first = page["orders"].as_array().unwrap();
     assert_eq!(first.len(), 2);
     let before = page["next_before"].as_str().unwrap();
     let (_, rest) = shop
-        .admin("GET", &format!("/v1/admin/orders?status=pending&before={before}"), None)
+        .admin(
+            "GET",
+            &format!("/v1/admin/orders?status=pending&before={before}"),
+            None,
+        )
         .await;
     assert_eq!(rest["orders"].as_array().unwrap().len(), 1);
-    let (_, paid) = shop.admin("GET", "/v1/admin/orders?status=paid", None).await;
+    let (_, paid) = shop
+        .admin("GET", "/v1/admin/orders?status=paid", None)
+        .await;
     assert_eq!(paid["orders"][0]["merchant_order_no"], "l-paid");
-    let (status, _) = shop.admin("GET", "/v1/admin/orders?status=teleported", None).await;
+    let (status, _) = shop
+        .admin("GET", "/v1/admin/orders?status=teleported", None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     shop.stop().await;
 }

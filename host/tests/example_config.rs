@@ -36,7 +36,9 @@ fn example_configuration_documents_every_option() {
             let path = format!("{prefix}{key}");
             if value.is_object() && !matches!(key.as_str(), "channels") {
                 stack.push((format!("{path}."), value));
-            } else if !text.contains(&format!("\n{key} = ")) && !matches!(key.as_str(), "tokens" | "channels") {
+            } else if !text.contains(&format!("\n{key} = "))
+                && !matches!(key.as_str(), "tokens" | "channels")
+            {
                 missing.push(path);
             }
         }

@@ -37,10 +37,12 @@ impl From<PlayerError> for Problem {
         match error {
             PlayerError::Invalid(_) => Problem::unprocessable("invalid-player", detail),
             PlayerError::UsernameTaken(_) => Problem::conflict("username-taken", detail),
-            PlayerError::WrongCredentials => {
-                Problem::new(StatusCode::UNAUTHORIZED, "wrong-credentials", "Login failed")
-                    .with_detail(detail)
-            }
+            PlayerError::WrongCredentials => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong-credentials",
+                "Login failed",
+            )
+            .with_detail(detail),
             PlayerError::BadSession => Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid-session",
@@ -60,14 +62,13 @@ impl From<CatalogError> for Problem {
         let detail = error.to_string();
         match error {
             CatalogError::Invalid(_) => Problem::unprocessable("invalid-sku", detail),
-            CatalogError::NotFound(_) | CatalogError::UnknownGame(_) => {
-                Problem::not_found(&detail)
-            }
+            CatalogError::NotFound(_) | CatalogError::UnknownGame(_) => Problem::not_found(&detail),
             CatalogError::Exists(_) => Problem::conflict("sku-exists", detail),
             CatalogError::StockBelowReserved { .. } => {
                 Problem::conflict("stock-below-reserved", detail)
             }
             CatalogError::Database(e) => Problem::internal(&e),
+            CatalogError::Unavailable(e) => Problem::internal(&e),
         }
     }
 }

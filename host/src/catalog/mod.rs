@@ -95,6 +95,8 @@ pub enum CatalogError {
     StockBelowReserved { total: i64, reserved: i64 },
     #[error("no game {0}")]
     UnknownGame(String),
+    #[error("cannot load the catalog: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -137,8 +139,11 @@ impl SkuSpec {
             }
         }
         match (self.kind, self.period_days) {
-            (SkuKind::Subscription, Some(1..=3660)) | (SkuKind::CurrencyPack | SkuKind::Bundle | SkuKind::OneTime, None) => {}
-            (SkuKind::Subscription, _) => return invalid("a subscription needs period_days (1-3660)"),
+            (SkuKind::Subscription, Some(1..=3660))
+            | (SkuKind::CurrencyPack | SkuKind::Bundle | SkuKind::OneTime, None) => {}
+            (SkuKind::Subscription, _) => {
+                return invalid("a subscription needs period_days (1-3660)");
+            }
             _ => return invalid("period_days is only for subscriptions"),
         }
         if self.stock_total.is_some_and(|n| n < 0) {
@@ -206,7 +211,7 @@ impl Catalog {
                 store::list(&store, game).await.map(Arc::new)
             })
             .await;
-        loaded.map_err(|e| CatalogError::Invalid(format!("cannot load the catalog: {e}")))
+        loaded.map_err(|e| CatalogError::Unavailable(e.to_string()))
     }
 
     /// Units left of each limited SKU, fresh from the store.

@@ -174,7 +174,12 @@ pub(super) async fn stock_left(
     .fetch_all(store.pool())
     .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get("code")?, row.try_get::<i64, _>("left_units")?.max(0))))
+        .map(|row| {
+            Ok((
+                row.try_get("code")?,
+                row.try_get::<i64, _>("left_units")?.max(0),
+            ))
+        })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(CatalogError::from)
 }

@@ -47,13 +47,19 @@ fn regional_prices_win_over_the_fallback() {
     let jpy = sku.price_for(&region("JP"), None).unwrap();
     assert_eq!((jpy.minor(), jpy.to_decimal().as_str()), (120, "120"));
     let elsewhere = sku.price_for(&region("DE"), None).unwrap();
-    assert_eq!((elsewhere.minor(), elsewhere.currency().code()), (99, "USD"));
+    assert_eq!(
+        (elsewhere.minor(), elsewhere.currency().code()),
+        (99, "USD")
+    );
 }
 
 #[test]
 fn ambiguous_or_missing_currencies_are_refused() {
     let sku = gems();
-    assert!(sku.price_for(&region("HK"), None).is_err(), "two currencies in HK");
+    assert!(
+        sku.price_for(&region("HK"), None).is_err(),
+        "two currencies in HK"
+    );
     let usd = Currency::parse("USD").unwrap();
     assert_eq!(sku.price_for(&region("HK"), Some(usd)).unwrap().minor(), 99);
     let eur = Currency::parse("EUR").unwrap();

@@ -207,8 +207,7 @@ impl Config {
             return invalid("server.body_limit_kib must be greater than zero");
         }
         let public = self.server.public_url.trim_end_matches('/');
-        if !(public.starts_with("https://") || public.starts_with("http://")) || public.len() < 9
-        {
+        if !(public.starts_with("https://") || public.starts_with("http://")) || public.len() < 9 {
             return invalid("server.public_url must be an http(s) URL");
         }
         if self.database.max_connections == 0 {
@@ -216,7 +215,9 @@ impl Config {
         }
         let hash = &self.players.password_hash;
         if hash.memory_kib < 8 * hash.parallelism.max(1) || hash.iterations == 0 {
-            return invalid("players.password_hash: memory_kib >= 8 x parallelism, iterations >= 1");
+            return invalid(
+                "players.password_hash: memory_kib >= 8 x parallelism, iterations >= 1",
+            );
         }
         if self.players.session_ttl_s == 0 || self.orders.expire_after_s < 60 {
             return invalid("players.session_ttl_s > 0 and orders.expire_after_s >= 60");

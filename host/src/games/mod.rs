@@ -7,8 +7,10 @@ mod store;
 use serde::{Deserialize, Serialize};
 
 pub use signature::{SIGNATURE_TOLERANCE_S, SignatureError, canonical_message, verify_signature};
-pub use store::{ApiKey, GameKey, NewGame, create, find_key, get, list, rotate_api_key,
-    rotate_delivery_secret, update, GamePatch};
+pub use store::{
+    ApiKey, GameKey, GamePatch, NewGame, create, find_key, get, list, rotate_api_key,
+    rotate_delivery_secret, update,
+};
 
 /// A game's id: 2 to 32 characters of lower-case letters, digits and '-', chosen by the
 /// operator ("star-knights"). It appears in URLs and logs.
@@ -67,7 +69,9 @@ impl Region {
         if value.len() == 2 && value.bytes().all(|b| b.is_ascii_alphabetic()) {
             Ok(Self(value.to_ascii_uppercase()))
         } else {
-            Err(format!("region {value:?} must be an ISO 3166-1 alpha-2 code such as \"CN\""))
+            Err(format!(
+                "region {value:?} must be an ISO 3166-1 alpha-2 code such as \"CN\""
+            ))
         }
     }
 

@@ -25,14 +25,21 @@ pub enum SignatureError {
     Malformed,
     #[error("unknown or expired API key")]
     UnknownKey,
-    #[error("the signature timestamp is more than {SIGNATURE_TOLERANCE_S} s from the server's clock")]
+    #[error(
+        "the signature timestamp is more than {SIGNATURE_TOLERANCE_S} s from the server's clock"
+    )]
     Stale,
     #[error("the signature does not match the request")]
     Mismatch,
 }
 
 /// The bytes that are signed.
-pub fn canonical_message(timestamp: i64, method: &str, path_and_query: &str, body: &[u8]) -> Vec<u8> {
+pub fn canonical_message(
+    timestamp: i64,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let mut message = format!("{timestamp}\n{method}\n{path_and_query}\n").into_bytes();
     message.extend_from_slice(body);
     message
@@ -96,10 +103,21 @@ mod tests {
         // The worked example in docs/game-api.md.
         let body = br#"{"sku":"gems-100"}"#;
         let message = canonical_message(1_767_225_600, "POST", "/v1/orders", body);
-        assert_eq!(message, b"1767225600\nPOST\n/v1/orders\n{\"sku\":\"gems-100\"}");
+        assert_eq!(
+            message,
+            b"1767225600\nPOST\n/v1/orders\n{\"sku\":\"gems-100\"}"
+        );
         let header = sign("cs_demo", 1_767_225_600, "POST", "/v1/orders", body);
         assert_eq!(header, EXAMPLE_HEADER);
-        verify_signature(&header, "cs_demo", "POST", "/v1/orders", body, 1_767_225_600).unwrap();
+        verify_signature(
+            &header,
+            "cs_demo",
+            "POST",
+            "/v1/orders",
+            body,
+            1_767_225_600,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -109,15 +127,69 @@ mod tests {
         let check = |h: &str, secret, method, path, body: &[u8], at| {
             verify_signature(h, secret, method, path, body, at)
         };
-        assert_eq!(check(&header, "secret", "POST", "/v1/orders?x=1", b"{}", now + 300), Ok(()));
-        assert_eq!(check(&header, "secret", "POST", "/v1/orders?x=1", b"{ }", now), Err(SignatureError::Mismatch));
-        assert_eq!(check(&header, "secret", "POST", "/v1/orders?x=2", b"{}", now), Err(SignatureError::Mismatch));
-        assert_eq!(check(&header, "secret", "GET", "/v1/orders?x=1", b"{}", now), Err(SignatureError::Mismatch));
-        assert_eq!(check(&header, "other", "POST", "/v1/orders?x=1", b"{}", now), Err(SignatureError::Mismatch));
-        assert_eq!(check(&header, "secret", "POST", "/v1/orders?x=1", b"{}", now + 301), Err(SignatureError::Stale));
-        assert_eq!(check(&header, "secret", "POST", "/v1/orders?x=1", b"{}", now - 301), Err(SignatureError::Stale));
-        for garbage in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=zz", "t=1,v1=0011", "t=1,t=2,v1=00"] {
-            assert_eq!(check(garbage, "secret", "POST", "/", b"", 1), Err(SignatureError::Malformed), "{garbage}");
+        assert_eq!(
+            check(
+                &header,
+                "secret",
+                "POST",
+                "/v1/orders?x=1",
+                b"{}",
+                now + 300
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(&header, "secret", "POST", "/v1/orders?x=1", b"{ }", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(&header, "secret", "POST", "/v1/orders?x=2", b"{}", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(&header, "secret", "GET", "/v1/orders?x=1", b"{}", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(&header, "other", "POST", "/v1/orders?x=1", b"{}", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(
+                &header,
+                "secret",
+                "POST",
+                "/v1/orders?x=1",
+                b"{}",
+                now + 301
+            ),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            check(
+                &header,
+                "secret",
+                "POST",
+                "/v1/orders?x=1",
+                b"{}",
+                now - 301
+            ),
+            Err(SignatureError::Stale)
+        );
+        for garbage in [
+            "",
+            "t=1",
+            "v1=00",
+            "t=x,v1=00",
+            "t=1,v1=zz",
+            "t=1,v1=0011",
+            "t=1,t=2,v1=00",
+        ] {
+            assert_eq!(
+                check(garbage, "secret", "POST", "/", b"", 1),
+                Err(SignatureError::Malformed),
+                "{garbage}"
+            );
         }
     }
 }

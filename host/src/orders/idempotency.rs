@@ -195,11 +195,23 @@ mod tests {
             r#"{ "card": {"cvc":"999", "number":"4000000000004242"}, "sku": "x" }"#,
         )
         .unwrap();
-        assert_eq!(fingerprint("POST", "/v1/orders", &a), fingerprint("POST", "/v1/orders", &b));
+        assert_eq!(
+            fingerprint("POST", "/v1/orders", &a),
+            fingerprint("POST", "/v1/orders", &b)
+        );
         let c: serde_json::Value = serde_json::from_str(r#"{"sku":"y"}"#).unwrap();
-        assert_ne!(fingerprint("POST", "/v1/orders", &a), fingerprint("POST", "/v1/orders", &c));
-        assert_ne!(fingerprint("POST", "/v1/orders", &c), fingerprint("POST", "/v1/other", &c));
+        assert_ne!(
+            fingerprint("POST", "/v1/orders", &a),
+            fingerprint("POST", "/v1/orders", &c)
+        );
+        assert_ne!(
+            fingerprint("POST", "/v1/orders", &c),
+            fingerprint("POST", "/v1/other", &c)
+        );
         let redacted = redact_card(&a).to_string();
-        assert!(!redacted.contains("424242424242") && !redacted.contains("123"), "{redacted}");
+        assert!(
+            !redacted.contains("424242424242") && !redacted.contains("123"),
+            "{redacted}"
+        );
     }
 }

@@ -60,7 +60,10 @@ pub enum OrderError {
     #[error("no order {0}")]
     NotFound(String),
     #[error("order {order_no} is {status}: it cannot be paid again")]
-    NotPayable { order_no: String, status: OrderStatus },
+    NotPayable {
+        order_no: String,
+        status: OrderStatus,
+    },
     #[error("{0}")]
     AttemptBlocked(String),
     #[error(transparent)]
@@ -136,7 +139,10 @@ impl Orders {
             .map(Currency::parse)
             .transpose()
             .map_err(|e| OrderError::Invalid(format!("currency: {e}")))?;
-        let region = request.region.clone().unwrap_or_else(|| default_region.clone());
+        let region = request
+            .region
+            .clone()
+            .unwrap_or_else(|| default_region.clone());
         let skus = self.catalog.skus(game).await.map_err(catalog_error)?;
         let sku = skus
             .iter()
@@ -225,7 +231,9 @@ impl Orders {
         if !counted {
             return Err(OrderError::LimitReached(order.sku.clone()));
         }
-        if order.holds_stock && !crate::catalog::reserve_stock(&mut tx, &order.game, &order.sku).await? {
+        if order.holds_stock
+            && !crate::catalog::reserve_stock(&mut tx, &order.game, &order.sku).await?
+        {
             return Err(OrderError::SoldOut(order.sku.clone()));
         }
         match store::insert_order(&mut tx, order).await {
@@ -250,10 +258,12 @@ impl Orders {
     ) -> Result<Option<OrderError>, OrderError> {
         let existing =
             store::order_no_for_merchant(self.store.pool(), game, merchant_order_no).await?;
-        Ok(existing.map(|order_no| OrderError::DuplicateMerchantOrderNo {
-            merchant_order_no: merchant_order_no.to_owned(),
-            order_no,
-        }))
+        Ok(
+            existing.map(|order_no| OrderError::DuplicateMerchantOrderNo {
+                merchant_order_no: merchant_order_no.to_owned(),
+                order_no,
+            }),
+        )
     }
 
     /// Calls the channel for a recorded attempt and records what became of it.
@@ -286,7 +296,10 @@ impl Orders {
                     &order.order_no,
                     current.status,
                     OrderStatus::Paid,
-                    &format!("attempt {} paid at once by {}", attempt.attempt_no, attempt.channel),
+                    &format!(
+                        "attempt {} paid at once by {}",
+                        attempt.attempt_no, attempt.channel
+                    ),
                 )
                 .await?;
             }
@@ -342,7 +355,8 @@ impl Orders {
         let attempt = new_attempt(order_no, earlier.len() as i64 + 1, channel.id(), &choice);
         store::insert_attempt(&mut tx, order_no, &attempt).await?;
         tx.commit().await?;
-        self.run_attempt(&current, channel, &choice, attempt).await?;
+        self.run_attempt(&current, channel, &choice, attempt)
+            .await?;
         self.view(order_no).await
     }
 
@@ -365,7 +379,9 @@ impl Orders {
             Some(view) => view,
             None => {
                 let view = Arc::new(self.view(order_no).await?);
-                self.status_cache.insert(order_no.clone(), view.clone()).await;
+                self.status_cache
+                    .insert(order_no.clone(), view.clone())
+                    .await;
                 view
             }
         };
@@ -382,11 +398,19 @@ impl Orders {
 
     pub async fn list(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, OrderError> {
         let orders = store::list_orders(&self.store, filter).await?;
-        Ok(orders.into_iter().map(|o| OrderView::new(o, None)).collect())
+        Ok(orders
+            .into_iter()
+            .map(|o| OrderView::new(o, None))
+            .collect())
     }
 }
 
-fn new_attempt(order_no: &OrderNo, attempt_no: i64, channel: &str, choice: &PaymentChoice) -> Attempt {
+fn new_attempt(
+    order_no: &OrderNo,
+    attempt_no: i64,
+    channel: &str,
+    choice: &PaymentChoice,
+) -> Attempt {
     let now = now_ms();
     Attempt {
         attempt_no,
@@ -430,6 +454,7 @@ fn blocking_attempt(earlier: &[Attempt]) -> Result<(), OrderError> {
 fn catalog_error(error: CatalogError) -> OrderError {
     match error {
         CatalogError::Database(e) => OrderError::Database(e),
+        CatalogError::Unavailable(e) => OrderError::Database(sqlx::Error::Protocol(e)),
         other => OrderError::Invalid(other.to_string()),
     }
 }

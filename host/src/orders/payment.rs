@@ -11,10 +11,10 @@ use coffer_plugin_runtime::contract::{
 };
 use coffer_plugin_runtime::{Channel, PluginError};
 
+use super::AttemptStatus;
 use super::model::{Attempt, Failure, NextAction, Order};
 use super::request::PaymentChoice;
 use super::routing::{contract_flow, contract_money};
-use super::AttemptStatus;
 use crate::channels::http::ChannelHttp;
 use crate::store::now_ms;
 

@@ -112,16 +112,22 @@ impl CardInput {
     fn validate(&self) -> Result<(), OrderError> {
         let digits = self.number.bytes().all(|b| b.is_ascii_digit());
         if !digits || !(12..=19).contains(&self.number.len()) {
-            return Err(OrderError::Invalid("card.number must be 12-19 digits".into()));
+            return Err(OrderError::Invalid(
+                "card.number must be 12-19 digits".into(),
+            ));
         }
         if !(1..=12).contains(&self.expiry_month) || !(2000..=2099).contains(&self.expiry_year) {
-            return Err(OrderError::Invalid("card expiry is not a valid month/year".into()));
+            return Err(OrderError::Invalid(
+                "card expiry is not a valid month/year".into(),
+            ));
         }
         if !(3..=4).contains(&self.cvc.len()) || !self.cvc.bytes().all(|b| b.is_ascii_digit()) {
             return Err(OrderError::Invalid("card.cvc must be 3 or 4 digits".into()));
         }
         if self.holder_name.trim().is_empty() || self.holder_name.len() > 100 {
-            return Err(OrderError::Invalid("card.holder_name must be 1-100 characters".into()));
+            return Err(OrderError::Invalid(
+                "card.holder_name must be 1-100 characters".into(),
+            ));
         }
         Ok(())
     }
@@ -171,7 +177,9 @@ impl PaymentChoice {
                 return Err(OrderError::Invalid("flow direct_card needs a card".into()));
             }
             (Some(_), _) => {
-                return Err(OrderError::Invalid("a card is only sent with flow direct_card".into()));
+                return Err(OrderError::Invalid(
+                    "a card is only sent with flow direct_card".into(),
+                ));
             }
             (None, _) => {}
         }
@@ -202,7 +210,9 @@ impl PaymentChoice {
         }
         if let Some(language) = &self.language {
             let ok = (2..=16).contains(&language.len())
-                && language.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                && language
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-');
             if !ok {
                 return Err(OrderError::Invalid("language must be a BCP 47 tag".into()));
             }
@@ -214,15 +224,16 @@ impl PaymentChoice {
 impl CreateOrder {
     pub fn validate(&self) -> Result<(), OrderError> {
         let m = &self.merchant_order_no;
-        let ok = (1..=64).contains(&m.len())
-            && m.bytes().all(|b| b.is_ascii_graphic());
+        let ok = (1..=64).contains(&m.len()) && m.bytes().all(|b| b.is_ascii_graphic());
         if !ok {
             return Err(OrderError::Invalid(
                 "merchant_order_no must be 1-64 printable ASCII characters".into(),
             ));
         }
         if self.client_ip.parse::<std::net::IpAddr>().is_err() {
-            return Err(OrderError::Invalid("client_ip must be an IP address".into()));
+            return Err(OrderError::Invalid(
+                "client_ip must be an IP address".into(),
+            ));
         }
         short_text("device", &self.device, 64)?;
         if self.sku.is_empty() || self.sku.len() > 64 || self.player_id.len() > 64 {

@@ -50,7 +50,10 @@ fn serves(channel: &Channel, method: &str, flow: Flow, amount: Money) -> bool {
     let status = channel.status();
     info.methods.iter().any(|m| m == method)
         && info.flows.contains(&contract_flow(flow))
-        && info.currencies.iter().any(|c| c == amount.currency().code())
+        && info
+            .currencies
+            .iter()
+            .any(|c| c == amount.currency().code())
         && status.missing_keys.is_empty()
         && status.missing_settings.is_empty()
         && status.missing_endpoints.is_empty()
@@ -115,7 +118,10 @@ pub async fn choose(
         })
 }
 
-async fn futures_quotes(channels: &[Arc<Channel>], context: &RouteContext) -> Vec<Option<RouteQuote>> {
+async fn futures_quotes(
+    channels: &[Arc<Channel>],
+    context: &RouteContext,
+) -> Vec<Option<RouteQuote>> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, channel) in channels.iter().enumerate() {
         let channel = channel.clone();

@@ -245,10 +245,11 @@ pub async fn attempts(
     executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
     order_no: &OrderNo,
 ) -> Result<Vec<Attempt>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM payment_attempts WHERE order_no = $1 ORDER BY attempt_no")
-        .bind(order_no.as_str().to_owned())
-        .fetch_all(executor)
-        .await?;
+    let rows =
+        sqlx::query("SELECT * FROM payment_attempts WHERE order_no = $1 ORDER BY attempt_no")
+            .bind(order_no.as_str().to_owned())
+            .fetch_all(executor)
+            .await?;
     rows.iter().map(attempt_from_row).collect()
 }
 

@@ -20,8 +20,13 @@ pub struct PasswordHasherConfig {
 
 impl PasswordHasherConfig {
     pub fn new(config: &PasswordHashConfig) -> Result<Self, String> {
-        let params = Params::new(config.memory_kib, config.iterations, config.parallelism, None)
-            .map_err(|e| format!("players.password_hash: {e}"))?;
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            None,
+        )
+        .map_err(|e| format!("players.password_hash: {e}"))?;
         let decoy = hash_with(&params, &crate::store::random_token(""))?;
         Ok(Self {
             params,

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Player, PlayerError, PasswordHasherConfig, validate_display_name, validate_email,
+    PasswordHasherConfig, Player, PlayerError, validate_display_name, validate_email,
     validate_password, validate_username,
 };
 use crate::games::GameId;
@@ -300,7 +300,9 @@ impl Players {
         }
         let pattern = match search.map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) if s.chars().count() > 64 => {
-                return Err(PlayerError::Invalid("search is at most 64 characters".into()));
+                return Err(PlayerError::Invalid(
+                    "search is at most 64 characters".into(),
+                ));
             }
             Some(s) => format!("%{}%", escape_like(&s.to_lowercase())),
             None => "%".to_owned(),

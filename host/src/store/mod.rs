@@ -78,11 +78,7 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         let writer = match backend {
-            Backend::Sqlite => {
-                Self::pool_options(backend, 1)
-                    .connect_with(options)
-                    .await?
-            }
+            Backend::Sqlite => Self::pool_options(backend, 1).connect_with(options).await?,
             Backend::Postgres => pool.clone(),
         };
         Ok(Self {
@@ -167,7 +163,10 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     if path.is_empty() || path == ":memory:" {
         return Ok(url.to_owned());
     }
-    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
             path: dir.display().to_string(),
             source,

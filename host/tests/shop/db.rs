@@ -46,9 +46,12 @@ impl TestDb {
                     coffer::store::now_ms() % 1_000_000
                 );
                 let admin = admin_url();
-                let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {admin} is needed for the postgres tests: {e}")
-                });
+                let mut connection =
+                    sqlx::PgConnection::connect(&admin)
+                        .await
+                        .unwrap_or_else(|e| {
+                            panic!("PostgreSQL at {admin} is needed for the postgres tests: {e}")
+                        });
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut connection)
                     .await

@@ -51,7 +51,11 @@ fn fixture(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm-fixtures"));
     let path = dir.join(name);
-    assert!(path.is_file(), "{} missing: run `cargo xtask build-plugins`", path.display());
+    assert!(
+        path.is_file(),
+        "{} missing: run `cargo xtask build-plugins`",
+        path.display()
+    );
     path
 }
 
@@ -63,7 +67,10 @@ fn shared_keys() -> SimKeys {
 /// Compiled plugins are cached across the tests of one binary (compiling is the slow part).
 fn shared_plugin_cache() -> PathBuf {
     static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path().join("cache")
+    CACHE
+        .get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .join("cache")
 }
 
 fn admin_token(name: &str, role: Role, token: &str) -> AdminToken {
@@ -121,7 +128,12 @@ impl Shop {
 
         let plugins = dir.path().join("plugins");
         std::fs::create_dir_all(&plugins).unwrap();
-        for plugin in ["carespay.wasm", "alipay.wasm", "wechatpay.wasm", "testpay.wasm"] {
+        for plugin in [
+            "carespay.wasm",
+            "alipay.wasm",
+            "wechatpay.wasm",
+            "testpay.wasm",
+        ] {
             std::fs::copy(fixture(plugin), plugins.join(plugin)).unwrap();
         }
         let testpay_secret = dir.path().join("demo-keys/testpay-api-secret.hex");
@@ -136,7 +148,10 @@ impl Shop {
         .unwrap()
         .replace("http://127.0.0.1:9100", &sim.sim.base_url)
         .replace("data/sim-keys/", &format!("{}/", keys_dir.display()))
-        .replace("data/demo-keys/", &format!("{}/demo-keys/", dir.path().display()));
+        .replace(
+            "data/demo-keys/",
+            &format!("{}/demo-keys/", dir.path().display()),
+        );
         let mut config = Config::from_toml(&demo).unwrap();
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         config.plugins.dir = plugins;
@@ -218,13 +233,21 @@ impl Shop {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         self.admin_as(ADMIN_TOKEN, method, path, body).await
     }
 
     /// A signed game-server call.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
-        self.client.send(method, path, body.as_ref(), None).await.unwrap()
+        self.client
+            .send(method, path, body.as_ref(), None)
+            .await
+            .unwrap()
     }
 
     /// A signed `POST /v1/orders` with an Idempotency-Key.
@@ -264,7 +287,9 @@ impl Shop {
         let response = self
             .http
             .post(self.url("/v1/players"))
-            .json(&json!({ "game": self.game.id, "username": username, "password": "correct horse" }))
+            .json(
+                &json!({ "game": self.game.id, "username": username, "password": "correct horse" }),
+            )
             .send()
             .await
             .unwrap();

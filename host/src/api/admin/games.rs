@@ -62,7 +62,10 @@ pub async fn rotate_api_key(
     Json(rotation): Json<Rotation>,
 ) -> Result<Response, Problem> {
     if rotation.grace_s > 30 * 86_400 {
-        return Err(Problem::unprocessable("invalid-rotation", "grace_s is at most 30 days"));
+        return Err(Problem::unprocessable(
+            "invalid-rotation",
+            "grace_s is at most 30 days",
+        ));
     }
     let key = games::rotate_api_key(&state.store, &id, rotation.grace_s).await?;
     tracing::info!(game = %id, key_id = %key.key_id, grace_s = rotation.grace_s, "API key rotated");

@@ -33,13 +33,19 @@ pub fn router(state: AppState) -> Router<AppState> {
     let operator = Router::new()
         .route("/plugins/reload", post(plugins::reload))
         .route("/games/{game}/skus", post(catalog::create))
-        .route("/games/{game}/skus/{code}", axum::routing::put(catalog::replace))
+        .route(
+            "/games/{game}/skus/{code}",
+            axum::routing::put(catalog::replace),
+        )
         .route_layer(guard(Role::Operator));
     let admin = Router::new()
         .route("/games", post(games::create))
         .route("/games/{game}", axum::routing::patch(games::update))
         .route("/games/{game}/api-keys", post(games::rotate_api_key))
-        .route("/games/{game}/delivery-secret", post(games::rotate_delivery_secret))
+        .route(
+            "/games/{game}/delivery-secret",
+            post(games::rotate_delivery_secret),
+        )
         .route_layer(guard(Role::Admin));
     viewer.merge(operator).merge(admin)
 }

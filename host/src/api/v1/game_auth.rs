@@ -25,9 +25,13 @@ fn unauthorized(error: SignatureError) -> Response {
         SignatureError::Stale => "signature-stale",
         SignatureError::Mismatch => "signature-mismatch",
     };
-    Problem::new(StatusCode::UNAUTHORIZED, kind, "The request signature was refused")
-        .with_detail(error.to_string())
-        .into_response()
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        kind,
+        "The request signature was refused",
+    )
+    .with_detail(error.to_string())
+    .into_response()
 }
 
 /// Buffers the body (it is part of what is signed), checks the key and the signature, and
@@ -45,8 +49,7 @@ pub async fn require_signature(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let (Some(key_id), Some(signature)) = (header("coffer-key"), header("coffer-signature"))
-    else {
+    let (Some(key_id), Some(signature)) = (header("coffer-key"), header("coffer-signature")) else {
         return unauthorized(SignatureError::Missing);
     };
     let limit = state.config.server.body_limit_kib << 10;
@@ -81,12 +84,17 @@ pub async fn require_signature(
         return unauthorized(error);
     }
     if !key.game_enabled {
-        return Problem::new(StatusCode::FORBIDDEN, "game-disabled", "This game is disabled")
-            .into_response();
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "game-disabled",
+            "This game is disabled",
+        )
+        .into_response();
     }
     parts.extensions.insert(SignedBy {
         game: key.game_id,
         default_region: key.default_region,
     });
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }

@@ -16,7 +16,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/catalog", get(catalog::list))
         .route("/v1/orders", post(orders::create))
         .route("/v1/orders/{order_no}", get(orders::get))
-        .route("/v1/orders/{order_no}/payments", post(orders::retry_payment))
+        .route(
+            "/v1/orders/{order_no}/payments",
+            post(orders::retry_payment),
+        )
         .route_layer(from_fn_with_state(state, game_auth::require_signature));
     let players = Router::new()
         .route("/v1/players", post(players::register))

@@ -44,7 +44,8 @@ impl Answer {
 
 impl From<Problem> for Answer {
     fn from(problem: Problem) -> Self {
-        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Self::json(status, &problem)
     }
 }
@@ -102,10 +103,16 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     Ok(Some(key.to_owned()))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<(serde_json::Value, T), Problem> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<(serde_json::Value, T), Problem> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "The request body was refused")
-            .with_detail(e.to_string())
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "The request body was refused",
+        )
+        .with_detail(e.to_string())
     })?;
     let parsed = T::deserialize(&value).map_err(|e| {
         Problem::new(

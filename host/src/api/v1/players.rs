@@ -43,8 +43,10 @@ async fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, Problem> 
     }
     match state.config.admin.authenticate(token) {
         Some(holder) if holder.role >= Role::Operator => Ok(Actor::Operator(holder.name.clone())),
-        Some(_) => Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Role too low")
-            .with_detail("changing a profile needs the operator role")),
+        Some(_) => Err(
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Role too low")
+                .with_detail("changing a profile needs the operator role"),
+        ),
         None => Err(PlayerError::BadSession.into()),
     }
 }
@@ -68,7 +70,10 @@ pub async fn login(
     Ok(axum::Json(session).into_response())
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
     let token = bearer(&headers).ok_or(PlayerError::BadSession)?;
     state.players.logout(token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
