@@ -10,6 +10,7 @@ use shop::{Backend, OPERATOR_TOKEN, Shop, VIEWER_TOKEN};
 both_backends!(
     signed_requests_are_checked_for_key_time_and_content,
     rotated_keys_expire_and_disabled_games_are_refused,
+    a_disabled_game_ends_its_players_sessions,
     admin_routes_check_roles_and_secrets_are_shown_once,
     players_register_log_in_and_log_out,
     wrong_passwords_and_unknown_names_look_the_same,
@@ -187,6 +188,28 @@ async fn rotated_keys_expire_and_disabled_games_are_refused(backend: Backend) {
     assert_eq!((status, &game["enabled"]), (StatusCode::OK, &json!(false)));
     let refused = newest.send("GET", "/v1/catalog", None, None).await.unwrap();
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    shop.stop().await;
+}
+
+async fn a_disabled_game_ends_its_players_sessions(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_player("ada").await;
+    let (_, session) = login(&shop, "ada", "correct horse").await;
+    let token = session["token"].as_str().unwrap();
+    assert_eq!(me(&shop, token).await, StatusCode::OK);
+    shop.admin(
+        "PATCH",
+        "/v1/admin/games/star-knights",
+        Some(json!({ "enabled": false })),
+    )
+    .await;
+    assert_eq!(me(&shop, token).await, StatusCode::UNAUTHORIZED);
+    let (status, _) = login(&shop, "ada", "correct horse").await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no new sessions either"
+    );
     shop.stop().await;
 }
 

@@ -84,8 +84,22 @@ async fn qr_order_reaches_the_simulator_and_returns_a_scannable_code(backend: Ba
     let content = action["content"].as_str().unwrap();
     assert!(content.starts_with("http"), "{content}");
 
-    // The simulator knows the trade under Coffer's order number.
     let order_no = order["order_no"].as_str().unwrap();
+    // The QR code can still be paid until the order expires: no second attempt meanwhile.
+    let other = shop
+        .call(
+            "POST",
+            &format!("/v1/orders/{order_no}/payments"),
+            Some(json!({ "method": "wechat-pay", "flow": "qr_code" })),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.body);
+    assert!(
+        other.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("attempt-in-progress")
+    );
     assert!(order_no.len() <= 32 && order_no.bytes().all(|b| b.is_ascii_alphanumeric()));
     let fetched = shop
         .call("GET", &format!("/v1/orders/{order_no}"), None)

@@ -17,6 +17,12 @@ impl From<OrderError> for Problem {
             OrderError::UnknownSku(_) => Problem::unprocessable("unknown-sku", detail),
             OrderError::NotOnSale(_) => Problem::unprocessable("sku-not-on-sale", detail),
             OrderError::NoPrice(_) => Problem::unprocessable("no-price", detail),
+            OrderError::Route(crate::orders::RouteError::ChannelsFailing) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "channels-unavailable",
+                "No channel could be asked right now",
+            )
+            .with_detail(detail),
             OrderError::Route(_) => Problem::unprocessable("no-channel", detail),
             OrderError::SoldOut(_) => Problem::conflict("sold-out", detail),
             OrderError::LimitReached(_) => Problem::conflict("purchase-limit-reached", detail),
@@ -51,6 +57,12 @@ impl From<PlayerError> for Problem {
             .with_detail(detail),
             PlayerError::NotFound => Problem::not_found(&detail),
             PlayerError::UnknownGame => Problem::unprocessable("unknown-game", detail),
+            PlayerError::Busy => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many password checks at once",
+            )
+            .with_detail(detail),
             PlayerError::Hashing(e) => Problem::internal(&e),
             PlayerError::Database(e) => Problem::internal(&e),
         }

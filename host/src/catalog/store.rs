@@ -221,18 +221,14 @@ pub async fn count_purchase(
     code: &str,
     limit: i64,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO purchase_counts (player_id, game_id, sku_code, purchases) \
-         VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind(player.to_owned())
-    .bind(game.as_str().to_owned())
-    .bind(code.to_owned())
-    .execute(&mut **tx)
-    .await?;
+    // One statement: the first purchase inserts 1; later ones add 1 unless the limit is
+    // reached, in which case nothing changes and no row is affected.
     let done = sqlx::query(
-        "UPDATE purchase_counts SET purchases = purchases + 1 \
-         WHERE player_id = $1 AND game_id = $2 AND sku_code = $3 AND purchases < $4",
+        "INSERT INTO purchase_counts (player_id, game_id, sku_code, purchases) \
+         VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (player_id, game_id, sku_code) DO UPDATE \
+         SET purchases = purchase_counts.purchases + 1 \
+         WHERE purchase_counts.purchases < $4",
     )
     .bind(player.to_owned())
     .bind(game.as_str().to_owned())

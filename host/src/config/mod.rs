@@ -225,8 +225,15 @@ impl Config {
         if self.orders.idempotency_ttl_h < 24 {
             return invalid("orders.idempotency_ttl_h must be at least 24");
         }
-        if self.orders.channel_timeout_ms == 0 || self.orders.idempotency_lock_s == 0 {
-            return invalid("orders.channel_timeout_ms and idempotency_lock_s must be > 0");
+        if self.orders.channel_timeout_ms == 0 {
+            return invalid("orders.channel_timeout_ms must be greater than zero");
+        }
+        // A request still running must never look dead: its channel call and two database
+        // transactions (each waiting up to 10 s for a connection) fit well inside the lock.
+        if self.orders.idempotency_lock_s * 1000 < 2 * self.orders.channel_timeout_ms + 30_000 {
+            return invalid(
+                "orders.idempotency_lock_s must be at least 30 s plus twice channel_timeout_ms",
+            );
         }
         self.admin.validate().map_err(ConfigError::Invalid)?;
         for (id, channel) in &self.channels {

@@ -55,7 +55,8 @@ pub fn verify_signature(
     now_s: i64,
 ) -> Result<(), SignatureError> {
     let (timestamp, signature) = parse_header(header)?;
-    if (now_s - timestamp).abs() > SIGNATURE_TOLERANCE_S {
+    // abs_diff: a hostile `t` near i64::MIN must not overflow.
+    if now_s.abs_diff(timestamp) > SIGNATURE_TOLERANCE_S as u64 {
         return Err(SignatureError::Stale);
     }
     let mut mac =
@@ -173,6 +174,17 @@ mod tests {
                 "/v1/orders?x=1",
                 b"{}",
                 now - 301
+            ),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            check(
+                &format!("t={},v1={}", i64::MIN, "00".repeat(32)),
+                "secret",
+                "POST",
+                "/",
+                b"",
+                now
             ),
             Err(SignatureError::Stale)
         );

@@ -15,8 +15,9 @@ use crate::store::{Store, now_ms};
 /// What to do with a request that carries a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// First time (or the earlier holder died): run the request, then `finish` or `release`.
-    Run,
+    /// First time (or the earlier holder died): run the request, then `finish` or `release`
+    /// with this lease, which proves the key is still ours.
+    Run(Lease),
     /// Already answered: send this again.
     Replay { status: u16, body: String },
     /// Another request with this key is running.
@@ -24,6 +25,11 @@ pub enum Claim {
     /// The key was used for a different request.
     Mismatch,
 }
+
+/// Proof of holding a key: the claim's time. A holder whose key was taken over (it looked
+/// dead) can neither store its answer over the new holder's nor delete the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease(i64);
 
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
@@ -90,7 +96,7 @@ impl Idempotency {
         .execute(self.store.writer())
         .await?;
         if inserted.rows_affected() == 1 {
-            return Ok(Claim::Run);
+            return Ok(Claim::Run(Lease(now)));
         }
         let Some(row) = sqlx::query(
             "SELECT request_sha256, state, response_status, response_body, created_at, locked_at \
@@ -106,8 +112,16 @@ impl Idempotency {
         };
         let created_at: i64 = row.try_get("created_at")?;
         if created_at < now - self.ttl_ms {
-            // Expired but not yet purged: forget it and claim afresh.
-            self.release(game, key).await?;
+            // Expired but not yet purged: forget it (only that old row) and claim afresh.
+            sqlx::query(
+                "DELETE FROM idempotency_keys \
+                 WHERE game_id = $1 AND idempotency_key = $2 AND created_at = $3",
+            )
+            .bind(game.as_str().to_owned())
+            .bind(key.to_owned())
+            .bind(created_at)
+            .execute(self.store.writer())
+            .await?;
             return Box::pin(self.claim(game, key, fingerprint)).await;
         }
         if row.try_get::<String, _>("request_sha256")? != fingerprint {
@@ -135,7 +149,7 @@ impl Idempotency {
             .execute(self.store.writer())
             .await?;
             if taken.rows_affected() == 1 {
-                return Ok(Claim::Run);
+                return Ok(Claim::Run(Lease(now)));
             }
         }
         Ok(Claim::InProgress)
@@ -146,29 +160,35 @@ impl Idempotency {
         &self,
         game: &GameId,
         key: &str,
+        lease: Lease,
         status: u16,
         body: &str,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 \
-             WHERE game_id = $3 AND idempotency_key = $4",
+             WHERE game_id = $3 AND idempotency_key = $4 AND state = 'running' AND locked_at = $5",
         )
         .bind(i64::from(status))
         .bind(body.to_owned())
         .bind(game.as_str().to_owned())
         .bind(key.to_owned())
+        .bind(lease.0)
         .execute(self.store.writer())
         .await?;
         Ok(())
     }
 
     /// Forgets a key whose request changed nothing, so it can be retried.
-    pub async fn release(&self, game: &GameId, key: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2")
-            .bind(game.as_str().to_owned())
-            .bind(key.to_owned())
-            .execute(self.store.writer())
-            .await?;
+    pub async fn release(&self, game: &GameId, key: &str, lease: Lease) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2 \
+             AND state = 'running' AND locked_at = $3",
+        )
+        .bind(game.as_str().to_owned())
+        .bind(key.to_owned())
+        .bind(lease.0)
+        .execute(self.store.writer())
+        .await?;
         Ok(())
     }
 

@@ -28,7 +28,7 @@ use crate::games::{GameId, Region};
 use crate::store::{Store, is_unique_violation, now_ms};
 pub use model::{Attempt, Failure, Flow, NextAction, Order, OrderView};
 pub use order_no::OrderNo;
-pub use payment::{AMOUNT_MISMATCH, NO_ANSWER, NOT_SENT, UNREADABLE_ANSWER};
+pub use payment::{AMOUNT_MISMATCH, NO_ANSWER, NOT_RECORDED, NOT_SENT, UNREADABLE_ANSWER};
 pub use request::{AddressInput, CardInput, CreateOrder, CustomerInput, PaymentChoice};
 pub use routing::RouteError;
 pub use state::{AttemptStatus, IllegalTransition, OrderStatus};
@@ -143,11 +143,15 @@ impl Orders {
             .region
             .clone()
             .unwrap_or_else(|| default_region.clone());
-        let skus = self.catalog.skus(game).await.map_err(catalog_error)?;
-        let sku = skus
-            .iter()
-            .find(|s| s.spec.code == request.sku)
-            .ok_or_else(|| OrderError::UnknownSku(request.sku.clone()))?;
+        // Read fresh, not from the catalog cache: price, sale window and limits must be the
+        // ones in force now, whichever instance changed them.
+        let sku = match self.catalog.sku(game, &request.sku).await {
+            Ok(sku) => sku,
+            Err(CatalogError::NotFound(_)) => {
+                return Err(OrderError::UnknownSku(request.sku.clone()));
+            }
+            Err(e) => return Err(catalog_error(e)),
+        };
         let now = now_ms();
         if !sku.spec.on_sale_at(now) {
             return Err(OrderError::NotOnSale(request.sku.clone()));
@@ -190,8 +194,32 @@ impl Orders {
         let attempt = new_attempt(&order.order_no, 1, channel.id(), choice);
         self.insert_new_order(&order, sku.spec.effective_limit(), &attempt)
             .await?;
-        self.run_attempt(&order, channel, choice, attempt).await?;
-        self.view(&order.order_no).await
+        Ok(self.run_recorded(&order, channel, choice, attempt).await)
+    }
+
+    /// Runs an attempt whose order exists. From here on the answer must carry the order, even
+    /// when recording the outcome fails: the channel may have taken the money.
+    async fn run_recorded(
+        &self,
+        order: &Order,
+        channel: Arc<coffer_plugin_runtime::Channel>,
+        choice: &PaymentChoice,
+        attempt: Attempt,
+    ) -> OrderView {
+        let fallback = attempt.clone();
+        match self.run_attempt(order, channel, choice, attempt).await {
+            Ok(view) => view,
+            Err(error) => {
+                tracing::error!(order_no = %order.order_no, %error, "cannot record a payment attempt's outcome; it will be settled by query");
+                let mut attempt = fallback;
+                attempt.status = AttemptStatus::Unknown;
+                attempt.failure = Some(Failure {
+                    code: payment::NOT_RECORDED.into(),
+                    message: "the outcome could not be recorded".into(),
+                });
+                OrderView::new(order.clone(), Some(attempt))
+            }
+        }
     }
 
     /// The order row, its holds and its first attempt, in one transaction.
@@ -228,13 +256,29 @@ impl Orders {
             limit.unwrap_or(i64::MAX),
         )
         .await?;
-        if !counted {
-            return Err(OrderError::LimitReached(order.sku.clone()));
-        }
-        if order.holds_stock
+        let refusal = if !counted {
+            Some(OrderError::LimitReached(order.sku.clone()))
+        } else if order.holds_stock
             && !crate::catalog::reserve_stock(&mut tx, &order.game, &order.sku).await?
         {
-            return Err(OrderError::SoldOut(order.sku.clone()));
+            Some(OrderError::SoldOut(order.sku.clone()))
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            // On PostgreSQL a concurrent request with the same merchant_order_no may have
+            // taken the last unit or count and committed while this one waited on the row:
+            // then the honest answer is "duplicate", not "sold out".
+            if let Some(order_no) =
+                store::order_no_for_merchant(&mut *tx, &order.game, &order.merchant_order_no)
+                    .await?
+            {
+                return Err(OrderError::DuplicateMerchantOrderNo {
+                    merchant_order_no: order.merchant_order_no.clone(),
+                    order_no,
+                });
+            }
+            return Err(refusal);
         }
         match store::insert_order(&mut tx, order).await {
             Err(e) if is_unique_violation(&e) => {
@@ -266,14 +310,15 @@ impl Orders {
         )
     }
 
-    /// Calls the channel for a recorded attempt and records what became of it.
+    /// Calls the channel for a recorded attempt and records what became of it. Returns the
+    /// order and the attempt as they now stand.
     async fn run_attempt(
         &self,
         order: &Order,
         channel: Arc<coffer_plugin_runtime::Channel>,
         choice: &PaymentChoice,
         attempt: Attempt,
-    ) -> Result<Attempt, OrderError> {
+    ) -> Result<OrderView, OrderError> {
         let urls = payment::Urls {
             notify: format!("{}/v1/callbacks/{}", self.public_url, channel.id()),
             return_to: format!(
@@ -284,29 +329,31 @@ impl Orders {
             ),
         };
         let attempt = payment::run(channel, &self.http, order, choice, urls, attempt).await;
-        let mut tx = self.store.begin_write().await?;
-        store::update_attempt(&mut tx, &order.order_no, &attempt).await?;
-        if attempt.status == AttemptStatus::Paid {
-            let current = store::lock_order(&mut tx, self.store.backend(), &order.order_no)
+        let mut order = order.clone();
+        if attempt.status != AttemptStatus::Paid {
+            // Nothing else changes: one statement, no transaction.
+            store::update_attempt(self.store.writer(), &order.order_no, &attempt).await?;
+        } else {
+            let mut tx = self.store.begin_write().await?;
+            store::update_attempt(&mut *tx, &order.order_no, &attempt).await?;
+            order = store::lock_order(&mut tx, self.store.backend(), &order.order_no)
                 .await?
                 .ok_or_else(|| OrderError::NotFound(order.order_no.to_string()))?;
-            if current.status != OrderStatus::Paid && !current.status.is_paid() {
-                store::transition(
-                    &mut tx,
-                    &order.order_no,
-                    current.status,
-                    OrderStatus::Paid,
-                    &format!(
-                        "attempt {} paid at once by {}",
-                        attempt.attempt_no, attempt.channel
-                    ),
-                )
-                .await?;
+            if !order.status.is_paid() {
+                let reason = format!(
+                    "attempt {} paid at once by {}",
+                    attempt.attempt_no, attempt.channel
+                );
+                let from = order.status;
+                store::transition(&mut tx, &order.order_no, from, OrderStatus::Paid, &reason)
+                    .await?;
+                order.status = OrderStatus::Paid;
+                order.paid_at = Some(now_ms());
             }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         self.status_cache.invalidate(&order.order_no).await;
-        Ok(attempt)
+        Ok(OrderView::new(order, Some(attempt)))
     }
 
     /// Starts another payment attempt on a pending order, e.g. another card or channel after

@@ -23,6 +23,7 @@ pub const NOT_SENT: &str = "coffer.not_sent";
 pub const NO_ANSWER: &str = "coffer.no_answer";
 pub const UNREADABLE_ANSWER: &str = "coffer.unreadable_answer";
 pub const AMOUNT_MISMATCH: &str = "coffer.amount_mismatch";
+pub const NOT_RECORDED: &str = "coffer.not_recorded";
 
 /// Where the channel sends notifications and the player's browser back.
 pub struct Urls {
@@ -30,15 +31,49 @@ pub struct Urls {
     pub return_to: String,
 }
 
-fn failure(code: &str, message: impl Into<String>) -> Option<Failure> {
+fn failure(code: &str, message: impl AsRef<str>) -> Option<Failure> {
     Some(Failure {
-        code: code.to_owned(),
-        message: message.into(),
+        code: scrub(code),
+        message: scrub(message.as_ref()),
     })
 }
 
+/// Text a plugin or channel chose, made safe to store, show and log: the plugin saw the card,
+/// so a buggy or hostile one could echo it. Runs of 12 or more digits (with spaces or dashes
+/// between them) are removed, and the text is cut at 200 characters.
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(200));
+    let chars: Vec<char> = text.chars().take(400).collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let mut end = i;
+            let mut digits = 0;
+            while end < chars.len()
+                && (chars[end].is_ascii_digit() || matches!(chars[end], ' ' | '-'))
+            {
+                digits += usize::from(chars[end].is_ascii_digit());
+                end += 1;
+            }
+            // A separator after the last digit belongs to the text, not the number.
+            while matches!(chars[end - 1], ' ' | '-') {
+                end -= 1;
+            }
+            if digits >= 12 {
+                out.push_str("[number removed]");
+            } else {
+                out.extend(&chars[i..end]);
+            }
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out.chars().take(200).collect()
+}
+
 fn plugin_failure_message(error: &PluginError) -> String {
-    // Plugin errors name channels, settings and endpoints, never secrets or card data.
     error.to_string()
 }
 
@@ -93,7 +128,7 @@ pub async fn run(
     let start = match channel.create_payment(&request).await {
         Ok(start) => start,
         Err(error) => {
-            tracing::warn!(order_no = %order.order_no, channel = channel.id(), %error, "payment not started");
+            tracing::warn!(order_no = %order.order_no, channel = channel.id(), error = %scrub(&error.to_string()), "payment not started");
             attempt.status = AttemptStatus::Failed;
             attempt.failure = failure(NOT_SENT, plugin_failure_message(&error));
             return attempt;
@@ -134,7 +169,7 @@ pub async fn run(
     match channel.parse_payment_response(&context, &response).await {
         Ok(outcome) => apply_update(order, attempt, outcome.update, next_action(outcome.action)),
         Err(error) => {
-            tracing::warn!(order_no = %order.order_no, channel = channel.id(), %error, "channel answer not usable");
+            tracing::warn!(order_no = %order.order_no, channel = channel.id(), error = %scrub(&error.to_string()), "channel answer not usable");
             attempt.status = AttemptStatus::Unknown;
             attempt.failure = failure(UNREADABLE_ANSWER, plugin_failure_message(&error));
             attempt
@@ -149,12 +184,12 @@ fn apply_update(
     update: PaymentUpdate,
     action: NextAction,
 ) -> Attempt {
-    attempt.channel_txn_id = update.channel_txn_id.clone();
-    attempt.channel_status = update.channel_status.clone();
-    attempt.failure = update.failure.clone().map(|f| Failure {
-        code: f.code,
-        message: f.message,
-    });
+    attempt.channel_txn_id = update.channel_txn_id.as_deref().map(scrub);
+    attempt.channel_status = scrub(&update.channel_status);
+    attempt.failure = update
+        .failure
+        .as_ref()
+        .and_then(|f| failure(&f.code, &f.message));
     attempt.next_action = Some(action.clone());
     attempt.status = match update.status {
         PaymentStatus::Paid => {
@@ -185,4 +220,24 @@ fn apply_update(
         }
     };
     attempt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn card_numbers_never_survive_plugin_text() {
+        assert_eq!(
+            scrub("declined 4242424242424242 x"),
+            "declined [number removed] x"
+        );
+        assert_eq!(scrub("card 4242 4242 4242 4242."), "card [number removed].");
+        assert_eq!(scrub("4000-0000-0000-0002"), "[number removed]");
+        assert_eq!(
+            scrub("E0004: code 12345, 2026-11-24"),
+            "E0004: code 12345, 2026-11-24"
+        );
+        assert_eq!(scrub(&"x".repeat(500)).len(), 200);
+    }
 }

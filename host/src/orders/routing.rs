@@ -21,6 +21,8 @@ pub enum RouteError {
         flow: &'static str,
         currency: String,
     },
+    #[error("every channel that could carry the payment failed to answer; try again later")]
+    ChannelsFailing,
     #[error("no loaded channel serves {method}/{flow} in {currency}")]
     NoChannel {
         method: String,
@@ -90,7 +92,11 @@ pub async fn choose(
         }
         return match channel.route_score(&context).await {
             Ok(Some(_)) => Ok(channel),
-            _ => Err(cannot(id)),
+            Ok(None) => Err(cannot(id)),
+            Err(error) => {
+                tracing::warn!(channel = id, %error, "route-score failed");
+                Err(RouteError::ChannelsFailing)
+            }
         };
     }
     let candidates: Vec<Arc<Channel>> = registry
@@ -99,10 +105,11 @@ pub async fn choose(
         .filter(|c| serves(c, method, flow, amount))
         .collect();
     let quotes = futures_quotes(&candidates, &context).await;
+    let failed = quotes.iter().filter(|q| q.is_err()).count();
     let best = candidates
         .into_iter()
         .zip(quotes)
-        .filter_map(|(channel, quote)| quote.map(|q| (channel, q)))
+        .filter_map(|(channel, quote)| quote.ok().flatten().map(|q| (channel, q)))
         // Highest score, then lowest fee, then channel id for a stable choice.
         .max_by(|(a, qa), (b, qb)| {
             qa.score
@@ -110,25 +117,36 @@ pub async fn choose(
                 .then(qb.fee.minor.cmp(&qa.fee.minor))
                 .then(b.id().cmp(a.id()))
         });
-    best.map(|(channel, _)| channel)
-        .ok_or_else(|| RouteError::NoChannel {
+    match best {
+        Some((channel, _)) => Ok(channel),
+        // A plugin that fails is Coffer's problem, not the game's: say so apart from "none
+        // of the channels serves this payment".
+        None if failed > 0 => Err(RouteError::ChannelsFailing),
+        None => Err(RouteError::NoChannel {
             method: method.to_owned(),
             flow: flow.as_str(),
             currency: amount.currency().code().to_owned(),
-        })
+        }),
+    }
 }
 
+/// Every candidate's quote, asked concurrently; `Err` for a plugin that failed.
 async fn futures_quotes(
     channels: &[Arc<Channel>],
     context: &RouteContext,
-) -> Vec<Option<RouteQuote>> {
+) -> Vec<Result<Option<RouteQuote>, ()>> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, channel) in channels.iter().enumerate() {
         let channel = channel.clone();
         let context = context.clone();
-        tasks.spawn(async move { (i, channel.route_score(&context).await.ok().flatten()) });
+        tasks.spawn(async move {
+            let quote = channel.route_score(&context).await.map_err(|error| {
+                tracing::warn!(channel = channel.id(), %error, "route-score failed");
+            });
+            (i, quote)
+        });
     }
-    let mut quotes = vec![None; channels.len()];
+    let mut quotes = vec![Err(()); channels.len()];
     while let Some(joined) = tasks.join_next().await {
         if let Ok((i, quote)) = joined {
             quotes[i] = quote;

@@ -138,10 +138,12 @@ impl AttemptStatus {
         .find(|s| s.as_str() == text)
     }
 
-    /// Whether a new attempt may start after this one. An attempt whose outcome is unknown,
-    /// still processing or paid blocks: a second one could charge the player twice.
+    /// Whether a new attempt may start after this one: only after a failed one. An attempt
+    /// waiting for the player (a QR code, a cashier page, 3-D Secure) can still be paid at the
+    /// channel until the order expires, and one whose outcome is unknown may already have
+    /// been; a second attempt could then charge the player twice.
     pub fn allows_another_attempt(self) -> bool {
-        matches!(self, Self::Failed | Self::RequiresAction)
+        matches!(self, Self::Failed)
     }
 }
 
@@ -197,6 +199,7 @@ mod tests {
         }
         assert_eq!(OrderStatus::parse("PAID"), None);
         assert!(AttemptStatus::Failed.allows_another_attempt());
+        assert!(!AttemptStatus::RequiresAction.allows_another_attempt());
         assert!(!AttemptStatus::Unknown.allows_another_attempt());
         assert!(!AttemptStatus::Created.allows_another_attempt());
     }

@@ -170,7 +170,7 @@ pub(super) async fn insert_attempt(
 
 /// Stores what became of an attempt.
 pub(super) async fn update_attempt(
-    tx: &mut Tx,
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
     order_no: &OrderNo,
     attempt: &Attempt,
 ) -> Result<(), sqlx::Error> {
@@ -193,7 +193,7 @@ pub(super) async fn update_attempt(
     .bind(attempt.updated_at)
     .bind(order_no.as_str().to_owned())
     .bind(attempt.attempt_no)
-    .execute(&mut **tx)
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ mod store;
 use serde::{Deserialize, Serialize};
 
 use crate::games::GameId;
-pub use password::{PASSWORD_CHARS, PasswordHasherConfig};
+pub use password::{HashError, PASSWORD_CHARS, PasswordHasherConfig};
 pub use store::{Page, PlayerList, Players, ProfilePatch, Registration, Session};
 
 /// A player's id, made by Coffer (`pl_...`).
@@ -25,6 +25,15 @@ pub struct Player {
     pub updated_at: i64,
 }
 
+impl From<HashError> for PlayerError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => Self::Busy,
+            HashError::Failed(e) => Self::Hashing(e),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlayerError {
     #[error("{0}")]
@@ -39,6 +48,8 @@ pub enum PlayerError {
     NotFound,
     #[error("no such game, or it is disabled")]
     UnknownGame,
+    #[error("too many password checks at once; retry shortly")]
+    Busy,
     #[error("cannot hash the password: {0}")]
     Hashing(String),
     #[error(transparent)]

@@ -10,9 +10,24 @@ use crate::config::PasswordHashConfig;
 /// from making the server hash megabytes.
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
+/// How long a request waits for a free hashing slot before being told to come back later.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot is busy: a flood of logins or registrations.
+    #[error("too many password checks at once; retry shortly")]
+    Busy,
+    #[error("{0}")]
+    Failed(String),
+}
+
 #[derive(Clone)]
 pub struct PasswordHasherConfig {
     params: Params,
+    /// Argon2 is memory- and CPU-hard on purpose; unauthenticated callers must not be able to
+    /// start more of it at once than there are cores (each one takes `memory_kib`).
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// A hash of nothing anyone knows, checked when the account does not exist, so that a
     /// login for an unknown name takes as long as one for a known name.
     decoy: std::sync::Arc<String>,
@@ -28,25 +43,42 @@ impl PasswordHasherConfig {
         )
         .map_err(|e| format!("players.password_hash: {e}"))?;
         let decoy = hash_with(&params, &crate::store::random_token(""))?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             params,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
             decoy: std::sync::Arc::new(decoy),
         })
     }
 
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, HashError> {
+        let acquire = self.slots.clone().acquire_owned();
+        match tokio::time::timeout(HASHING_WAIT, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(HashError::Busy),
+        }
+    }
+
     /// A PHC string (`$argon2id$v=19$m=...`), with a fresh random salt.
-    pub async fn hash(&self, password: String) -> Result<String, String> {
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        let permit = self.slot().await?;
         let params = self.params.clone();
-        tokio::task::spawn_blocking(move || hash_with(&params, &password))
-            .await
-            .map_err(|e| e.to_string())?
+        let hashed = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_with(&params, &password)
+        })
+        .await
+        .map_err(|e| HashError::Failed(e.to_string()))?;
+        hashed.map_err(HashError::Failed)
     }
 
     /// Whether `password` matches `phc` (or the decoy, when there is no account).
-    pub async fn verify(&self, password: String, phc: Option<String>) -> bool {
+    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, HashError> {
+        let permit = self.slot().await?;
         let exists = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.decoy.as_ref().clone());
         let matched = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return false;
             };
@@ -58,7 +90,7 @@ impl PasswordHasherConfig {
         })
         .await
         .unwrap_or(false);
-        matched && exists
+        Ok(matched && exists)
     }
 }
 
@@ -89,9 +121,10 @@ mod tests {
         let b = hasher.hash("correct horse".into()).await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$"), "{a}");
         assert_ne!(a, b, "each hash has its own salt");
-        assert!(hasher.verify("correct horse".into(), Some(a.clone())).await);
-        assert!(!hasher.verify("correct horse!".into(), Some(a)).await);
-        assert!(!hasher.verify("anything".into(), None).await);
-        assert!(!hasher.verify("x".into(), Some("not a hash".into())).await);
+        let verify = |password: &str, phc: Option<String>| hasher.verify(password.into(), phc);
+        assert!(verify("correct horse", Some(a.clone())).await.unwrap());
+        assert!(!verify("correct horse!", Some(a)).await.unwrap());
+        assert!(!verify("anything", None).await.unwrap());
+        assert!(!verify("x", Some("not a hash".into())).await.unwrap());
     }
 }

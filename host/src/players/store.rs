@@ -105,11 +105,17 @@ impl Players {
         validate_display_name(&display_name)?;
         validate_email(&email)?;
         self.require_enabled_game(&game).await?;
-        let password_hash = self
-            .hasher
-            .hash(password)
-            .await
-            .map_err(PlayerError::Hashing)?;
+        // Checked before the costly hash; the unique index still decides under a race.
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT id FROM players WHERE game_id = $1 AND username = $2")
+                .bind(game.as_str().to_owned())
+                .bind(username.clone())
+                .fetch_optional(self.store.pool())
+                .await?;
+        if taken.is_some() {
+            return Err(PlayerError::UsernameTaken(username));
+        }
+        let password_hash = self.hasher.hash(password).await?;
         let now = now_ms();
         let player = Player {
             id: new_id("pl_"),
@@ -175,7 +181,7 @@ impl Players {
             .as_ref()
             .map(|r| r.try_get::<String, _>("password_hash"))
             .transpose()?;
-        if !self.hasher.verify(password, hash).await {
+        if !self.hasher.verify(password, hash).await? {
             return Err(PlayerError::WrongCredentials);
         }
         let row = row.expect("a verified password has an account");
@@ -206,7 +212,8 @@ impl Players {
     /// The player a session token belongs to, if the session is still valid.
     pub async fn authenticate(&self, token: &str) -> Result<Player, PlayerError> {
         let row = sqlx::query(
-            "SELECT p.* FROM player_sessions s JOIN players p ON p.id = s.player_id \
+            "SELECT p.*, g.enabled AS game_enabled FROM player_sessions s \
+             JOIN players p ON p.id = s.player_id JOIN games g ON g.id = p.game_id \
              WHERE s.token_sha256 = $1 AND s.expires_at > $2",
         )
         .bind(token_digest(token))
@@ -214,6 +221,9 @@ impl Players {
         .fetch_optional(self.store.pool())
         .await?
         .ok_or(PlayerError::BadSession)?;
+        if !crate::store::flag(&row, "game_enabled")? {
+            return Err(PlayerError::BadSession);
+        }
         Ok(player_from_row(&row)?)
     }
 

@@ -30,6 +30,10 @@ pub enum Backend {
 pub enum StoreError {
     #[error("unsupported database URL {0:?}: use sqlite://... or postgres://...")]
     UnsupportedUrl(String),
+    #[error(
+        "an in-memory SQLite database is not supported: every connection would get its own; use a file"
+    )]
+    InMemory,
     #[error("cannot create the database directory {path}: {source}")]
     Directory {
         path: String,
@@ -160,8 +164,8 @@ impl Store {
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" {
-        return Ok(url.to_owned());
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return Err(StoreError::InMemory);
     }
     if let Some(dir) = Path::new(path)
         .parent()
@@ -220,6 +224,10 @@ mod tests {
         assert!(file.parent().unwrap().is_dir());
         let kept = prepare_sqlite_url("sqlite://x.db?mode=ro").unwrap();
         assert_eq!(kept, "sqlite://x.db?mode=ro");
+        assert!(matches!(
+            prepare_sqlite_url("sqlite::memory:"),
+            Err(StoreError::InMemory)
+        ));
     }
 
     #[tokio::test]

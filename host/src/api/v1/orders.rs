@@ -141,8 +141,8 @@ where
         return work.await.0.into_response(false);
     };
     let idempotency = &state.idempotency;
-    match idempotency.claim(&signed.game, &key, &fingerprint).await {
-        Ok(Claim::Run) => {}
+    let lease = match idempotency.claim(&signed.game, &key, &fingerprint).await {
+        Ok(Claim::Run(lease)) => lease,
         Ok(Claim::Replay { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             return Answer { status, body }.into_response(true);
@@ -162,14 +162,20 @@ where
             .into_response();
         }
         Err(e) => return Problem::internal(&e).into_response(),
-    }
+    };
     let (answer, changed) = work.await;
     let recorded = if changed {
         idempotency
-            .finish(&signed.game, &key, answer.status.as_u16(), &answer.body)
+            .finish(
+                &signed.game,
+                &key,
+                lease,
+                answer.status.as_u16(),
+                &answer.body,
+            )
             .await
     } else {
-        idempotency.release(&signed.game, &key).await
+        idempotency.release(&signed.game, &key, lease).await
     };
     if let Err(e) = recorded {
         tracing::error!(error = %e, "cannot record an idempotency key");
