@@ -27,6 +27,8 @@ both_backends!(
     bad_orders_change_nothing,
     orders_are_visible_only_to_their_game,
     operators_list_orders_with_filters,
+    a_crashing_plugin_is_routed_around_and_changes_nothing,
+    the_store_refuses_illegal_and_stale_transitions,
 );
 
 fn card_order(player: &str, merchant_order_no: &str, number: &str) -> Value {
@@ -744,5 +746,130 @@ async fn operators_list_orders_with_filters(backend: Backend) {
         .admin("GET", "/v1/admin/orders?status=teleported", None)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    shop.stop().await;
+}
+
+async fn a_crashing_plugin_is_routed_around_and_changes_nothing(backend: Backend) {
+    // The hostile fixture's route-score breaks the contract (a score of 5000) on every call.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("own-secret.hex");
+    std::fs::write(&key, "00112233445566778899aabbccddeeff").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let shop = Shop::start_with_plugins(backend, &["hostile.wasm"], |c| {
+        let section = coffer::config::Config::from_toml(&format!(
+            "[channels.hostile]\nendpoints = {{ api = \"http://127.0.0.1:9/hostile\" }}\n\
+             keys = {{ own-secret = {{ file = {:?}, format = \"hex\" }} }}\n",
+            key.display().to_string()
+        ))
+        .unwrap()
+        .channels
+        .remove("hostile")
+        .unwrap();
+        c.channels.insert("hostile".into(), section);
+    })
+    .await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    let mut forced = card_order(&player, "h-1", CARD_APPROVED);
+    forced["channel"] = json!("hostile");
+    let refused = shop.call("POST", "/v1/orders", Some(forced)).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("channels-unavailable")
+    );
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
+
+    // Left to the router, the broken channel is skipped and a working one carries the order.
+    let mut routed = card_order(&player, "h-2", CARD_APPROVED);
+    routed.as_object_mut().unwrap().remove("channel");
+    let paid = shop.call("POST", "/v1/orders", Some(routed)).await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    assert_ne!(paid.body["payment"]["channel"], "hostile");
+    shop.stop().await;
+}
+
+async fn the_store_refuses_illegal_and_stale_transitions(backend: Backend) {
+    use coffer::orders::{OrderNo, OrderStatus, TransitionError, transition};
+    let (shop, player) = ready_shop(backend).await;
+    let created = shop
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(shop.qr_order(&player, "gems-100", "t-1")),
+        )
+        .await;
+    let order_no = OrderNo::parse(created.body["order_no"].as_str().unwrap()).unwrap();
+    let store = shop.store().clone();
+
+    // Illegal: pending cannot be delivered or refunded.
+    for to in [
+        OrderStatus::Delivered,
+        OrderStatus::Refunded,
+        OrderStatus::Pending,
+    ] {
+        let mut tx = store.begin_write().await.unwrap();
+        let result = transition(&mut tx, &order_no, OrderStatus::Pending, to, "test").await;
+        assert!(
+            matches!(result, Err(TransitionError::Illegal(_))),
+            "pending -> {to}: {result:?}"
+        );
+    }
+    // Stale: the order is not paid, so "paid -> delivered" finds nothing to move.
+    let mut tx = store.begin_write().await.unwrap();
+    let moved = transition(
+        &mut tx,
+        &order_no,
+        OrderStatus::Paid,
+        OrderStatus::Delivered,
+        "test",
+    )
+    .await
+    .unwrap();
+    assert!(!moved);
+    drop(tx);
+    // Legal and current: applied once; the same move again finds nothing.
+    let mut tx = store.begin_write().await.unwrap();
+    assert!(
+        transition(
+            &mut tx,
+            &order_no,
+            OrderStatus::Pending,
+            OrderStatus::Closed,
+            "expired"
+        )
+        .await
+        .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    assert!(
+        !transition(
+            &mut tx,
+            &order_no,
+            OrderStatus::Pending,
+            OrderStatus::Closed,
+            "again"
+        )
+        .await
+        .unwrap()
+    );
+    drop(tx);
+    let (_, detail) = shop
+        .admin("GET", &format!("/v1/admin/orders/{order_no}"), None)
+        .await;
+    assert_eq!(detail["order"]["status"], "closed");
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM order_transitions").await,
+        1
+    );
     shop.stop().await;
 }

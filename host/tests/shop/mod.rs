@@ -106,6 +106,15 @@ impl Shop {
 
     /// Starts with the test defaults, changed by `tweak`.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_plugins(backend, &[], tweak).await
+    }
+
+    /// Also loads the test fixtures named in `extra_plugins` (e.g. "hostile.wasm").
+    pub async fn start_with_plugins(
+        backend: Backend,
+        extra_plugins: &[&str],
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         // Shown for failing tests only (the test writer is captured).
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -128,17 +137,20 @@ impl Shop {
 
         let plugins = dir.path().join("plugins");
         std::fs::create_dir_all(&plugins).unwrap();
-        for plugin in [
+        let standard = [
             "carespay.wasm",
             "alipay.wasm",
             "wechatpay.wasm",
             "testpay.wasm",
-        ] {
+        ];
+        for plugin in standard.iter().chain(extra_plugins) {
             std::fs::copy(fixture(plugin), plugins.join(plugin)).unwrap();
         }
         let testpay_secret = dir.path().join("demo-keys/testpay-api-secret.hex");
         std::fs::create_dir_all(testpay_secret.parent().unwrap()).unwrap();
         std::fs::write(&testpay_secret, "00112233445566778899aabbccddeeff").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&testpay_secret, std::fs::Permissions::from_mode(0o600)).unwrap();
 
         // The demo's channel sections, pointed at this simulator and these key files.
         let demo = std::fs::read_to_string(concat!(
