@@ -61,13 +61,7 @@ async fn ready_shop(backend: Backend) -> (Shop, String) {
 
 async fn qr_order_reaches_the_simulator_and_returns_a_scannable_code(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
-    let answer = shop
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&player, "gems-100", "m-1")),
-        )
-        .await;
+    let answer = shop.order_qr(&player, "gems-100", "m-1").await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     let order = &answer.body;
     assert_eq!(order["status"], "pending");
@@ -383,21 +377,9 @@ async fn fifty_concurrent_requests_with_one_key_make_one_order(backend: Backend)
 
 async fn merchant_order_numbers_are_unique_per_game(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
-    let first = shop
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&player, "gems-100", "m-1")),
-        )
-        .await;
+    let first = shop.order_qr(&player, "gems-100", "m-1").await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let again = shop
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&player, "gems-100", "m-1")),
-        )
-        .await;
+    let again = shop.order_qr(&player, "gems-100", "m-1").await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
         again.body["order_no"], first.body["order_no"],
@@ -431,13 +413,12 @@ async fn two_hundred_buyers_for_a_hundred_units_never_oversell(backend: Backend)
     }))
     .await;
     let players = join_all((0..200).map(|i| shop.add_player_named(i))).await;
-    let answers = join_all(players.iter().enumerate().map(|(i, player)| {
-        shop.call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(player, "dragon-egg", &format!("egg-{i}"))),
-        )
-    }))
+    let answers = join_all(
+        players
+            .iter()
+            .enumerate()
+            .map(|(i, player)| shop.order_qr(player, "dragon-egg", &format!("egg-{i}"))),
+    )
     .await;
     let created = answers
         .iter()
@@ -488,14 +469,8 @@ async fn purchase_limits_hold_under_concurrency(backend: Backend) {
         "per_player_limit": 1
     }))
     .await;
-    let answers = join_all((0..10).map(|i| {
-        shop.call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&player, "starter", &format!("s-{i}"))),
-        )
-    }))
-    .await;
+    let answers =
+        join_all((0..10).map(|i| shop.order_qr(&player, "starter", &format!("s-{i}")))).await;
     let created = answers
         .iter()
         .filter(|a| a.status == StatusCode::CREATED)
@@ -515,13 +490,7 @@ async fn purchase_limits_hold_under_concurrency(backend: Backend) {
             .ends_with("purchase-limit-reached")
     );
     let other = shop.add_player("bob").await;
-    let theirs = shop
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&other, "starter", "s-bob")),
-        )
-        .await;
+    let theirs = shop.order_qr(&other, "starter", "s-bob").await;
     assert_eq!(
         theirs.status,
         StatusCode::CREATED,
@@ -542,13 +511,7 @@ async fn prices_follow_the_region_and_currency(backend: Backend) {
     let eur = shop.call("POST", "/v1/orders", Some(body)).await;
     assert_eq!(eur.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(eur.body["type"].as_str().unwrap().ends_with("no-price"));
-    let cn = shop
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&player, "gems-100", "r-3")),
-        )
-        .await;
+    let cn = shop.order_qr(&player, "gems-100", "r-3").await;
     assert_eq!(
         cn.body["amount"]["amount_minor"], 600,
         "no region: the game's default (CN)"
@@ -566,17 +529,6 @@ async fn bad_orders_change_nothing(backend: Backend) {
         "sale_starts_at": coffer::store::now_ms() + 3_600_000
     }))
     .await;
-    let moon = shop
-        .admin(
-            "POST",
-            "/v1/admin/games",
-            Some(json!({
-                "id": "moon-farm", "name": "Moon Farm", "default_region": "JP",
-                "delivery_url": "https://moon.example/coffer"
-            })),
-        )
-        .await;
-    assert_eq!(moon.0, StatusCode::CREATED);
     let cases: Vec<(Value, &str)> = vec![
         (
             shop.qr_order("pl_nobody", "gems-100", "b-1"),
@@ -661,29 +613,9 @@ async fn bad_orders_change_nothing(backend: Backend) {
 
 async fn orders_are_visible_only_to_their_game(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
-    let created = shop
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&player, "gems-100", "v-1")),
-        )
-        .await;
+    let created = shop.order_qr(&player, "gems-100", "v-1").await;
     let order_no = created.body["order_no"].as_str().unwrap().to_owned();
-    let (_, moon) = shop
-        .admin(
-            "POST",
-            "/v1/admin/games",
-            Some(json!({
-                "id": "moon-farm", "name": "Moon Farm", "default_region": "JP",
-                "delivery_url": "https://moon.example/coffer"
-            })),
-        )
-        .await;
-    let other = coffer_signing::GameClient::new(
-        &shop.base,
-        moon["api_key"]["key_id"].as_str().unwrap(),
-        moon["api_key"]["secret"].as_str().unwrap(),
-    );
+    let other = shop.add_other_game("moon-farm").await;
     let peek = other
         .send("GET", &format!("/v1/orders/{order_no}"), None, None)
         .await
@@ -705,12 +637,7 @@ async fn orders_are_visible_only_to_their_game(backend: Backend) {
 async fn operators_list_orders_with_filters(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
     for i in 0..3 {
-        shop.call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&player, "gems-100", &format!("l-{i}"))),
-        )
-        .await;
+        shop.order_qr(&player, "gems-100", &format!("l-{i}")).await;
     }
     shop.call(
         "POST",
@@ -800,13 +727,7 @@ async fn a_crashing_plugin_is_routed_around_and_changes_nothing(backend: Backend
 async fn the_store_refuses_illegal_and_stale_transitions(backend: Backend) {
     use coffer::orders::{OrderNo, OrderStatus, TransitionError, transition};
     let (shop, player) = ready_shop(backend).await;
-    let created = shop
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(shop.qr_order(&player, "gems-100", "t-1")),
-        )
-        .await;
+    let created = shop.order_qr(&player, "gems-100", "t-1").await;
     let order_no = OrderNo::parse(created.body["order_no"].as_str().unwrap()).unwrap();
     let store = shop.store().clone();
 

@@ -46,6 +46,26 @@ fn kind_name(spec: &SkuSpec) -> String {
     }
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a spec's fields, in the order both `insert` and `replace` list them: kind, title,
+/// description, grants, prices, period_days, stock_total, per_player_limit, sale_starts_at,
+/// sale_ends_at, enabled.
+fn bind_spec<'q>(query: AnyQuery<'q>, spec: &SkuSpec) -> AnyQuery<'q> {
+    query
+        .bind(kind_name(spec))
+        .bind(spec.title.clone())
+        .bind(spec.description.clone())
+        .bind(serde_json::to_string(&spec.grants).expect("grants serialize"))
+        .bind(serde_json::to_string(&spec.prices).expect("prices serialize"))
+        .bind(spec.period_days.map(i64::from))
+        .bind(spec.stock_total)
+        .bind(spec.per_player_limit)
+        .bind(spec.sale_starts_at)
+        .bind(spec.sale_ends_at)
+        .bind(spec.enabled)
+}
+
 pub(super) async fn list(store: &Store, game: &GameId) -> Result<Vec<Sku>, CatalogError> {
     let rows = sqlx::query("SELECT * FROM skus WHERE game_id = $1 ORDER BY code")
         .bind(game.as_str().to_owned())
@@ -79,26 +99,16 @@ pub(super) async fn insert(
     let now = now_ms();
     let inserted = sqlx::query(
         "INSERT INTO skus (game_id, code, kind, title, description, grants, prices, period_days, \
-         stock_total, stock_reserved, per_player_limit, sale_starts_at, sale_ends_at, enabled, \
+         stock_total, per_player_limit, sale_starts_at, sale_ends_at, enabled, stock_reserved, \
          created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, $14)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $14)",
     )
     .bind(game.as_str().to_owned())
-    .bind(spec.code.clone())
-    .bind(kind_name(&spec))
-    .bind(spec.title.clone())
-    .bind(spec.description.clone())
-    .bind(serde_json::to_string(&spec.grants).expect("grants serialize"))
-    .bind(serde_json::to_string(&spec.prices).expect("prices serialize"))
-    .bind(spec.period_days.map(i64::from))
-    .bind(spec.stock_total)
-    .bind(spec.per_player_limit)
-    .bind(spec.sale_starts_at)
-    .bind(spec.sale_ends_at)
-    .bind(spec.enabled)
-    .bind(now)
-    .execute(store.writer())
-    .await;
+    .bind(spec.code.clone());
+    let inserted = bind_spec(inserted, &spec)
+        .bind(now)
+        .execute(store.writer())
+        .await;
     match inserted {
         Err(e) if is_unique_violation(&e) => return Err(CatalogError::Exists(spec.code)),
         other => other?,
@@ -133,23 +143,13 @@ pub(super) async fn replace(
          period_days = $6, stock_total = $7, per_player_limit = $8, sale_starts_at = $9, \
          sale_ends_at = $10, enabled = $11, updated_at = $12 \
          WHERE game_id = $13 AND code = $14 AND ($7 IS NULL OR stock_reserved <= $7)",
-    )
-    .bind(kind_name(&spec))
-    .bind(spec.title.clone())
-    .bind(spec.description.clone())
-    .bind(serde_json::to_string(&spec.grants).expect("grants serialize"))
-    .bind(serde_json::to_string(&spec.prices).expect("prices serialize"))
-    .bind(spec.period_days.map(i64::from))
-    .bind(spec.stock_total)
-    .bind(spec.per_player_limit)
-    .bind(spec.sale_starts_at)
-    .bind(spec.sale_ends_at)
-    .bind(spec.enabled)
-    .bind(now_ms())
-    .bind(game.as_str().to_owned())
-    .bind(spec.code.clone())
-    .execute(&mut *tx)
-    .await?;
+    );
+    let updated = bind_spec(updated, &spec)
+        .bind(now_ms())
+        .bind(game.as_str().to_owned())
+        .bind(spec.code.clone())
+        .execute(&mut *tx)
+        .await?;
     if updated.rows_affected() == 0 {
         return Err(CatalogError::StockBelowReserved {
             total: spec.stock_total.unwrap_or_default(),

@@ -5,7 +5,12 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+#[path = "../support/mod.rs"]
+mod support;
+
+pub use support::{fixture, shared_keys};
+
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,26 +22,7 @@ use coffer::channels::http::ChannelHttp;
 use coffer::config::{ChannelSection, load_channel_configs};
 use coffer_plugin_runtime::contract::*;
 use coffer_plugin_runtime::{ArtifactCache, Channel, Limits, PluginEngine, PluginError, Registry};
-use coffer_sim::{RunningSim, SimConfig, SimKeys};
-
-pub fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::var_os("COFFER_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm-fixtures"));
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: run `cargo xtask build-plugins`",
-        path.display()
-    );
-    path
-}
-
-/// RSA key generation takes a while: one set of simulator keys per test binary.
-fn shared_keys() -> SimKeys {
-    static KEYS: std::sync::OnceLock<SimKeys> = std::sync::OnceLock::new();
-    KEYS.get_or_init(SimKeys::generate).clone()
-}
+use coffer_sim::{RunningSim, SimConfig};
 
 pub struct ChannelWorld {
     pub sim: RunningSim,

@@ -4,14 +4,19 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
+pub use support::{fixture, shared_keys};
+
 mod db;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use coffer::config::{AdminToken, Config, Role};
 use coffer_signing::{Answer, GameClient};
-use coffer_sim::{RunningSim, SimConfig, SimKeys};
+use coffer_sim::{RunningSim, SimConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -44,24 +49,6 @@ macro_rules! both_backends {
             )*
         }
     };
-}
-
-fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::var_os("COFFER_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm-fixtures"));
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: run `cargo xtask build-plugins`",
-        path.display()
-    );
-    path
-}
-
-fn shared_keys() -> SimKeys {
-    static KEYS: OnceLock<SimKeys> = OnceLock::new();
-    KEYS.get_or_init(SimKeys::generate).clone()
 }
 
 /// Compiled plugins are cached across the tests of one binary (compiling is the slow part).
@@ -308,6 +295,38 @@ impl Shop {
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.unwrap();
         body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a second game and returns a signed client for it.
+    pub async fn add_other_game(&self, id: &str) -> GameClient {
+        let (status, created) = self
+            .admin(
+                "POST",
+                "/v1/admin/games",
+                Some(json!({
+                    "id": id, "name": id, "default_region": "JP",
+                    "delivery_url": "https://other.example/coffer"
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        GameClient::new(
+            &self.base,
+            created["api_key"]["key_id"].as_str().unwrap(),
+            created["api_key"]["secret"].as_str().unwrap(),
+        )
+    }
+
+    /// A signed `POST /v1/orders` for an Alipay QR payment (see [`Shop::qr_order`]).
+    pub fn order_qr<'s>(
+        &'s self,
+        player: &str,
+        sku: &str,
+        merchant_order_no: &str,
+    ) -> impl Future<Output = Answer> + use<'s> {
+        // The body is built now, so the future borrows only the shop.
+        let body = self.qr_order(player, sku, merchant_order_no);
+        async move { self.call("POST", "/v1/orders", Some(body)).await }
     }
 
     /// Registers player number `i` ("buyer-<i>").
