@@ -1,7 +1,8 @@
 //! Coffer: the payment and commerce center for game studios.
 //!
 //! Areas, one folder each: `api` (HTTP), `catalog`, `channels` (payment channel plugins),
-//! `config`, `games`, `orders`, `players`, `store` (the database).
+//! `config`, `fulfillment` (outbox and delivery), `games`, `orders`, `players`, `store` (the
+//! database).
 //! See the README for the whole picture and `docs/` for plugins, operations and security.
 
 pub mod api;
@@ -10,6 +11,7 @@ pub mod catalog;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod fulfillment;
 pub mod games;
 pub mod orders;
 pub mod players;

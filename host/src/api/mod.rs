@@ -1,6 +1,7 @@
 //! HTTP routes. Handlers are thin: parse, call the area, map the result.
 
 pub mod admin;
+mod callbacks;
 mod errors;
 mod health;
 pub mod problem;
@@ -24,6 +25,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .nest("/v1/admin", admin::router(state.clone()))
         .merge(v1::router(state.clone()))
+        .route(
+            "/v1/callbacks/{channel}",
+            axum::routing::post(callbacks::notify).get(callbacks::notify),
+        )
+        .route("/v1/return/{channel}", get(callbacks::browser_return))
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -12,6 +12,7 @@ mod order_no;
 mod payment;
 mod request;
 mod routing;
+mod settle;
 mod state;
 mod store;
 
@@ -31,6 +32,7 @@ pub use order_no::OrderNo;
 pub use payment::{AMOUNT_MISMATCH, NO_ANSWER, NOT_RECORDED, NOT_SENT, UNREADABLE_ANSWER};
 pub use request::{AddressInput, CardInput, CreateOrder, CustomerInput, PaymentChoice};
 pub use routing::RouteError;
+pub use settle::{ConfirmError, Settled};
 pub use state::{AttemptStatus, IllegalTransition, OrderStatus};
 pub use store::{OrderFilter, TransitionError, transition};
 
@@ -345,10 +347,15 @@ impl Orders {
                     attempt.attempt_no, attempt.channel
                 );
                 let from = order.status;
-                store::transition(&mut tx, &order.order_no, from, OrderStatus::Paid, &reason)
-                    .await?;
-                order.status = OrderStatus::Paid;
-                order.paid_at = Some(now_ms());
+                let moved =
+                    store::transition(&mut tx, &order.order_no, from, OrderStatus::Paid, &reason)
+                        .await?;
+                if moved {
+                    order.status = OrderStatus::Paid;
+                    order.paid_at = Some(now_ms());
+                    let paid = crate::fulfillment::EventKind::OrderPaid;
+                    crate::fulfillment::enqueue(&mut tx, paid, &order).await?;
+                }
             }
             tx.commit().await?;
         }

@@ -152,7 +152,14 @@ impl Shop {
             &format!("{}/demo-keys/", dir.path().display()),
         );
         let mut config = Config::from_toml(&demo).unwrap();
-        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        // A known port, so the callback URLs given to channels point back here.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        config.server.listen = ([127, 0, 0, 1], port).into();
+        config.server.public_url = format!("http://127.0.0.1:{port}");
         config.plugins.dir = plugins;
         config.plugins.cache_dir = shared_plugin_cache();
         config.plugins.watch = false;
@@ -345,6 +352,50 @@ impl Shop {
             "client_ip": "203.0.113.7",
             "device": "android"
         })
+    }
+
+    /// Waits (bounded) until the order has `status`; returns the order as last seen.
+    pub async fn wait_for_status(&self, order_no: &str, status: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            let (_, detail) = self
+                .admin("GET", &format!("/v1/admin/orders/{order_no}"), None)
+                .await;
+            if detail["order"]["status"] == status {
+                return detail;
+            }
+            last = detail;
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("order {order_no} never became {status}: {last}");
+    }
+
+    /// The simulator's control API.
+    pub async fn sim_control(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(self.sim.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn set_faults(&self, faults: Value) {
+        let response = self
+            .http
+            .put(self.sim.url("/_control/faults"))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
     }
 
     /// Counts rows of a table (for "nothing changed" checks).

@@ -1,0 +1,255 @@
+//! What channels and players' browsers send back: notifications at `/v1/callbacks/{channel}`
+//! and browser returns at `/v1/return/{channel}`. Both are handed, raw, to the channel's
+//! plugin; only what it verifies is applied, and an unverified claim is only a reason to ask
+//! the channel with a signed query.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use coffer_plugin_runtime::contract::{
+    CallbackEvent, CallbackVerdict, HttpAnswer, HttpMethod, InboundKind, InboundRequest,
+};
+
+use crate::app::AppState;
+use crate::orders::{AttemptStatus, OrderStatus};
+
+fn inbound(
+    kind: InboundKind,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Option<InboundRequest> {
+    let method = match *method {
+        Method::GET => HttpMethod::Get,
+        Method::POST => HttpMethod::Post,
+        Method::PUT => HttpMethod::Put,
+        Method::PATCH => HttpMethod::Patch,
+        Method::DELETE => HttpMethod::Delete,
+        _ => return None,
+    };
+    Some(InboundRequest {
+        kind,
+        method,
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: body.to_vec(),
+    })
+}
+
+/// The plugin's answer for the channel, with only the headers an answer may carry.
+fn answer(ack: HttpAnswer) -> Response {
+    let status = StatusCode::from_u16(ack.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, ack.body).into_response();
+    for (name, value) in ack.headers {
+        let allowed = name.eq_ignore_ascii_case("content-type")
+            || name.to_ascii_lowercase().starts_with("x-");
+        if let (true, Ok(name), Ok(value)) = (
+            allowed,
+            HeaderName::try_from(name),
+            HeaderValue::try_from(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// `POST|GET /v1/callbacks/{channel}`: a channel's notification.
+pub async fn notify(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(channel) = state.channels.registry.get(&channel_id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(request) = inbound(InboundKind::Notify, &method, &uri, &headers, body) else {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    };
+    let outcome = match channel.parse_callback(&request).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            // The plugin failed, not the channel: ask it to retry later.
+            tracing::error!(channel = %channel_id, %error, "plugin failed on a notification");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let recorded = match outcome.verdict {
+        CallbackVerdict::Verified(CallbackEvent::Payment(update)) => {
+            match state
+                .orders
+                .apply_payment_update(&channel_id, &update, "notification")
+                .await
+            {
+                Ok(settled) => {
+                    tracing::info!(channel = %channel_id, payment_ref = %update.order_no, ?settled, "notification applied");
+                    true
+                }
+                Err(error) => {
+                    tracing::error!(channel = %channel_id, %error, "cannot record a notification; the channel will retry");
+                    false
+                }
+            }
+        }
+        CallbackVerdict::Verified(CallbackEvent::Refund(update)) => {
+            // Refund notifications are applied by the refunds area (not built yet): not
+            // acknowledged, so the channel keeps them until Coffer can record them.
+            tracing::warn!(channel = %channel_id, refund_no = %update.refund_no, "refund notification not handled yet");
+            false
+        }
+        CallbackVerdict::Unverified(claim) => {
+            match state
+                .orders
+                .confirm_by_query(&channel_id, &claim.order_no)
+                .await
+            {
+                Ok((settled, order_no)) => {
+                    tracing::info!(channel = %channel_id, %order_no, ?settled, "unverified notification confirmed by query");
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(channel = %channel_id, %error, "unverified notification not confirmed");
+                    false
+                }
+            }
+        }
+        CallbackVerdict::Rejected(error) => {
+            // Forged, tampered or stale: logged without the body (it may carry secrets).
+            tracing::warn!(channel = %channel_id, ?error, "notification rejected");
+            false
+        }
+    };
+    answer(if recorded {
+        outcome.ack_accepted
+    } else {
+        outcome.ack_rejected
+    })
+}
+
+/// `GET /v1/return/{channel}`: the player's browser back from the channel. Never trusted: the
+/// page says what a signed query confirms.
+pub async fn browser_return(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(channel) = state.channels.registry.get(&channel_id) else {
+        return page(StatusCode::NOT_FOUND, "Unknown payment channel", None, "");
+    };
+    let Some(request) = inbound(InboundKind::BrowserReturn, &method, &uri, &headers, body) else {
+        return page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Unsupported request",
+            None,
+            "",
+        );
+    };
+    let claim = match channel.parse_callback(&request).await.map(|o| o.verdict) {
+        Ok(CallbackVerdict::Unverified(claim)) => claim,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "We could not read this payment result",
+                None,
+                "Please go back to the game; your order's status is shown there.",
+            );
+        }
+    };
+    match state
+        .orders
+        .confirm_by_query(&channel_id, &claim.order_no)
+        .await
+    {
+        Ok((_, order_no)) => {
+            let view = state.orders.view(&order_no).await.ok();
+            let status = view.as_ref().map(|v| v.status);
+            let attempt = view
+                .as_ref()
+                .and_then(|v| v.payment.as_ref())
+                .map(|a| a.status);
+            let (title, text) = match (status, attempt) {
+                (Some(s), _) if s.is_paid() || s == OrderStatus::Refunded => (
+                    "Payment received",
+                    "Thank you! Your items are on their way to the game.",
+                ),
+                (_, Some(AttemptStatus::Failed)) => (
+                    "Payment failed",
+                    "The payment did not go through. You can try again from the game.",
+                ),
+                _ => (
+                    "Still confirming",
+                    "We are waiting for the payment channel's confirmation. Your items will \
+                     arrive once it does.",
+                ),
+            };
+            page(StatusCode::OK, title, Some(order_no.as_str()), text)
+        }
+        Err(error) => {
+            tracing::warn!(channel = %channel_id, %error, "browser return not confirmed");
+            page(
+                StatusCode::OK,
+                "Still confirming",
+                None,
+                "We could not confirm the payment yet. Your order's status is shown in the game.",
+            )
+        }
+    }
+}
+
+/// A small page; everything it shows is escaped.
+fn page(status: StatusCode, title: &str, order_no: Option<&str>, text: &str) -> Response {
+    let order = order_no
+        .map(|no| format!("<p>Order <code>{}</code></p>", escape_html(no)))
+        .unwrap_or_default();
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"></head>\
+         <body><h1>{title}</h1>{order}<p>{text}</p></body></html>",
+        title = escape_html(title),
+        text = escape_html(text),
+    );
+    let mut response = (status, Html(html)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    response
+}
+
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            super::escape_html("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! Applying what a channel says about a payment: the one place where an order becomes paid.
+//!
+//! Every update comes from a verified source (a signed notification or a signed query). It is
+//! applied in one transaction: the attempt, the order's transition and the outbox event. The
+//! transition is conditional on the order's current state, so duplicated or concurrent
+//! notifications change the order once and write one event. A payment Coffer cannot accept
+//! (another amount, a second payment of a paid order, an unknown order) is recorded as a
+//! conflict for an operator, never applied and never dropped.
+
+use coffer_plugin_runtime::contract::{PaymentStatus, PaymentUpdate, QueryRequest};
+use sqlx::Row;
+
+use super::model::{Attempt, Failure, Order};
+use super::payment::{AMOUNT_MISMATCH, scrub};
+use super::routing::contract_money;
+use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, store};
+use crate::fulfillment::{EventKind, enqueue};
+use crate::store::{Tx, new_id, now_ms};
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The order became paid now (and an `order.paid` event was written).
+    Paid,
+    /// The attempt changed; the order did not.
+    AttemptUpdated(AttemptStatus),
+    /// Nothing to do: already applied, or older than what is known.
+    Unchanged,
+    /// Refused and recorded for an operator.
+    Conflict(&'static str),
+}
+
+/// Why a claim could not be confirmed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error("no payment {0:?} at this channel")]
+    UnknownPayment(String),
+    #[error("the channel is not loaded")]
+    ChannelGone,
+    #[error("the query failed: {0}")]
+    Query(String),
+    #[error(transparent)]
+    Order(#[from] OrderError),
+}
+
+/// Rank of an attempt status: an update may move an attempt up, never down (a late
+/// "pending" after "paid" is an old message).
+fn rank(status: AttemptStatus) -> u8 {
+    match status {
+        AttemptStatus::Created | AttemptStatus::Unknown => 0,
+        AttemptStatus::RequiresAction | AttemptStatus::Processing => 1,
+        AttemptStatus::Failed => 2,
+        AttemptStatus::Paid => 3,
+    }
+}
+
+impl Orders {
+    /// Applies a verified update from `channel`. `update.order_no` is the attempt's payment
+    /// reference (what the channel knows the payment by).
+    pub async fn apply_payment_update(
+        &self,
+        channel: &str,
+        update: &PaymentUpdate,
+        source: &str,
+    ) -> Result<Settled, OrderError> {
+        let payment_ref = update.order_no.as_str();
+        let mut tx = self.store.begin_write().await?;
+        let Some((order_no, attempt_no)) = find_attempt(&mut tx, channel, payment_ref).await?
+        else {
+            record_conflict(
+                &mut tx,
+                "unknown_payment",
+                channel,
+                payment_ref,
+                None,
+                update,
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::error!(
+                channel,
+                payment_ref,
+                "verified payment update for no known attempt; recorded as a conflict"
+            );
+            return Ok(Settled::Conflict("unknown_payment"));
+        };
+        let order = store::lock_order(&mut tx, self.store.backend(), &order_no)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+        let mut attempt = store::attempts(&mut *tx, &order_no)
+            .await?
+            .into_iter()
+            .find(|a| a.attempt_no == attempt_no)
+            .ok_or_else(|| OrderError::NotFound(payment_ref.to_owned()))?;
+        let settled = self
+            .settle(&mut tx, &order, &mut attempt, update, source)
+            .await?;
+        tx.commit().await?;
+        self.status_cache.invalidate(&order_no).await;
+        if settled == Settled::Paid {
+            tracing::info!(order_no = %order_no, channel, source, "order paid");
+        }
+        Ok(settled)
+    }
+
+    async fn settle(
+        &self,
+        tx: &mut Tx,
+        order: &Order,
+        attempt: &mut Attempt,
+        update: &PaymentUpdate,
+        source: &str,
+    ) -> Result<Settled, OrderError> {
+        let channel = attempt.channel.clone();
+        let payment_ref = attempt.payment_ref.clone();
+        let new_status = match update.status {
+            PaymentStatus::Paid => AttemptStatus::Paid,
+            PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
+            PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
+            PaymentStatus::Pending => AttemptStatus::Processing,
+            PaymentStatus::Refunded
+            | PaymentStatus::PartiallyRefunded
+            | PaymentStatus::Chargeback => {
+                // Refunds are applied from refund updates; a payment status saying so is only
+                // informative here.
+                tracing::warn!(order_no = %order.order_no, status = ?update.status, "payment update reports a refund or chargeback; not applied");
+                return Ok(Settled::Unchanged);
+            }
+        };
+        if new_status == AttemptStatus::Paid {
+            let charged = update.amount.as_ref();
+            let matches = charged.is_some_and(|m| {
+                m.minor == order.amount.minor() && m.currency == order.amount.currency().code()
+            });
+            if !matches {
+                record_conflict(
+                    tx,
+                    "amount_mismatch",
+                    &channel,
+                    &payment_ref,
+                    Some(&order.order_no),
+                    update,
+                )
+                .await?;
+                attempt.status = AttemptStatus::Unknown;
+                attempt.failure = Some(Failure {
+                    code: AMOUNT_MISMATCH.into(),
+                    message: "the channel reported a payment of another amount or currency".into(),
+                });
+                attempt.updated_at = now_ms();
+                store::update_attempt(&mut **tx, &order.order_no, attempt).await?;
+                tracing::error!(order_no = %order.order_no, ?charged, expected = %order.amount, "paid amount differs from the order; recorded as a conflict");
+                return Ok(Settled::Conflict("amount_mismatch"));
+            }
+        }
+        if rank(new_status) < rank(attempt.status)
+            || (new_status == attempt.status && new_status != AttemptStatus::Paid)
+        {
+            return Ok(Settled::Unchanged);
+        }
+        let already_paid = attempt.status == AttemptStatus::Paid;
+        attempt.status = new_status;
+        if let Some(txn) = &update.channel_txn_id {
+            attempt.channel_txn_id = Some(scrub(txn));
+        }
+        attempt.channel_status = scrub(&update.channel_status);
+        if new_status == AttemptStatus::Failed {
+            attempt.failure = update.failure.as_ref().map(|f| Failure {
+                code: scrub(&f.code),
+                message: scrub(&f.message),
+            });
+        } else if new_status == AttemptStatus::Paid {
+            attempt.failure = None;
+        }
+        attempt.updated_at = now_ms();
+        if already_paid {
+            return Ok(Settled::Unchanged);
+        }
+        store::update_attempt(&mut **tx, &order.order_no, attempt).await?;
+        if new_status != AttemptStatus::Paid {
+            return Ok(Settled::AttemptUpdated(new_status));
+        }
+        if order.status.is_paid() || order.status == OrderStatus::Refunded {
+            // Paid through another attempt already: the player paid twice.
+            record_conflict(
+                tx,
+                "paid_twice",
+                &channel,
+                &payment_ref,
+                Some(&order.order_no),
+                update,
+            )
+            .await?;
+            tracing::error!(order_no = %order.order_no, payment_ref, "second payment for a paid order; recorded as a conflict for a refund");
+            return Ok(Settled::Conflict("paid_twice"));
+        }
+        let reason = format!(
+            "paid via {channel} ({source}), attempt {}",
+            attempt.attempt_no
+        );
+        let moved = store::transition(
+            tx,
+            &order.order_no,
+            order.status,
+            OrderStatus::Paid,
+            &reason,
+        )
+        .await?;
+        if !moved {
+            return Ok(Settled::Unchanged);
+        }
+        let mut paid = order.clone();
+        paid.status = OrderStatus::Paid;
+        paid.paid_at = Some(now_ms());
+        enqueue(tx, EventKind::OrderPaid, &paid).await?;
+        Ok(Settled::Paid)
+    }
+
+    /// Asks the channel, with a signed query, where a payment stands, and applies the answer.
+    /// For unsigned claims (browser returns) and for jobs looking for lost notifications.
+    pub async fn confirm_by_query(
+        &self,
+        channel_id: &str,
+        payment_ref: &str,
+    ) -> Result<(Settled, OrderNo), ConfirmError> {
+        let (order, attempt) = self
+            .attempt_by_ref(channel_id, payment_ref)
+            .await?
+            .ok_or_else(|| ConfirmError::UnknownPayment(payment_ref.to_owned()))?;
+        let channel = self
+            .registry
+            .get(channel_id)
+            .ok_or(ConfirmError::ChannelGone)?;
+        let request = QueryRequest {
+            order_no: attempt.payment_ref.clone(),
+            channel_txn_id: attempt.channel_txn_id.clone(),
+            amount: contract_money(order.amount),
+        };
+        let call = channel
+            .build_query(&request)
+            .await
+            .map_err(|e| ConfirmError::Query(scrub(&e.to_string())))?;
+        let response = self
+            .http
+            .send(&call)
+            .await
+            .map_err(|e| ConfirmError::Query(e.to_string()))?;
+        let update = channel
+            .parse_query_response(&request, &response)
+            .await
+            .map_err(|e| ConfirmError::Query(scrub(&e.to_string())))?;
+        let settled = self
+            .apply_payment_update(channel_id, &update, "query")
+            .await?;
+        Ok((settled, order.order_no))
+    }
+
+    /// The order and attempt a channel's payment reference belongs to.
+    pub async fn attempt_by_ref(
+        &self,
+        channel: &str,
+        payment_ref: &str,
+    ) -> Result<Option<(Order, Attempt)>, OrderError> {
+        let row = sqlx::query(
+            "SELECT order_no, attempt_no FROM payment_attempts WHERE channel = $1 AND payment_ref = $2",
+        )
+        .bind(channel.to_owned())
+        .bind(payment_ref.to_owned())
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let order_no = OrderNo::parse(&row.try_get::<String, _>("order_no")?)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?;
+        let attempt_no: i64 = row.try_get("attempt_no")?;
+        let Some(order) = store::get_order(&self.store, &order_no).await? else {
+            return Ok(None);
+        };
+        let attempt = store::attempts(self.store.pool(), &order_no)
+            .await?
+            .into_iter()
+            .find(|a| a.attempt_no == attempt_no);
+        Ok(attempt.map(|a| (order, a)))
+    }
+}
+
+async fn find_attempt(
+    tx: &mut Tx,
+    channel: &str,
+    payment_ref: &str,
+) -> Result<Option<(OrderNo, i64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT order_no, attempt_no FROM payment_attempts WHERE channel = $1 AND payment_ref = $2",
+    )
+    .bind(channel.to_owned())
+    .bind(payment_ref.to_owned())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let order_no = OrderNo::parse(&row.try_get::<String, _>("order_no")?)
+        .map_err(|e| sqlx::Error::Decode(e.into()))?;
+    Ok(Some((order_no, row.try_get("attempt_no")?)))
+}
+
+/// Records a payment Coffer refused to apply, once per kind and payment.
+async fn record_conflict(
+    tx: &mut Tx,
+    kind: &str,
+    channel: &str,
+    payment_ref: &str,
+    order_no: Option<&OrderNo>,
+    update: &PaymentUpdate,
+) -> Result<(), sqlx::Error> {
+    let detail = format!(
+        "status {:?}, amount {}, channel status {}",
+        update.status,
+        update.amount.as_ref().map_or_else(
+            || "none".to_owned(),
+            |m| format!("{} {}", m.minor, m.currency)
+        ),
+        scrub(&update.channel_status)
+    );
+    sqlx::query(
+        "INSERT INTO payment_conflicts (id, kind, channel, payment_ref, order_no, channel_txn_id, \
+         detail, created_at, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(new_id("pc_"))
+    .bind(kind.to_owned())
+    .bind(channel.to_owned())
+    .bind(scrub(payment_ref))
+    .bind(order_no.map(|o| o.to_string()))
+    .bind(update.channel_txn_id.as_deref().map(scrub))
+    .bind(detail)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
