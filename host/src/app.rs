@@ -37,7 +37,8 @@ pub struct Running {
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
-    housekeeping: JoinHandle<()>,
+    /// Housekeeping and the delivery dispatcher: stopped with the server.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -45,7 +46,9 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.state.ready.store(false, Ordering::Release);
         let _ = self.shutdown.send(true);
-        self.housekeeping.abort();
+        for task in &self.background {
+            task.abort();
+        }
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_s);
         let mut server = self.server;
         let outcome = match tokio::time::timeout(grace, &mut server).await {
@@ -133,7 +136,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store,
         ready: Arc::new(AtomicBool::new(false)),
     };
-    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let mut background = vec![tokio::spawn(housekeeping(state.clone()))];
+    if config.delivery.enabled {
+        let dispatcher = Arc::new(crate::fulfillment::Dispatcher::new(
+            state.store.clone(),
+            config.delivery.clone(),
+        ));
+        background.push(tokio::spawn(dispatcher.run()));
+    }
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -154,7 +164,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         state,
         shutdown,
         server,
-        housekeeping,
+        background,
     })
 }
 

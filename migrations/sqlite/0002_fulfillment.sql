@@ -14,6 +14,8 @@ CREATE TABLE outbox_events (
     locked_until BIGINT,
     last_error TEXT,
     created_at BIGINT NOT NULL,
+    -- Retries stop (dead letter) give_up_after_s after this; a re-delivery restarts it.
+    window_started_at BIGINT NOT NULL,
     delivered_at BIGINT
 );
 CREATE INDEX outbox_events_due ON outbox_events (status, next_attempt_at);

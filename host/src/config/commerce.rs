@@ -113,3 +113,38 @@ impl Default for OrdersConfig {
         }
     }
 }
+
+/// Delivery of events to game servers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Run the dispatcher in this instance. Several instances may all run it: they claim
+    /// events, so none is sent by two at once.
+    pub enabled: bool,
+    /// How often to look for due events when idle, in milliseconds.
+    pub poll_ms: u64,
+    /// Events claimed (and sent concurrently) at a time.
+    pub batch: u32,
+    /// How long a game server has to answer, in milliseconds.
+    pub timeout_ms: u64,
+    /// First retry delay; each retry doubles it (with jitter), up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// After this long without success an event is dead-lettered for an operator, in seconds
+    /// (3 days).
+    pub give_up_after_s: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_ms: 500,
+            batch: 32,
+            timeout_ms: 5_000,
+            retry_base_ms: 10_000,
+            retry_max_ms: 3_600_000,
+            give_up_after_s: 3 * 24 * 3600,
+        }
+    }
+}

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use admin::{AdminConfig, AdminToken, Role, new_token};
 pub use channels::{ChannelSection, load_channel_configs};
 pub use commerce::{
-    CatalogConfig, DatabaseConfig, OrdersConfig, PasswordHashConfig, PlayersConfig,
+    CatalogConfig, DatabaseConfig, DeliveryConfig, OrdersConfig, PasswordHashConfig, PlayersConfig,
 };
 
 /// The file read when no `--config` is given, if it exists.
@@ -34,6 +34,7 @@ pub struct Config {
     pub players: PlayersConfig,
     pub catalog: CatalogConfig,
     pub orders: OrdersConfig,
+    pub delivery: DeliveryConfig,
     /// Per-channel settings, endpoints and keys, by channel id.
     pub channels: std::collections::BTreeMap<String, ChannelSection>,
 }
@@ -234,6 +235,13 @@ impl Config {
             return invalid(
                 "orders.idempotency_lock_s must be at least 30 s plus twice channel_timeout_ms",
             );
+        }
+        let d = &self.delivery;
+        if d.poll_ms == 0 || d.batch == 0 || d.timeout_ms == 0 || d.retry_base_ms == 0 {
+            return invalid("delivery.poll_ms, batch, timeout_ms and retry_base_ms must be > 0");
+        }
+        if d.retry_max_ms < d.retry_base_ms || d.batch > 1000 {
+            return invalid("delivery.retry_max_ms >= retry_base_ms, and batch <= 1000");
         }
         self.admin.validate().map_err(ConfigError::Invalid)?;
         for (id, channel) in &self.channels {

@@ -2,6 +2,9 @@
 //! their own transaction; the dispatcher delivers each event to the game's delivery URL, signed,
 //! retrying with backoff until the game acknowledges it or the retry window ends.
 
+pub mod deliveries;
+pub mod dispatcher;
 pub mod outbox;
 
+pub use dispatcher::{Dispatcher, delivery_signature};
 pub use outbox::{EventKind, enqueue};

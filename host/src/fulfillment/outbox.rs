@@ -46,8 +46,8 @@ pub async fn enqueue(tx: &mut Tx, kind: EventKind, order: &Order) -> Result<Stri
     };
     sqlx::query(
         "INSERT INTO outbox_events (event_id, game_id, order_no, kind, payload, status, attempts, \
-         next_attempt_at, locked_until, last_error, created_at, delivered_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, NULL, $6, NULL)",
+         next_attempt_at, locked_until, last_error, created_at, window_started_at, delivered_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, NULL, $6, $6, NULL)",
     )
     .bind(event_id.clone())
     .bind(order.game.as_str().to_owned())

@@ -82,6 +82,8 @@ pub struct Shop {
     pub game: GameCredentials,
     pub client: GameClient,
     pub running: Option<coffer::app::Running>,
+    /// The configuration it was started with.
+    pub config: Config,
     pub db: TestDb,
     _dir: tempfile::TempDir,
 }
@@ -172,11 +174,16 @@ impl Shop {
         config.players.password_hash.memory_kib = 256;
         config.players.password_hash.iterations = 1;
         config.orders.channel_timeout_ms = 3_000;
+        // Deliveries retried within milliseconds, not minutes.
+        config.delivery.poll_ms = 20;
+        config.delivery.retry_base_ms = 30;
+        config.delivery.retry_max_ms = 100;
+        config.delivery.timeout_ms = 2_000;
         let db = TestDb::create(backend).await;
         config.database.url = db.url.clone();
         tweak(&mut config);
 
-        let running = coffer::app::start(config).await.unwrap();
+        let running = coffer::app::start(config.clone()).await.unwrap();
         let base = format!("http://{}", running.addr);
         let http = reqwest::Client::new();
         let created: Value = http
@@ -207,9 +214,70 @@ impl Shop {
             game,
             client,
             running: Some(running),
+            config,
             db,
             _dir: dir,
         }
+    }
+
+    /// Another Coffer instance on the same database (and plugins), on its own port.
+    pub async fn second_instance(&self) -> coffer::app::Running {
+        let mut config = self.config.clone();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        coffer::app::start(config).await.unwrap()
+    }
+
+    /// Starts the sample game server and points the game's deliveries at it.
+    pub async fn connect_game_server(&self) -> coffer_game_server::RunningGameServer {
+        let server = coffer_game_server::start("127.0.0.1:0".parse().unwrap(), "")
+            .await
+            .unwrap();
+        let (status, _) = self
+            .admin(
+                "PATCH",
+                "/v1/admin/games/star-knights",
+                Some(json!({ "delivery_url": server.delivery_url })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, secret) = self
+            .admin("POST", "/v1/admin/games/star-knights/delivery-secret", None)
+            .await;
+        server.set_secret(secret["delivery_secret"].as_str().unwrap());
+        server
+    }
+
+    /// A card order paid at once (CaresPay, test card 4242...), in USD; returns its number.
+    pub async fn paid_card_order(&self, player: &str, merchant_order_no: &str) -> String {
+        let body = json!({
+            "player_id": player, "sku": "gems-100", "region": "US",
+            "merchant_order_no": merchant_order_no, "method": "card", "flow": "direct_card",
+            "channel": "carespay", "client_ip": "203.0.113.7",
+            "customer": { "email": "ada@example.test", "first_name": "Ada", "last_name": "Player",
+                          "billing": { "country": "US", "city": "SF", "line1": "1 Main", "postal_code": "94105" } },
+            "card": { "number": coffer_sim::carespay::CARD_APPROVED, "expiry_month": 12,
+                      "expiry_year": 2031, "cvc": "123", "holder_name": "Ada Player" }
+        });
+        let answer = self.call("POST", "/v1/orders", Some(body)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(answer.body["status"], "paid");
+        answer.body["order_no"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits (bounded) until `check` holds for the delivery list.
+    pub async fn wait_for_deliveries(&self, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let mut last = Vec::new();
+        for _ in 0..400 {
+            let (_, list) = self
+                .admin("GET", "/v1/admin/deliveries?limit=200", None)
+                .await;
+            last = list["deliveries"].as_array().cloned().unwrap_or_default();
+            if check(&last) {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("deliveries never reached the expected state: {last:?}");
     }
 
     pub fn url(&self, path: &str) -> String {

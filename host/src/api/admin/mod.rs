@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalog;
+mod deliveries;
 mod games;
 mod orders;
 mod players;
@@ -29,6 +30,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/players/{id}", get(players::get))
         .route("/orders", get(orders::list))
         .route("/orders/{order_no}", get(orders::get))
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{event_id}", get(deliveries::get))
         .route_layer(guard(Role::Viewer));
     let operator = Router::new()
         .route("/plugins/reload", post(plugins::reload))
@@ -36,6 +39,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/games/{game}/skus/{code}",
             axum::routing::put(catalog::replace),
+        )
+        .route(
+            "/deliveries/{event_id}/redeliver",
+            post(deliveries::redeliver),
+        )
+        .route(
+            "/deliveries/redeliver-dead",
+            post(deliveries::redeliver_dead),
         )
         .route_layer(guard(Role::Operator));
     let admin = Router::new()
