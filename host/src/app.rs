@@ -144,6 +144,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ));
         background.push(tokio::spawn(dispatcher.run()));
     }
+    if config.jobs.enabled {
+        let jobs = crate::jobs::run(state.orders.clone(), config.jobs.clone());
+        background.push(tokio::spawn(jobs));
+    }
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;

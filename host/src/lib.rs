@@ -1,7 +1,7 @@
 //! Coffer: the payment and commerce center for game studios.
 //!
 //! Areas, one folder each: `api` (HTTP), `catalog`, `channels` (payment channel plugins),
-//! `config`, `fulfillment` (outbox and delivery), `games`, `orders`, `players`, `store` (the
+//! `config`, `fulfillment` (outbox and delivery), `games`, `jobs` (recovery), `orders`, `players`, `store` (the
 //! database).
 //! See the README for the whole picture and `docs/` for plugins, operations and security.
 
@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod fulfillment;
 pub mod games;
+pub mod jobs;
 pub mod orders;
 pub mod players;
 pub mod store;

@@ -45,3 +45,6 @@ CREATE TABLE payment_conflicts (
     resolved_at BIGINT,
     UNIQUE (kind, channel, payment_ref)
 );
+
+-- When the recovery job may next ask the channel about an attempt that has not settled.
+ALTER TABLE payment_attempts ADD COLUMN next_query_at BIGINT;

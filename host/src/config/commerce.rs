@@ -148,3 +148,32 @@ impl Default for DeliveryConfig {
         }
     }
 }
+
+/// Recovery jobs: lost notifications and expired orders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run the jobs in this instance (safe on several at once).
+    pub enabled: bool,
+    /// How often the jobs run, in seconds.
+    pub interval_s: u64,
+    /// An attempt unsettled for this long is asked about at the channel (a lost
+    /// notification), in seconds.
+    pub query_after_s: u64,
+    /// And asked again at most this often, in seconds.
+    pub query_every_s: u64,
+    /// Orders at most this many per run, per job.
+    pub batch: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_s: 30,
+            query_after_s: 300,
+            query_every_s: 300,
+            batch: 100,
+        }
+    }
+}

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 pub use admin::{AdminConfig, AdminToken, Role, new_token};
 pub use channels::{ChannelSection, load_channel_configs};
 pub use commerce::{
-    CatalogConfig, DatabaseConfig, DeliveryConfig, OrdersConfig, PasswordHashConfig, PlayersConfig,
+    CatalogConfig, DatabaseConfig, DeliveryConfig, JobsConfig, OrdersConfig, PasswordHashConfig,
+    PlayersConfig,
 };
 
 /// The file read when no `--config` is given, if it exists.
@@ -35,6 +36,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub orders: OrdersConfig,
     pub delivery: DeliveryConfig,
+    pub jobs: JobsConfig,
     /// Per-channel settings, endpoints and keys, by channel id.
     pub channels: std::collections::BTreeMap<String, ChannelSection>,
 }
@@ -242,6 +244,9 @@ impl Config {
         }
         if d.retry_max_ms < d.retry_base_ms || d.batch > 1000 {
             return invalid("delivery.retry_max_ms >= retry_base_ms, and batch <= 1000");
+        }
+        if self.jobs.interval_s == 0 || self.jobs.batch == 0 {
+            return invalid("jobs.interval_s and jobs.batch must be greater than zero");
         }
         self.admin.validate().map_err(ConfigError::Invalid)?;
         for (id, channel) in &self.channels {

@@ -1,0 +1,141 @@
+//! What the recovery jobs ask of the orders area: payments whose notification may be lost, and
+//! orders whose time to pay is over.
+
+use sqlx::Row;
+
+use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, Settled, store};
+use crate::store::now_ms;
+
+/// Attempts that have not settled: the channel may have taken the money without telling us.
+const UNSETTLED: &str = "('created', 'unknown', 'requires_action', 'processing')";
+
+/// What one close did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Closed; its stock and purchase count given back.
+    Closed,
+    /// The channel says it was paid after all.
+    Paid,
+    /// Not closed now: an attempt's outcome could not be confirmed, or the order moved.
+    Kept,
+}
+
+impl Orders {
+    /// Asks the channel about attempts of pending orders that have been unsettled for longer
+    /// than `older_than_ms`, at most once per `every_ms` each. Returns how many became paid.
+    pub async fn query_unsettled(
+        &self,
+        older_than_ms: i64,
+        every_ms: i64,
+        limit: u32,
+    ) -> Result<usize, OrderError> {
+        let now = now_ms();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT a.channel, a.payment_ref, a.order_no, a.attempt_no FROM payment_attempts a \
+             JOIN orders o ON o.order_no = a.order_no \
+             WHERE o.status = 'pending' AND a.status IN {UNSETTLED} AND a.updated_at <= $1 \
+             AND (a.next_query_at IS NULL OR a.next_query_at <= $2) \
+             ORDER BY a.updated_at LIMIT $3"
+        )))
+        .bind(now - older_than_ms)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut paid = 0;
+        for row in rows {
+            let channel: String = row.try_get("channel")?;
+            let payment_ref: String = row.try_get("payment_ref")?;
+            // Claimed first, so several instances do not all query the same attempt.
+            let claimed = sqlx::query(
+                "UPDATE payment_attempts SET next_query_at = $1 WHERE payment_ref = $2 \
+                 AND (next_query_at IS NULL OR next_query_at <= $3)",
+            )
+            .bind(now + every_ms)
+            .bind(payment_ref.clone())
+            .bind(now)
+            .execute(self.store.writer())
+            .await?;
+            if claimed.rows_affected() == 0 {
+                continue;
+            }
+            match self.confirm_by_query(&channel, &payment_ref).await {
+                Ok((Settled::Paid, order_no)) => {
+                    tracing::info!(%order_no, %channel, "lost notification: paid, found by query");
+                    paid += 1;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%channel, %payment_ref, %error, "recovery query failed")
+                }
+            }
+        }
+        Ok(paid)
+    }
+
+    /// Pending orders past their deadline, oldest first.
+    pub async fn expired_pending(&self, limit: u32) -> Result<Vec<OrderNo>, OrderError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT order_no FROM orders WHERE status = 'pending' AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now_ms())
+        .bind(i64::from(limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|no| OrderNo::parse(no).ok())
+            .collect())
+    }
+
+    /// Closes an expired order and gives back its stock and purchase count, after making sure
+    /// with the channel that none of its attempts was paid. Safe to call from several
+    /// instances: the transition happens once, and the releases with it.
+    pub async fn close_if_expired(&self, order_no: &OrderNo) -> Result<Expiry, OrderError> {
+        let attempts = store::attempts(self.store.pool(), order_no).await?;
+        for attempt in attempts
+            .iter()
+            .filter(|a| !matches!(a.status, AttemptStatus::Failed | AttemptStatus::Paid))
+        {
+            match self
+                .confirm_by_query(&attempt.channel, &attempt.payment_ref)
+                .await
+            {
+                Ok((Settled::Paid, _)) => return Ok(Expiry::Paid),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%order_no, %error, "expired order kept open: its payment could not be confirmed");
+                    return Ok(Expiry::Kept);
+                }
+            }
+        }
+        let mut tx = self.store.begin_write().await?;
+        let Some(order) = store::lock_order(&mut tx, self.store.backend(), order_no).await? else {
+            return Ok(Expiry::Kept);
+        };
+        if order.status != OrderStatus::Pending || order.expires_at > now_ms() {
+            return Ok(Expiry::Kept);
+        }
+        if !store::transition(
+            &mut tx,
+            order_no,
+            OrderStatus::Pending,
+            OrderStatus::Closed,
+            "expired unpaid",
+        )
+        .await?
+        {
+            return Ok(Expiry::Kept);
+        }
+        if order.holds_stock {
+            crate::catalog::release_stock(&mut tx, &order.game, &order.sku).await?;
+        }
+        crate::catalog::release_purchase(&mut tx, &order.player_id, &order.game, &order.sku)
+            .await?;
+        tx.commit().await?;
+        self.status_cache.invalidate(order_no).await;
+        tracing::info!(%order_no, "expired order closed; stock and purchase limit released");
+        Ok(Expiry::Closed)
+    }
+}
