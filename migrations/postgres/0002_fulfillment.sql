@@ -48,3 +48,24 @@ CREATE TABLE payment_conflicts (
 
 -- When the recovery job may next ask the channel about an attempt that has not settled.
 ALTER TABLE payment_attempts ADD COLUMN next_query_at BIGINT;
+
+-- Money given back. An amount is held from the moment the refund is recorded (pending), so
+-- two refunds at once can never give back more than was paid.
+CREATE TABLE refunds (
+    refund_no TEXT PRIMARY KEY,
+    order_no TEXT NOT NULL REFERENCES orders (order_no),
+    channel TEXT NOT NULL,
+    payment_ref TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    channel_refund_id TEXT,
+    channel_status TEXT NOT NULL,
+    failure_code TEXT,
+    failure_message TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    CHECK (amount_minor > 0)
+);
+CREATE INDEX refunds_by_order ON refunds (order_no);

@@ -114,6 +114,7 @@ async fn receive(State(state): State<Arc<GameState>>, headers: HeaderMap, body: 
         return (StatusCode::BAD_REQUEST, "not JSON").into_response();
     };
     let event_id = event["event_id"].as_str().unwrap_or_default().to_owned();
+    let order = &event["order"];
     let mut ledger = state.ledger.lock().unwrap();
     ledger.received += 1;
     // Idempotency: the event id is recorded with the grant, atomically (one lock here; one
@@ -121,11 +122,12 @@ async fn receive(State(state): State<Arc<GameState>>, headers: HeaderMap, body: 
     if !state.seen.lock().unwrap().insert(event_id.clone()) {
         return (StatusCode::OK, "already applied").into_response();
     }
-    let order = &event["order"];
     let player = order["player_id"].as_str().unwrap_or_default().to_owned();
-    let sign = match event["type"].as_str() {
-        Some("order.paid") => 1,
-        Some("order.refunded") => -1,
+    // This game takes the items back only when the whole order is refunded; a partial refund
+    // (a goodwill gesture, say) leaves them. Each game decides its own rule.
+    let sign = match (event["type"].as_str(), order["status"].as_str()) {
+        (Some("order.paid"), _) => 1,
+        (Some("order.refunded"), Some("refunded")) => -1,
         _ => 0,
     };
     if sign != 0 {

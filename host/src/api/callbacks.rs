@@ -101,10 +101,13 @@ pub async fn notify(
             }
         }
         CallbackVerdict::Verified(CallbackEvent::Refund(update)) => {
-            // Refund notifications are applied by the refunds area (not built yet): not
-            // acknowledged, so the channel keeps them until Coffer can record them.
-            tracing::warn!(channel = %channel_id, refund_no = %update.refund_no, "refund notification not handled yet");
-            false
+            match state.orders.apply_refund_update(&channel_id, &update).await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(channel = %channel_id, %error, "cannot record a refund notification; the channel will retry");
+                    false
+                }
+            }
         }
         CallbackVerdict::Unverified(claim) => {
             match state

@@ -32,6 +32,7 @@ impl From<OrderError> for Problem {
             OrderError::NotFound(_) => Problem::not_found(&detail),
             OrderError::NotPayable { .. } => Problem::conflict("order-not-payable", detail),
             OrderError::AttemptBlocked(_) => Problem::conflict("attempt-in-progress", detail),
+            OrderError::NotRefundable(_) => Problem::unprocessable("not-refundable", detail),
             OrderError::Database(e) => Problem::internal(&e),
         }
     }

@@ -11,6 +11,7 @@ mod model;
 mod order_no;
 mod payment;
 mod recovery;
+mod refunds;
 mod request;
 mod routing;
 mod settle;
@@ -32,6 +33,7 @@ pub use model::{Attempt, Failure, Flow, NextAction, Order, OrderView};
 pub use order_no::OrderNo;
 pub use payment::{AMOUNT_MISMATCH, NO_ANSWER, NOT_RECORDED, NOT_SENT, UNREADABLE_ANSWER};
 pub use recovery::Expiry;
+pub use refunds::{Refund, RefundAsk};
 pub use request::{AddressInput, CardInput, CreateOrder, CustomerInput, PaymentChoice};
 pub use routing::RouteError;
 pub use settle::{ConfirmError, Settled};
@@ -70,6 +72,8 @@ pub enum OrderError {
     },
     #[error("{0}")]
     AttemptBlocked(String),
+    #[error("cannot refund: {0}")]
+    NotRefundable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

@@ -20,6 +20,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/orders/{order_no}/payments",
             post(orders::retry_payment),
         )
+        .route("/v1/orders/{order_no}/refunds", post(orders::refund))
         .route_layer(from_fn_with_state(state, game_auth::require_signature));
     let players = Router::new()
         .route("/v1/players", post(players::register))

@@ -10,7 +10,7 @@ use super::game_auth::SignedBy;
 use crate::api::problem::Problem;
 use crate::app::AppState;
 use crate::orders::idempotency::{Claim, MAX_KEY_LEN, fingerprint};
-use crate::orders::{AttemptStatus, CreateOrder, OrderNo, OrderView, PaymentChoice};
+use crate::orders::{AttemptStatus, CreateOrder, OrderNo, OrderView, PaymentChoice, RefundAsk};
 
 /// What a handler answers, in a form that can be stored and replayed byte for byte.
 struct Answer {
@@ -252,4 +252,34 @@ pub async fn get(
     let order_no = OrderNo::parse(&order_no).map_err(|_| Problem::not_found("no such order"))?;
     let view = state.orders.view_cached(&signed.game, &order_no).await?;
     Ok(axum::Json(view.as_ref()).into_response())
+}
+
+/// `POST /v1/orders/{order_no}/refunds`: 201 with the refund, whose `status` says whether the
+/// channel already gave the money back (`succeeded`) or will tell later (`pending`, `unknown`).
+pub async fn refund(
+    State(state): State<AppState>,
+    Extension(signed): Extension<SignedBy>,
+    Path(order_no): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(order_no) = OrderNo::parse(&order_no) else {
+        return Problem::not_found("no such order").into_response();
+    };
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    let (value, ask) = match parse_json::<RefundAsk>(&body) {
+        Ok(parsed) => parsed,
+        Err(problem) => return problem.into_response(),
+    };
+    let fingerprint = fingerprint("POST", &format!("/v1/orders/{order_no}/refunds"), &value);
+    let work = async {
+        match state.orders.refund(&signed.game, &order_no, ask).await {
+            Ok(refund) => (Answer::json(StatusCode::CREATED, &refund), true),
+            Err(error) => (Problem::from(error).into(), false),
+        }
+    };
+    idempotently(&state, &signed, key, fingerprint, work).await
 }

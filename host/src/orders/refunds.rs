@@ -1,0 +1,287 @@
+//! Refunds: giving back all or part of a paid order through the channel that took the money.
+//!
+//! The refund is recorded (and its amount held) before the channel is called, in a transaction
+//! that checks the amount against what is left, so concurrent refunds never give back more than
+//! was paid. The channel's answer, or its later notification, settles it; a success moves the
+//! order to `refunded` or `partially_refunded` and writes an `order.refunded` event, once.
+
+use coffer_money::Money;
+use coffer_plugin_runtime::contract::{RefundRequest, RefundStatus, RefundUpdate};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::payment::scrub;
+use super::routing::contract_money;
+use super::{AttemptStatus, Failure, OrderError, OrderNo, OrderStatus, Orders, store};
+use crate::catalog::MoneyView;
+use crate::fulfillment::{EventKind, enqueue};
+use crate::games::GameId;
+use crate::store::{new_id, now_ms};
+
+/// `POST /v1/orders/{order_no}/refunds`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundAsk {
+    /// Minor units to give back; everything that is left when absent.
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Refund {
+    pub refund_no: String,
+    pub order_no: String,
+    pub amount: MoneyView,
+    /// pending, succeeded, failed, or unknown (sent, no usable answer: settled later).
+    pub status: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn refund_from_row(row: &AnyRow) -> Result<(Refund, String, String), sqlx::Error> {
+    let currency = coffer_money::Currency::parse(&row.try_get::<String, _>("currency")?)
+        .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+    let code: Option<String> = row.try_get("failure_code")?;
+    let message: Option<String> = row.try_get("failure_message")?;
+    Ok((
+        Refund {
+            refund_no: row.try_get("refund_no")?,
+            order_no: row.try_get("order_no")?,
+            amount: Money::new(row.try_get("amount_minor")?, currency).into(),
+            status: row.try_get("status")?,
+            reason: row.try_get("reason")?,
+            failure: code.map(|code| Failure {
+                code,
+                message: message.unwrap_or_default(),
+            }),
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        },
+        row.try_get("channel")?,
+        row.try_get("payment_ref")?,
+    ))
+}
+
+impl Orders {
+    /// Refunds `ask.amount_minor` (or all that is left) of a paid order of `game`.
+    pub async fn refund(
+        &self,
+        game: &GameId,
+        order_no: &OrderNo,
+        ask: RefundAsk,
+    ) -> Result<Refund, OrderError> {
+        if ask.reason.chars().count() > 200 {
+            return Err(OrderError::Invalid(
+                "reason is at most 200 characters".into(),
+            ));
+        }
+        let order = store::get_order(&self.store, order_no)
+            .await?
+            .filter(|o| &o.game == game)
+            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+        let attempt = store::attempts(self.store.pool(), order_no)
+            .await?
+            .into_iter()
+            .find(|a| a.status == AttemptStatus::Paid)
+            .ok_or_else(|| OrderError::NotRefundable("the order was never paid".into()))?;
+        let channel = self.registry.get(&attempt.channel).ok_or_else(|| {
+            OrderError::NotRefundable(format!("channel {} is not loaded", attempt.channel))
+        })?;
+        let info = channel.info();
+        if !info.supports_refund {
+            return Err(OrderError::NotRefundable(format!(
+                "{} does not refund",
+                attempt.channel
+            )));
+        }
+
+        // Record and hold the amount, checked against what is left, in one transaction.
+        let mut tx = self.store.begin_write().await?;
+        let current = store::lock_order(&mut tx, self.store.backend(), order_no)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+        if !(current.status.is_paid()) {
+            return Err(OrderError::NotRefundable(format!(
+                "the order is {}",
+                current.status
+            )));
+        }
+        let held: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds \
+             WHERE order_no = $1 AND status IN ('pending', 'unknown', 'succeeded')",
+        )
+        .bind(order_no.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        let left = order.amount.minor() - held;
+        let amount = ask.amount_minor.unwrap_or(left);
+        if amount <= 0 || amount > left {
+            return Err(OrderError::NotRefundable(format!(
+                "{} minor units can be refunded, not {amount}",
+                left.max(0)
+            )));
+        }
+        if amount < order.amount.minor() && !info.supports_partial_refund {
+            return Err(OrderError::NotRefundable(format!(
+                "{} refunds only whole payments",
+                attempt.channel
+            )));
+        }
+        let now = now_ms();
+        let refund_no = new_id("RF");
+        sqlx::query(
+            "INSERT INTO refunds (refund_no, order_no, channel, payment_ref, amount_minor, currency, \
+             status, reason, channel_refund_id, channel_status, failure_code, failure_message, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, NULL, '', NULL, NULL, $8, $8)",
+        )
+        .bind(refund_no.clone())
+        .bind(order_no.to_string())
+        .bind(attempt.channel.clone())
+        .bind(attempt.payment_ref.clone())
+        .bind(amount)
+        .bind(order.amount.currency().code().to_owned())
+        .bind(ask.reason.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        let request = RefundRequest {
+            refund_no: refund_no.clone(),
+            order_no: attempt.payment_ref.clone(),
+            channel_txn_id: attempt.channel_txn_id.clone(),
+            order_amount: contract_money(order.amount),
+            refund_amount: contract_money(Money::new(amount, order.amount.currency())),
+            reason: ask.reason.clone(),
+            notify_url: format!("{}/v1/callbacks/{}", self.public_url, attempt.channel),
+        };
+        let outcome = match channel.build_refund(&request).await {
+            Err(error) => Err(("failed", scrub(&error.to_string()))),
+            Ok(call) => match self.http.send(&call).await {
+                Err(error) => Err(("unknown", error.to_string())),
+                Ok(response) => channel
+                    .parse_refund_response(&request, &response)
+                    .await
+                    .map_err(|e| ("unknown", scrub(&e.to_string()))),
+            },
+        };
+        match outcome {
+            Ok(update) => {
+                self.apply_refund_update(&attempt.channel, &update).await?;
+            }
+            Err((status, message)) => {
+                tracing::warn!(%order_no, %refund_no, status, %message, "refund not settled");
+                sqlx::query(
+                    "UPDATE refunds SET status = $1, failure_code = $2, failure_message = $3, \
+                     updated_at = $4 WHERE refund_no = $5 AND status = 'pending'",
+                )
+                .bind(status)
+                .bind(if status == "failed" {
+                    "coffer.not_sent"
+                } else {
+                    "coffer.no_answer"
+                })
+                .bind(message)
+                .bind(now_ms())
+                .bind(refund_no.clone())
+                .execute(self.store.writer())
+                .await?;
+            }
+        }
+        self.get_refund(&refund_no)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(refund_no))
+    }
+
+    /// Applies a channel's word on a refund (its answer, a signed notification, a query).
+    /// A success moves the order and writes `order.refunded`, once.
+    pub async fn apply_refund_update(
+        &self,
+        channel: &str,
+        update: &RefundUpdate,
+    ) -> Result<(), OrderError> {
+        let mut tx = self.store.begin_write().await?;
+        let Some(row) = sqlx::query("SELECT * FROM refunds WHERE refund_no = $1 AND channel = $2")
+            .bind(update.refund_no.clone())
+            .bind(channel.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tracing::error!(channel, refund_no = %update.refund_no, "refund update for an unknown refund");
+            return Ok(());
+        };
+        let (refund, _, _) = refund_from_row(&row)?;
+        let amount = refund.amount.amount_minor;
+        let status = match update.status {
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+            RefundStatus::Pending => "pending",
+        };
+        if update.status == RefundStatus::Succeeded && update.amount.minor != amount {
+            tracing::error!(refund_no = %refund.refund_no, "the channel refunded another amount; left for an operator");
+            return Ok(());
+        }
+        // Final states stay final; only a pending or unknown refund moves.
+        let moved = sqlx::query(
+            "UPDATE refunds SET status = $1, channel_refund_id = COALESCE($2, channel_refund_id), \
+             channel_status = $3, failure_code = $4, failure_message = $5, updated_at = $6 \
+             WHERE refund_no = $7 AND status IN ('pending', 'unknown') AND $1 <> 'pending'",
+        )
+        .bind(status)
+        .bind(update.channel_refund_id.as_deref().map(scrub))
+        .bind(scrub(&update.channel_status))
+        .bind(update.failure.as_ref().map(|f| scrub(&f.code)))
+        .bind(update.failure.as_ref().map(|f| scrub(&f.message)))
+        .bind(now_ms())
+        .bind(refund.refund_no.clone())
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 || update.status != RefundStatus::Succeeded {
+            tx.commit().await?;
+            return Ok(());
+        }
+        let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
+        let mut order = store::lock_order(&mut tx, self.store.backend(), &order_no)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(refund.order_no.clone()))?;
+        let refunded = order.refunded_minor + amount;
+        let to = if refunded >= order.amount.minor() {
+            OrderStatus::Refunded
+        } else {
+            OrderStatus::PartiallyRefunded
+        };
+        let reason = format!("refund {} of {} minor units", refund.refund_no, amount);
+        if store::transition(&mut tx, &order_no, order.status, to, &reason).await? {
+            sqlx::query("UPDATE orders SET refunded_minor = $1 WHERE order_no = $2")
+                .bind(refunded)
+                .bind(order_no.to_string())
+                .execute(&mut *tx)
+                .await?;
+            order.status = to;
+            order.refunded_minor = refunded;
+            enqueue(&mut tx, EventKind::OrderRefunded, &order).await?;
+        }
+        tx.commit().await?;
+        self.status_cache.invalidate(&order_no).await;
+        Ok(())
+    }
+
+    pub async fn get_refund(&self, refund_no: &str) -> Result<Option<Refund>, OrderError> {
+        let row = sqlx::query("SELECT * FROM refunds WHERE refund_no = $1")
+            .bind(refund_no.to_owned())
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row
+            .as_ref()
+            .map(refund_from_row)
+            .transpose()?
+            .map(|(r, _, _)| r))
+    }
+}
