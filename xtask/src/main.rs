@@ -3,8 +3,9 @@
 //! - `build-plugins`: installs the wasm32-wasip2 target if missing, builds every channel plugin
 //!   into `data/plugins/` and the test fixtures into `target/wasm-fixtures/`.
 //! - `test`: builds the plugins, then runs every test of both workspaces.
-//! - `demo`: builds the plugins, starts the channel simulator (`coffer-sim`) on 127.0.0.1:9100,
-//!   and runs Coffer with `examples/demo.toml`.
+//! - `demo`: builds the plugins, starts the channel simulator (`coffer-sim`, 127.0.0.1:9100), the
+//!   sample game server (127.0.0.1:9200) and Coffer with `examples/demo.toml`, then drives one
+//!   purchase end to end (`coffer-demo`), printing each step.
 //! - `bench`: builds the plugins and runs the benchmarks (plugin calls, order creation).
 
 use std::path::{Path, PathBuf};
@@ -339,6 +340,10 @@ fn demo(root: &Path) -> Result<()> {
         "coffer",
         "--package",
         "coffer-sim",
+        "--package",
+        "coffer-game-server",
+        "--package",
+        "coffer-demo",
     ]))?;
     let sim_keys = root.join("data/sim-keys");
     let _ = std::fs::remove_file(sim_keys.join("wechat-platform-serial.txt"));
@@ -347,6 +352,11 @@ fn demo(root: &Path) -> Result<()> {
         .args(["--listen", "127.0.0.1:9100", "--keys-dir", "data/sim-keys"])
         .spawn()
         .context("cannot start coffer-sim")?;
+    let mut game = Command::new(root.join("target/debug/coffer-game-server"))
+        .current_dir(root)
+        .args(["--listen", "127.0.0.1:9200"])
+        .spawn()
+        .context("cannot start coffer-game-server")?;
     // The simulator writes its keys first; Coffer loads them at start.
     for _ in 0..100 {
         if sim_keys.join("wechat-platform-serial.txt").exists() {
@@ -354,11 +364,24 @@ fn demo(root: &Path) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let served = run(Command::new(root.join("target/debug/coffer"))
+    let mut coffer = Command::new(root.join("target/debug/coffer"))
         .current_dir(root)
-        .args(["serve", "--config", "examples/demo.toml"]));
+        .args(["serve", "--config", "examples/demo.toml"])
+        .spawn()
+        .context("cannot start coffer")?;
+    // One purchase end to end, printed step by step; then everything keeps running.
+    let driven = run(Command::new(root.join("target/debug/coffer-demo")).current_dir(root));
+    if let Err(error) = &driven {
+        eprintln!("xtask: the scripted purchase failed: {error:#}");
+    }
+    eprintln!(
+        "\nxtask: Coffer on http://127.0.0.1:8080, simulator on :9100, game server on :9200; Ctrl-C stops them"
+    );
+    let served = coffer.wait();
     let _ = sim.kill();
-    served
+    let _ = game.kill();
+    ensure!(served?.success(), "coffer stopped with an error");
+    Ok(())
 }
 
 fn getrandom(buf: &mut [u8]) -> Result<()> {

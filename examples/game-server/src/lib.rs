@@ -52,6 +52,8 @@ pub struct Ledger {
     pub refused: u64,
     /// Orders granted, with how many times (must stay 1).
     pub grants_per_order: BTreeMap<String, u32>,
+    /// When each order was first granted, Unix milliseconds (for latency measurements).
+    pub granted_at_ms: BTreeMap<String, i64>,
 }
 
 #[derive(Default)]
@@ -143,6 +145,10 @@ async fn receive(State(state): State<Arc<GameState>>, headers: HeaderMap, body: 
                 .or_default() += sign * quantity;
         }
         if sign > 0 {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            ledger.granted_at_ms.entry(order_no.clone()).or_insert(now_ms);
             *ledger.grants_per_order.entry(order_no).or_default() += 1;
         }
     }
