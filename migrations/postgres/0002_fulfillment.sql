@@ -16,10 +16,13 @@ CREATE TABLE outbox_events (
     created_at BIGINT NOT NULL,
     -- Retries stop (dead letter) give_up_after_s after this; a re-delivery restarts it.
     window_started_at BIGINT NOT NULL,
-    delivered_at BIGINT
+    delivered_at BIGINT,
+    -- When it was added to the Redis stream (when one is configured).
+    streamed_at BIGINT
 );
 CREATE INDEX outbox_events_due ON outbox_events (status, next_attempt_at);
 CREATE INDEX outbox_events_by_order ON outbox_events (order_no);
+CREATE INDEX outbox_events_unstreamed ON outbox_events (streamed_at, created_at);
 
 CREATE TABLE delivery_attempts (
     event_id TEXT NOT NULL REFERENCES outbox_events (event_id),

@@ -6,7 +6,8 @@
 //! - `demo`: builds the plugins, starts the channel simulator (`coffer-sim`, 127.0.0.1:9100), the
 //!   sample game server (127.0.0.1:9200) and Coffer with `examples/demo.toml`, then drives one
 //!   purchase end to end (`coffer-demo`), printing each step.
-//! - `bench`: builds the plugins and runs the benchmarks (plugin calls, order creation).
+//! - `bench`: builds the plugins and runs the benchmarks (plugin calls, order creation, the whole
+//!   purchase pipeline).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -318,7 +319,15 @@ fn bench(root: &Path) -> Result<()> {
     ensure_postgres()?;
     run(cargo()
         .current_dir(root)
-        .args(["bench", "--package", "coffer", "--bench", "orders"])
+        .args([
+            "bench",
+            "--package",
+            "coffer",
+            "--bench",
+            "orders",
+            "--bench",
+            "pipeline",
+        ])
         .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))
 }
 

@@ -148,7 +148,10 @@ async fn receive(State(state): State<Arc<GameState>>, headers: HeaderMap, body: 
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
-            ledger.granted_at_ms.entry(order_no.clone()).or_insert(now_ms);
+            ledger
+                .granted_at_ms
+                .entry(order_no.clone())
+                .or_insert(now_ms);
             *ledger.grants_per_order.entry(order_no).or_default() += 1;
         }
     }
