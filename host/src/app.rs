@@ -144,6 +144,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ));
         background.push(tokio::spawn(dispatcher.run()));
     }
+    if let Some(url) = config.stream.effective_url() {
+        let publisher = crate::fulfillment::stream::StreamPublisher::new(
+            state.store.clone(),
+            config.stream.clone(),
+            &url,
+        )
+        .context("invalid Redis URL for the event stream")?;
+        background.push(tokio::spawn(publisher.run()));
+    }
     if config.jobs.enabled {
         let jobs = crate::jobs::run(state.orders.clone(), config.jobs.clone());
         background.push(tokio::spawn(jobs));

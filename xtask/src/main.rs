@@ -192,6 +192,7 @@ fn build_plugins(root: &Path) -> Result<()> {
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     build_plugins(root)?;
     ensure_postgres()?;
+    ensure_redis()?;
     let mut totals = TestTotals::default();
     // The SDK's pure helpers (amounts, canonical strings, dates) run natively too.
     totals.add(run_tests(
@@ -247,6 +248,46 @@ fn ensure_postgres() -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     bail!("PostgreSQL did not come up on 127.0.0.1:5432; the tests need it")
+}
+
+/// The event-stream test publishes to Redis. Starts the local server if it is installed but not
+/// running (it keeps nothing on disk); `COFFER_TEST_REDIS` names another.
+fn ensure_redis() -> Result<()> {
+    if std::env::var_os("COFFER_TEST_REDIS").is_some() {
+        return Ok(());
+    }
+    let reachable = || {
+        std::net::TcpStream::connect_timeout(
+            &"127.0.0.1:6379".parse().unwrap(),
+            std::time::Duration::from_secs(1),
+        )
+        .is_ok()
+    };
+    if reachable() {
+        return Ok(());
+    }
+    eprintln!("xtask: Redis is not running on 127.0.0.1:6379; starting it");
+    let _ = Command::new("redis-server")
+        .args([
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .status();
+    for _ in 0..40 {
+        if reachable() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    bail!("Redis did not come up on 127.0.0.1:6379; the tests need it")
 }
 
 #[derive(Default)]

@@ -177,3 +177,35 @@ impl Default for JobsConfig {
         }
     }
 }
+
+/// A Redis Stream of events, for game servers that prefer consuming a queue to receiving POSTs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// `redis://host:6379/0`; empty (the default) = no stream. `REDIS_URL` wins when set.
+    pub redis_url: String,
+    /// Events go to `<prefix>:<game id>`.
+    pub key_prefix: String,
+    /// Each stream is trimmed to about this many entries.
+    pub max_len: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: String::new(),
+            key_prefix: "coffer:events".into(),
+            max_len: 100_000,
+        }
+    }
+}
+
+impl StreamConfig {
+    /// The Redis URL to publish to, if any.
+    pub fn effective_url(&self) -> Option<String> {
+        std::env::var("REDIS_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .or_else(|| Some(self.redis_url.clone()).filter(|u| !u.trim().is_empty()))
+    }
+}

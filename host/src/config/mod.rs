@@ -18,7 +18,7 @@ pub use admin::{AdminConfig, AdminToken, Role, new_token};
 pub use channels::{ChannelSection, load_channel_configs};
 pub use commerce::{
     CatalogConfig, DatabaseConfig, DeliveryConfig, JobsConfig, OrdersConfig, PasswordHashConfig,
-    PlayersConfig,
+    PlayersConfig, StreamConfig,
 };
 
 /// The file read when no `--config` is given, if it exists.
@@ -37,6 +37,7 @@ pub struct Config {
     pub orders: OrdersConfig,
     pub delivery: DeliveryConfig,
     pub jobs: JobsConfig,
+    pub stream: StreamConfig,
     /// Per-channel settings, endpoints and keys, by channel id.
     pub channels: std::collections::BTreeMap<String, ChannelSection>,
 }

@@ -5,6 +5,7 @@
 pub mod deliveries;
 pub mod dispatcher;
 pub mod outbox;
+pub mod stream;
 
 pub use dispatcher::{Dispatcher, delivery_signature};
 pub use outbox::{EventKind, enqueue};
