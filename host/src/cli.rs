@@ -126,6 +126,11 @@ fn to_json(config: &Config) -> anyhow::Result<String> {
     // Key sections are skipped when serializing; only their names would be there anyway.
     let mut config = config.clone();
     config.database.url = crate::app::redact_url(&config.database.effective_url());
+    config.stream.redis_url = config
+        .stream
+        .effective_url()
+        .map(|url| crate::app::redact_url(&url))
+        .unwrap_or_default();
     serde_json::to_string_pretty(&config).context("cannot print the configuration")
 }
 

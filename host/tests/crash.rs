@@ -26,6 +26,7 @@ fn free_port() -> u16 {
 
 struct Host {
     config: std::path::PathBuf,
+    log: std::path::PathBuf,
     base: String,
     child: Option<Child>,
 }
@@ -36,12 +37,19 @@ impl Host {
             .args(["serve", "--config"])
             .arg(&self.config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .unwrap(),
+            ))
             .spawn()
             .unwrap();
         self.child = Some(child);
         let http = reqwest::Client::new();
-        for _ in 0..400 {
+        // Generous: the first start compiles the plugin, on a machine busy with other tests.
+        for _ in 0..2400 {
             if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
                 && r.status() == StatusCode::OK
             {
@@ -49,7 +57,8 @@ impl Host {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("coffer did not become ready");
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        panic!("coffer did not become ready:\n{log}");
     }
 
     fn kill_nine(&mut self) {
@@ -144,6 +153,7 @@ sha256 = "{token}"
     let base = format!("http://127.0.0.1:{port}");
     let mut host = Host {
         config: config_path,
+        log: dir.path().join("coffer.log"),
         base: base.clone(),
         child: None,
     };

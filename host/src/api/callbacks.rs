@@ -79,6 +79,7 @@ pub async fn notify(
         Ok(outcome) => outcome,
         Err(error) => {
             // The plugin failed, not the channel: ask it to retry later.
+            let error = crate::orders::scrub(&error.to_string());
             tracing::error!(channel = %channel_id, %error, "plugin failed on a notification");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
@@ -127,7 +128,8 @@ pub async fn notify(
         }
         CallbackVerdict::Rejected(error) => {
             // Forged, tampered or stale: logged without the body (it may carry secrets).
-            tracing::warn!(channel = %channel_id, ?error, "notification rejected");
+            let error = crate::orders::scrub(&format!("{error:?}"));
+            tracing::warn!(channel = %channel_id, %error, "notification rejected");
             false
         }
     };

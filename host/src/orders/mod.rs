@@ -31,7 +31,9 @@ use crate::games::{GameId, Region};
 use crate::store::{Store, is_unique_violation, now_ms};
 pub use model::{Attempt, Failure, Flow, NextAction, Order, OrderView};
 pub use order_no::OrderNo;
-pub use payment::{AMOUNT_MISMATCH, NO_ANSWER, NOT_RECORDED, NOT_SENT, UNREADABLE_ANSWER};
+pub use payment::{
+    AMOUNT_MISMATCH, NO_ANSWER, NOT_RECORDED, NOT_SENT, UNREADABLE_ANSWER, clean_id, scrub,
+};
 pub use recovery::Expiry;
 pub use refunds::{Refund, RefundAsk};
 pub use request::{AddressInput, CardInput, CreateOrder, CustomerInput, PaymentChoice};
@@ -337,36 +339,32 @@ impl Orders {
             ),
         };
         let attempt = payment::run(channel, &self.http, order, choice, urls, attempt).await;
-        let mut order = order.clone();
+        // What the answer says is recorded only if nothing newer was: a notification may have
+        // arrived (and been applied) while the answer was on its way.
         if attempt.status != AttemptStatus::Paid {
-            // Nothing else changes: one statement, no transaction.
-            store::update_attempt(self.store.writer(), &order.order_no, &attempt).await?;
+            store::update_created_attempt(self.store.writer(), &order.order_no, &attempt).await?;
         } else {
-            let mut tx = self.store.begin_write().await?;
-            store::update_attempt(&mut *tx, &order.order_no, &attempt).await?;
-            order = store::lock_order(&mut tx, self.store.backend(), &order.order_no)
-                .await?
-                .ok_or_else(|| OrderError::NotFound(order.order_no.to_string()))?;
-            if !order.status.is_paid() {
-                let reason = format!(
-                    "attempt {} paid at once by {}",
-                    attempt.attempt_no, attempt.channel
-                );
-                let from = order.status;
-                let moved =
-                    store::transition(&mut tx, &order.order_no, from, OrderStatus::Paid, &reason)
-                        .await?;
-                if moved {
-                    order.status = OrderStatus::Paid;
-                    order.paid_at = Some(now_ms());
-                    let paid = crate::fulfillment::EventKind::OrderPaid;
-                    crate::fulfillment::enqueue(&mut tx, paid, &order).await?;
-                }
-            }
-            tx.commit().await?;
+            // Through the one place that pays orders: the transition, the event, and a conflict
+            // if another attempt had paid the order already.
+            let update = coffer_plugin_runtime::contract::PaymentUpdate {
+                order_no: attempt.payment_ref.clone(),
+                channel_txn_id: attempt.channel_txn_id.clone(),
+                status: coffer_plugin_runtime::contract::PaymentStatus::Paid,
+                amount: Some(routing::contract_money(order.amount)),
+                paid_at: None,
+                failure: None,
+                channel_status: attempt.channel_status.clone(),
+            };
+            // Recorded as processing first, so that settling it is what makes it paid.
+            let mut processing = attempt.clone();
+            processing.status = AttemptStatus::Processing;
+            store::update_created_attempt(self.store.writer(), &order.order_no, &processing)
+                .await?;
+            self.apply_payment_update(&attempt.channel, &update, "answer")
+                .await?;
         }
         self.status_cache.invalidate(&order.order_no).await;
-        Ok(OrderView::new(order, Some(attempt)))
+        self.view(&order.order_no).await
     }
 
     /// Starts another payment attempt on a pending order, e.g. another card or channel after

@@ -73,6 +73,15 @@ pub fn scrub(text: &str) -> String {
     out.chars().take(200).collect()
 }
 
+/// A channel's id for a payment or refund, kept as given (real ones are long digit strings,
+/// which `scrub` would remove) but bounded: at most 128 visible ASCII characters.
+pub fn clean_id(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(128)
+        .collect()
+}
+
 fn plugin_failure_message(error: &PluginError) -> String {
     error.to_string()
 }
@@ -184,7 +193,7 @@ fn apply_update(
     update: PaymentUpdate,
     action: NextAction,
 ) -> Attempt {
-    attempt.channel_txn_id = update.channel_txn_id.as_deref().map(scrub);
+    attempt.channel_txn_id = update.channel_txn_id.as_deref().map(clean_id);
     attempt.channel_status = scrub(&update.channel_status);
     attempt.failure = update
         .failure

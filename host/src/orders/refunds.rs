@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::payment::scrub;
+use super::payment::{clean_id, scrub};
 use super::routing::contract_money;
 use super::{AttemptStatus, Failure, OrderError, OrderNo, OrderStatus, Orders, store};
 use crate::catalog::MoneyView;
@@ -165,20 +165,25 @@ impl Orders {
         let outcome = match channel.build_refund(&request).await {
             Err(error) => Err(("failed", scrub(&error.to_string()))),
             Ok(call) => match self.http.send(&call).await {
-                Err(error) => Err(("unknown", error.to_string())),
+                Err(error) => Err(("unknown", scrub(&error.to_string()))),
                 Ok(response) => channel
                     .parse_refund_response(&request, &response)
                     .await
                     .map_err(|e| ("unknown", scrub(&e.to_string()))),
             },
         };
+        // From here the refund exists (and may have been sent): errors are logged, and the
+        // answer is the refund as stored, so a retried request finds it instead of refunding
+        // again.
         match outcome {
             Ok(update) => {
-                self.apply_refund_update(&attempt.channel, &update).await?;
+                if let Err(error) = self.apply_refund_update(&attempt.channel, &update).await {
+                    tracing::error!(%order_no, %refund_no, %error, "cannot record the channel's refund answer; a notification or an operator settles it");
+                }
             }
             Err((status, message)) => {
                 tracing::warn!(%order_no, %refund_no, status, %message, "refund not settled");
-                sqlx::query(
+                let recorded = sqlx::query(
                     "UPDATE refunds SET status = $1, failure_code = $2, failure_message = $3, \
                      updated_at = $4 WHERE refund_no = $5 AND status = 'pending'",
                 )
@@ -192,7 +197,10 @@ impl Orders {
                 .bind(now_ms())
                 .bind(refund_no.clone())
                 .execute(self.store.writer())
-                .await?;
+                .await;
+                if let Err(error) = recorded {
+                    tracing::error!(%refund_no, %error, "cannot record a refund's failure");
+                }
             }
         }
         self.get_refund(&refund_no)
@@ -235,7 +243,7 @@ impl Orders {
              WHERE refund_no = $7 AND status IN ('pending', 'unknown') AND $1 <> 'pending'",
         )
         .bind(status)
-        .bind(update.channel_refund_id.as_deref().map(scrub))
+        .bind(update.channel_refund_id.as_deref().map(clean_id))
         .bind(scrub(&update.channel_status))
         .bind(update.failure.as_ref().map(|f| scrub(&f.code)))
         .bind(update.failure.as_ref().map(|f| scrub(&f.message)))

@@ -11,7 +11,7 @@ use coffer_plugin_runtime::contract::{PaymentStatus, PaymentUpdate, QueryRequest
 use sqlx::Row;
 
 use super::model::{Attempt, Failure, Order};
-use super::payment::{AMOUNT_MISMATCH, scrub};
+use super::payment::{AMOUNT_MISMATCH, clean_id, scrub};
 use super::routing::contract_money;
 use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, store};
 use crate::fulfillment::{EventKind, enqueue};
@@ -127,6 +127,11 @@ impl Orders {
                 return Ok(Settled::Unchanged);
             }
         };
+        if attempt.status == AttemptStatus::Paid {
+            // Already paid: nothing a later message says changes that (a refund is a refund
+            // update, not a payment update).
+            return Ok(Settled::Unchanged);
+        }
         if new_status == AttemptStatus::Paid {
             let charged = update.amount.as_ref();
             let matches = charged.is_some_and(|m| {
@@ -161,7 +166,7 @@ impl Orders {
         let already_paid = attempt.status == AttemptStatus::Paid;
         attempt.status = new_status;
         if let Some(txn) = &update.channel_txn_id {
-            attempt.channel_txn_id = Some(scrub(txn));
+            attempt.channel_txn_id = Some(clean_id(txn));
         }
         attempt.channel_status = scrub(&update.channel_status);
         if new_status == AttemptStatus::Failed {
@@ -244,7 +249,7 @@ impl Orders {
             .http
             .send(&call)
             .await
-            .map_err(|e| ConfirmError::Query(e.to_string()))?;
+            .map_err(|e| ConfirmError::Query(scrub(&e.to_string())))?;
         let update = channel
             .parse_query_response(&request, &response)
             .await
@@ -327,9 +332,9 @@ async fn record_conflict(
     .bind(new_id("pc_"))
     .bind(kind.to_owned())
     .bind(channel.to_owned())
-    .bind(scrub(payment_ref))
+    .bind(clean_id(payment_ref))
     .bind(order_no.map(|o| o.to_string()))
-    .bind(update.channel_txn_id.as_deref().map(scrub))
+    .bind(update.channel_txn_id.as_deref().map(clean_id))
     .bind(detail)
     .bind(now_ms())
     .execute(&mut **tx)

@@ -168,6 +168,37 @@ pub(super) async fn insert_attempt(
     Ok(())
 }
 
+/// Stores the channel's first answer about an attempt, unless something newer (a
+/// notification) was recorded since it was created.
+pub(super) async fn update_created_attempt(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    order_no: &OrderNo,
+    attempt: &Attempt,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payment_attempts SET status = $1, channel_txn_id = $2, channel_status = $3, \
+         failure_code = $4, failure_message = $5, next_action = $6, updated_at = $7 \
+         WHERE order_no = $8 AND attempt_no = $9 AND status = 'created'",
+    )
+    .bind(attempt.status.as_str())
+    .bind(attempt.channel_txn_id.clone())
+    .bind(attempt.channel_status.clone())
+    .bind(attempt.failure.as_ref().map(|f| f.code.clone()))
+    .bind(attempt.failure.as_ref().map(|f| f.message.clone()))
+    .bind(
+        attempt
+            .next_action
+            .as_ref()
+            .map(|a| serde_json::to_string(a).expect("actions serialize")),
+    )
+    .bind(attempt.updated_at)
+    .bind(order_no.as_str().to_owned())
+    .bind(attempt.attempt_no)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// Stores what became of an attempt.
 pub(super) async fn update_attempt(
     executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
