@@ -12,6 +12,7 @@ both_backends!(
     expired_orders_are_closed_and_give_back_stock_and_limits,
     an_expired_order_paid_at_the_channel_is_paid_not_closed,
     an_expired_order_is_kept_while_its_channel_cannot_answer,
+    money_that_arrives_after_the_close_is_kept_and_takes_the_stock_again,
 );
 
 fn jobs_now() -> coffer::config::JobsConfig {
@@ -27,12 +28,19 @@ async fn run_jobs(shop: &Shop) -> coffer::jobs::JobReport {
     coffer::jobs::run_once(orders, &jobs_now()).await
 }
 
-async fn expire(shop: &Shop, order_no: &str) {
-    sqlx::query("UPDATE orders SET expires_at = 0 WHERE order_no = $1")
+/// Moves the order's deadline `ago_ms` into the past (0 = long overdue: the Unix epoch).
+async fn expire_at(shop: &Shop, order_no: &str, at_ms: i64) {
+    sqlx::query("UPDATE orders SET expires_at = $1 WHERE order_no = $2")
+        .bind(at_ms)
         .bind(order_no.to_owned())
         .execute(shop.store().writer())
         .await
         .unwrap();
+}
+
+/// Long overdue: whatever the channel says about a payment still waiting, it is over.
+async fn expire(shop: &Shop, order_no: &str) {
+    expire_at(shop, order_no, 0).await;
 }
 
 async fn pay_silently(shop: &Shop, order_no: &str) {
@@ -130,18 +138,50 @@ async fn an_expired_order_is_kept_while_its_channel_cannot_answer(backend: Backe
     let (shop, player) = started(backend).await;
     let created = shop.order_qr(&player, "gems-100", "kept-1").await;
     let order_no = created.body["order_no"].as_str().unwrap().to_owned();
-    expire(&shop, &order_no).await;
+    // Just expired: the channel's word decides.
+    expire_at(&shop, &order_no, coffer::store::now_ms() - 1000).await;
     shop.set_faults(json!({ "api_unavailable": 5 })).await;
-    let report = run_jobs(&shop).await;
     assert_eq!(
-        report.closed, 0,
-        "not closed while the payment could not be confirmed"
+        run_jobs(&shop).await.closed,
+        0,
+        "kept while the payment cannot be confirmed"
+    );
+    shop.set_faults(json!({})).await;
+    assert_eq!(
+        run_jobs(&shop).await.closed,
+        0,
+        "kept while the channel says it is still payable"
     );
     let (_, detail) = shop
         .admin("GET", &format!("/v1/admin/orders/{order_no}"), None)
         .await;
     assert_eq!(detail["order"]["status"], "pending");
-    shop.set_faults(json!({})).await;
+    // Long overdue, the channel's payment window is over: closed.
+    expire(&shop, &order_no).await;
     assert_eq!(run_jobs(&shop).await.closed, 1);
+    shop.stop().await;
+}
+
+async fn money_that_arrives_after_the_close_is_kept_and_takes_the_stock_again(backend: Backend) {
+    let (shop, player) = started(backend).await;
+    shop.add_sku(json!({
+        "code": "dragon-egg", "kind": "bundle", "title": "Dragon Egg",
+        "grants": [{ "item": "dragon-egg", "quantity": 1 }],
+        "prices": [{ "currency": "CNY", "amount_minor": 3000 }],
+        "stock_total": 2
+    }))
+    .await;
+    let created = shop.order_qr(&player, "dragon-egg", "late-egg").await;
+    let order_no = created.body["order_no"].as_str().unwrap().to_owned();
+    expire(&shop, &order_no).await;
+    assert_eq!(run_jobs(&shop).await.closed, 1);
+    let stock = "SELECT stock_reserved FROM skus WHERE code = 'dragon-egg'";
+    assert_eq!(shop.count(stock).await, 0);
+    // The player paid at the channel anyway: the money is recorded, never dropped.
+    shop.sim_control(&format!("/_control/alipay/pay/{order_no}"), json!({}))
+        .await;
+    shop.wait_for_status(&order_no, "paid").await;
+    assert_eq!(shop.count(stock).await, 1, "the unit is taken again");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM outbox_events").await, 1);
     shop.stop().await;
 }

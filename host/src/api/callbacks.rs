@@ -113,7 +113,7 @@ pub async fn notify(
         CallbackVerdict::Unverified(claim) => {
             match state
                 .orders
-                .confirm_by_query(&channel_id, &claim.order_no)
+                .confirm_claim(&channel_id, &claim.order_no)
                 .await
             {
                 Ok((settled, order_no)) => {
@@ -174,7 +174,7 @@ pub async fn browser_return(
     };
     match state
         .orders
-        .confirm_by_query(&channel_id, &claim.order_no)
+        .confirm_claim(&channel_id, &claim.order_no)
         .await
     {
         Ok((_, order_no)) => {

@@ -21,6 +21,12 @@ pub use commerce::{
     PlayersConfig, StreamConfig,
 };
 
+/// The configuration's sections: what `COFFER_<SECTION>__<OPTION>` variables may name.
+const SECTIONS: &[&str] = &[
+    "server", "log", "plugins", "admin", "database", "players", "catalog", "orders", "delivery",
+    "jobs", "stream", "channels",
+];
+
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "coffer.toml";
 
@@ -179,7 +185,17 @@ impl Config {
             None => {}
         }
         let config: Config = figment
-            .merge(Env::prefixed("COFFER_").split("__"))
+            .merge(
+                Env::prefixed("COFFER_")
+                    // Only `COFFER_<SECTION>__<OPTION>`: other COFFER_ variables (COFFER_CONFIG,
+                    // the examples' COFFER_KEY_ID...) are not options.
+                    .filter(|key| {
+                        let section = key.as_str().split("__").next().unwrap_or_default();
+                        key.as_str().contains("__")
+                            && SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
+                    })
+                    .split("__"),
+            )
             .extract()
             .map_err(Box::new)?;
         config.validate()?;
@@ -278,6 +294,21 @@ mod tests {
     fn unknown_options_are_rejected_not_ignored() {
         let error = Config::from_toml("[server]\nlisten_addr = \"0.0.0.0:1\"\n").unwrap_err();
         assert!(error.to_string().contains("listen_addr"), "{error}");
+    }
+
+    #[test]
+    // figment's Jail fixes the closure's error type (its own, large) for us.
+    #[allow(clippy::result_large_err)]
+    fn only_section_variables_are_options() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("COFFER_CONFIG", "/etc/coffer.toml");
+            jail.set_env("COFFER_KEY_ID", "ck_x");
+            jail.set_env("COFFER_FIXTURES_DIR", "/tmp");
+            jail.set_env("COFFER_SERVER__SHUTDOWN_GRACE_S", "7");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.server.shutdown_grace_s, 7);
+            Ok(())
+        });
     }
 
     #[test]

@@ -22,6 +22,8 @@ struct Claimed {
     payload: String,
     attempts: i64,
     window_started_at: i64,
+    /// The lease this claim holds; the outcome is recorded only while it still holds it.
+    lease_until: i64,
     url: String,
     secret: String,
 }
@@ -130,6 +132,7 @@ impl Dispatcher {
                 payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
                 window_started_at: row.try_get("window_started_at")?,
+                lease_until,
                 url: game.try_get("delivery_url")?,
                 secret: game.try_get("delivery_secret")?,
             });
@@ -194,15 +197,17 @@ impl Dispatcher {
         .await?;
         match &error {
             None => {
-                sqlx::query(
+                let recorded = sqlx::query(
                     "UPDATE outbox_events SET status = 'delivered', delivered_at = $1, \
-                     locked_until = NULL, last_error = NULL WHERE event_id = $2",
+                     locked_until = NULL, last_error = NULL WHERE event_id = $2 AND locked_until = $3",
                 )
                 .bind(now)
                 .bind(event.event_id.clone())
+                .bind(event.lease_until)
                 .execute(&mut *tx)
                 .await?;
-                if event.kind == super::EventKind::OrderPaid.as_str()
+                if recorded.rows_affected() == 1
+                    && event.kind == super::EventKind::OrderPaid.as_str()
                     && let Ok(order_no) = OrderNo::parse(&event.order_no)
                 {
                     // Only a paid order becomes delivered; a refunded one stays refunded.
@@ -227,12 +232,13 @@ impl Dispatcher {
                 }
                 sqlx::query(
                     "UPDATE outbox_events SET status = $1, next_attempt_at = $2, locked_until = NULL, \
-                     last_error = $3 WHERE event_id = $4",
+                     last_error = $3 WHERE event_id = $4 AND locked_until = $5",
                 )
                 .bind(status)
                 .bind(now + delay)
                 .bind(error.clone())
                 .bind(event.event_id.clone())
+                .bind(event.lease_until)
                 .execute(&mut *tx)
                 .await?;
             }

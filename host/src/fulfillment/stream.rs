@@ -1,6 +1,8 @@
-//! The optional Redis Stream of events. A publisher loop adds each outbox event, in the order
-//! recorded, to `<prefix>:<game>` and marks it streamed. At least once: a crash between the
-//! XADD and the mark adds it again, so consumers deduplicate by `event_id`, as with POSTs.
+//! The optional Redis Stream of events. A publisher loop claims each outbox event (marks it
+//! streamed) and adds it, in the order recorded, to `<prefix>:<game>`; a failed XADD gives the
+//! claim back. Several instances never add the same event, but a crash between the claim and
+//! the XADD leaves that event out of the stream: the stream is a convenience beside the POST
+//! deliveries, which are the guarantee. Consumers deduplicate by `event_id`, as with POSTs.
 
 use std::time::Duration;
 
@@ -52,7 +54,7 @@ impl StreamPublisher {
         }
     }
 
-    /// Adds up to 100 unstreamed events; returns how many.
+    /// Adds up to 100 unstreamed events; returns how many it looked at.
     pub async fn publish_once(
         &self,
         connection: &mut redis::aio::MultiplexedConnection,
@@ -65,9 +67,21 @@ impl StreamPublisher {
         .await?;
         for row in &rows {
             let event_id: String = row.try_get("event_id")?;
+            // Claimed first, so that several instances do not all add it; given back if the
+            // XADD fails.
+            let claimed = sqlx::query(
+                "UPDATE outbox_events SET streamed_at = $1 WHERE event_id = $2 AND streamed_at IS NULL",
+            )
+            .bind(now_ms())
+            .bind(event_id.clone())
+            .execute(self.store.writer())
+            .await?;
+            if claimed.rows_affected() == 0 {
+                continue;
+            }
             let game: String = row.try_get("game_id")?;
             let key = format!("{}:{game}", self.config.key_prefix);
-            let _: String = redis::cmd("XADD")
+            let added: Result<String, redis::RedisError> = redis::cmd("XADD")
                 .arg(&key)
                 .arg("MAXLEN")
                 .arg("~")
@@ -80,12 +94,14 @@ impl StreamPublisher {
                 .arg("payload")
                 .arg(row.try_get::<String, _>("payload")?)
                 .query_async(connection)
-                .await?;
-            sqlx::query("UPDATE outbox_events SET streamed_at = $1 WHERE event_id = $2")
-                .bind(now_ms())
-                .bind(event_id)
-                .execute(self.store.writer())
-                .await?;
+                .await;
+            if let Err(error) = added {
+                sqlx::query("UPDATE outbox_events SET streamed_at = NULL WHERE event_id = $1")
+                    .bind(event_id)
+                    .execute(self.store.writer())
+                    .await?;
+                return Err(error.into());
+            }
         }
         Ok(rows.len())
     }

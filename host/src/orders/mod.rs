@@ -100,6 +100,8 @@ pub struct Orders {
     config: OrdersConfig,
     public_url: String,
     status_cache: moka::future::Cache<OrderNo, Arc<OrderView>>,
+    /// Payments recently queried because of an unverified claim (see `confirm_claim`).
+    claim_throttle: moka::future::Cache<String, ()>,
 }
 
 impl Orders {
@@ -123,6 +125,10 @@ impl Orders {
             config,
             public_url: public_url.trim_end_matches('/').to_owned(),
             status_cache,
+            claim_throttle: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(2))
+                .build(),
         }
     }
 

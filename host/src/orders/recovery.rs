@@ -9,6 +9,14 @@ use crate::store::now_ms;
 /// Attempts that have not settled: the channel may have taken the money without telling us.
 const UNSETTLED: &str = "('created', 'unknown', 'requires_action', 'processing')";
 
+/// How long closed orders' unsettled attempts are still asked about.
+const CLOSED_WATCH_MS: i64 = 24 * 3600 * 1000;
+
+/// An expired order whose attempts cannot all be confirmed failed is closed anyway this long
+/// after its deadline (its channel has long since closed the payment); a payment that still
+/// arrives later makes it paid again (closed -> paid is legal) and is recorded.
+const CLOSE_ANYWAY_AFTER_MS: i64 = 24 * 3600 * 1000;
+
 /// What one close did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
@@ -33,13 +41,17 @@ impl Orders {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT a.channel, a.payment_ref, a.order_no, a.attempt_no FROM payment_attempts a \
              JOIN orders o ON o.order_no = a.order_no \
-             WHERE o.status = 'pending' AND a.status IN {UNSETTLED} AND a.updated_at <= $1 \
+             WHERE (o.status = 'pending' OR (o.status = 'closed' AND o.updated_at > $4)) \
+             AND a.status IN {UNSETTLED} AND a.updated_at <= $1 \
              AND (a.next_query_at IS NULL OR a.next_query_at <= $2) \
              ORDER BY a.updated_at LIMIT $3"
         )))
         .bind(now - older_than_ms)
         .bind(now)
         .bind(i64::from(limit))
+        // Closed orders stay watched for a day: a payment that completed at the channel just
+        // before the close, whose notification was lost, is still found.
+        .bind(now - CLOSED_WATCH_MS)
         .fetch_all(self.store.pool())
         .await?;
         let mut paid = 0;
@@ -93,6 +105,10 @@ impl Orders {
     /// with the channel that none of its attempts was paid. Safe to call from several
     /// instances: the transition happens once, and the releases with it.
     pub async fn close_if_expired(&self, order_no: &OrderNo) -> Result<Expiry, OrderError> {
+        let Some(order) = store::get_order(&self.store, order_no).await? else {
+            return Ok(Expiry::Kept);
+        };
+        let long_overdue = order.expires_at + CLOSE_ANYWAY_AFTER_MS <= now_ms();
         let attempts = store::attempts(self.store.pool(), order_no).await?;
         for attempt in attempts
             .iter()
@@ -104,10 +120,11 @@ impl Orders {
             {
                 Ok((Settled::Paid, _)) => return Ok(Expiry::Paid),
                 Ok(_) => {}
-                Err(error) => {
+                Err(error) if !long_overdue => {
                     tracing::warn!(%order_no, %error, "expired order kept open: its payment could not be confirmed");
                     return Ok(Expiry::Kept);
                 }
+                Err(_) => {}
             }
         }
         let mut tx = self.store.begin_write().await?;
@@ -115,6 +132,14 @@ impl Orders {
             return Ok(Expiry::Kept);
         };
         if order.status != OrderStatus::Pending || order.expires_at > now_ms() {
+            return Ok(Expiry::Kept);
+        }
+        // Re-read inside the transaction: an attempt may have started or moved meanwhile. Every
+        // one must be failed (the channel said so), unless the order is long overdue.
+        let attempts = store::attempts(&mut *tx, order_no).await?;
+        if attempts.iter().any(|a| a.status == AttemptStatus::Paid)
+            || (!long_overdue && attempts.iter().any(|a| a.status != AttemptStatus::Failed))
+        {
             return Ok(Expiry::Kept);
         }
         if !store::transition(

@@ -214,6 +214,26 @@ impl Orders {
         if !moved {
             return Ok(Settled::Unchanged);
         }
+        if order.status == OrderStatus::Closed {
+            // Closing gave the stock and the purchase back; the money came anyway, so take them
+            // again. With none left, the order is still paid (the player paid) and an operator
+            // decides (deliver beyond the stock, or refund).
+            if order.holds_stock
+                && !crate::catalog::reserve_stock(tx, &order.game, &order.sku).await?
+            {
+                record_conflict(
+                    tx,
+                    "sold_out_after_close",
+                    &channel,
+                    &payment_ref,
+                    Some(&order.order_no),
+                    update,
+                )
+                .await?;
+            }
+            crate::catalog::count_purchase(tx, &order.player_id, &order.game, &order.sku, i64::MAX)
+                .await?;
+        }
         let mut paid = order.clone();
         paid.status = OrderStatus::Paid;
         paid.paid_at = Some(now_ms());
@@ -258,6 +278,28 @@ impl Orders {
             .apply_payment_update(channel_id, &update, "query")
             .await?;
         Ok((settled, order.order_no))
+    }
+
+    /// Confirms an unverified claim (a browser return, an unsigned notification) by query, but
+    /// only for attempts that have not settled, and at most once per payment every two seconds
+    /// on this instance: anyone can send claims, and each would cost a signed call to the
+    /// channel.
+    pub async fn confirm_claim(
+        &self,
+        channel_id: &str,
+        payment_ref: &str,
+    ) -> Result<(Settled, OrderNo), ConfirmError> {
+        let (order, attempt) = self
+            .attempt_by_ref(channel_id, payment_ref)
+            .await?
+            .ok_or_else(|| ConfirmError::UnknownPayment(payment_ref.to_owned()))?;
+        let settled = matches!(attempt.status, AttemptStatus::Paid | AttemptStatus::Failed);
+        let key = format!("{channel_id}/{payment_ref}");
+        if settled || self.claim_throttle.get(&key).await.is_some() {
+            return Ok((Settled::Unchanged, order.order_no));
+        }
+        self.claim_throttle.insert(key, ()).await;
+        self.confirm_by_query(channel_id, payment_ref).await
     }
 
     /// The order and attempt a channel's payment reference belongs to.
