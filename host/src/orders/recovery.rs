@@ -85,11 +85,12 @@ impl Orders {
         Ok(paid)
     }
 
-    /// Pending orders past their deadline, oldest first.
+    /// Pending orders past their deadline, least recently looked at first (an order kept open
+    /// goes to the back, so a few that cannot be confirmed never hold up the others).
     pub async fn expired_pending(&self, limit: u32) -> Result<Vec<OrderNo>, OrderError> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT order_no FROM orders WHERE status = 'pending' AND expires_at <= $1 \
-             ORDER BY expires_at LIMIT $2",
+             ORDER BY updated_at LIMIT $2",
         )
         .bind(now_ms())
         .bind(i64::from(limit))
@@ -105,6 +106,20 @@ impl Orders {
     /// with the channel that none of its attempts was paid. Safe to call from several
     /// instances: the transition happens once, and the releases with it.
     pub async fn close_if_expired(&self, order_no: &OrderNo) -> Result<Expiry, OrderError> {
+        let expiry = self.try_close(order_no).await?;
+        if expiry == Expiry::Kept {
+            sqlx::query(
+                "UPDATE orders SET updated_at = $1 WHERE order_no = $2 AND status = 'pending'",
+            )
+            .bind(now_ms())
+            .bind(order_no.to_string())
+            .execute(self.store.writer())
+            .await?;
+        }
+        Ok(expiry)
+    }
+
+    async fn try_close(&self, order_no: &OrderNo) -> Result<Expiry, OrderError> {
         let Some(order) = store::get_order(&self.store, order_no).await? else {
             return Ok(Expiry::Kept);
         };

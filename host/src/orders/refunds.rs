@@ -232,8 +232,36 @@ impl Orders {
             RefundStatus::Failed => "failed",
             RefundStatus::Pending => "pending",
         };
-        if update.status == RefundStatus::Succeeded && update.amount.minor != amount {
-            tracing::error!(refund_no = %refund.refund_no, "the channel refunded another amount; left for an operator");
+        if update.status == RefundStatus::Succeeded
+            && (update.amount.minor != amount || refund.status == "failed")
+        {
+            // Money moved in a way Coffer did not ask for, or after it was told it had not:
+            // kept for an operator, never applied silently.
+            let kind = if refund.status == "failed" {
+                "refund_after_failure"
+            } else {
+                "refund_amount_mismatch"
+            };
+            sqlx::query(
+                "INSERT INTO payment_conflicts (id, kind, channel, payment_ref, order_no, \
+                 channel_txn_id, detail, created_at, resolved_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) ON CONFLICT DO NOTHING",
+            )
+            .bind(new_id("pc_"))
+            .bind(kind)
+            .bind(channel.to_owned())
+            .bind(clean_id(&refund.refund_no))
+            .bind(refund.order_no.clone())
+            .bind(update.channel_refund_id.as_deref().map(clean_id))
+            .bind(format!(
+                "refund of {} {} reported succeeded for {} minor units",
+                amount, refund.amount.currency, update.amount.minor
+            ))
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            tracing::error!(refund_no = %refund.refund_no, kind, "refund update not applied; recorded as a conflict");
             return Ok(());
         }
         // Final states stay final; only a pending or unknown refund moves.
