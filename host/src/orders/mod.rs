@@ -361,11 +361,7 @@ impl Orders {
                 failure: None,
                 channel_status: attempt.channel_status.clone(),
             };
-            // Recorded as processing first, so that settling it is what makes it paid.
-            let mut processing = attempt.clone();
-            processing.status = AttemptStatus::Processing;
-            store::update_created_attempt(self.store.writer(), &order.order_no, &processing)
-                .await?;
+            // The attempt is still `created` in the store: settling moves it (and the order).
             self.apply_payment_update(&attempt.channel, &update, "answer")
                 .await?;
         }
