@@ -84,6 +84,7 @@ pub async fn notify(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
+    let rejected = matches!(outcome.verdict, CallbackVerdict::Rejected(_));
     let recorded = match outcome.verdict {
         CallbackVerdict::Verified(CallbackEvent::Payment(update)) => {
             match state
@@ -133,11 +134,16 @@ pub async fn notify(
             false
         }
     };
-    answer(if recorded {
-        outcome.ack_accepted
-    } else {
-        outcome.ack_rejected
-    })
+    if recorded {
+        return answer(outcome.ack_accepted);
+    }
+    // The channel's own "failed" body, but never with a success status: a forged or tampered
+    // notification gets a 4xx, one Coffer could not record a 5xx (so the channel retries).
+    let mut ack = outcome.ack_rejected;
+    if ack.status < 400 {
+        ack.status = if rejected { 400 } else { 503 };
+    }
+    answer(ack)
 }
 
 /// `GET /v1/return/{channel}`: the player's browser back from the channel. Never trusted: the
@@ -178,7 +184,22 @@ pub async fn browser_return(
         .await
     {
         Ok((_, order_no)) => {
-            let view = state.orders.view(&order_no).await.ok();
+            // A query for this payment may be running already (the channel's notification
+            // often arrives with the browser): give it a moment before saying "confirming".
+            let mut view = state.orders.view(&order_no).await.ok();
+            for _ in 0..15 {
+                let settled = view.as_ref().is_some_and(|v| {
+                    v.status != OrderStatus::Pending
+                        || v.payment
+                            .as_ref()
+                            .is_some_and(|a| a.status == AttemptStatus::Failed)
+                });
+                if settled {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                view = state.orders.view(&order_no).await.ok();
+            }
             let status = view.as_ref().map(|v| v.status);
             let attempt = view
                 .as_ref()
