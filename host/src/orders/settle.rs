@@ -8,7 +8,6 @@
 //! conflict for an operator, never applied and never dropped.
 
 use coffer_plugin_runtime::contract::{PaymentStatus, PaymentUpdate, QueryRequest};
-use sqlx::Row;
 
 use super::model::{Attempt, Failure, Order};
 use super::payment::{AMOUNT_MISMATCH, clean_id, scrub};
@@ -65,7 +64,8 @@ impl Orders {
     ) -> Result<Settled, OrderError> {
         let payment_ref = update.order_no.as_str();
         let mut tx = self.store.begin_write().await?;
-        let Some((order_no, attempt_no)) = find_attempt(&mut tx, channel, payment_ref).await?
+        let Some((order_no, attempt_no)) =
+            store::find_attempt(&mut *tx, channel, payment_ref).await?
         else {
             record_conflict(
                 &mut tx,
@@ -308,17 +308,11 @@ impl Orders {
         channel: &str,
         payment_ref: &str,
     ) -> Result<Option<(Order, Attempt)>, OrderError> {
-        let row = sqlx::query(
-            "SELECT order_no, attempt_no FROM payment_attempts WHERE channel = $1 AND payment_ref = $2",
-        )
-        .bind(channel.to_owned())
-        .bind(payment_ref.to_owned())
-        .fetch_optional(self.store.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let order_no = OrderNo::parse(&row.try_get::<String, _>("order_no")?)
-            .map_err(|e| sqlx::Error::Decode(e.into()))?;
-        let attempt_no: i64 = row.try_get("attempt_no")?;
+        let Some((order_no, attempt_no)) =
+            store::find_attempt(self.store.pool(), channel, payment_ref).await?
+        else {
+            return Ok(None);
+        };
         let Some(order) = store::get_order(&self.store, &order_no).await? else {
             return Ok(None);
         };
@@ -328,24 +322,6 @@ impl Orders {
             .find(|a| a.attempt_no == attempt_no);
         Ok(attempt.map(|a| (order, a)))
     }
-}
-
-async fn find_attempt(
-    tx: &mut Tx,
-    channel: &str,
-    payment_ref: &str,
-) -> Result<Option<(OrderNo, i64)>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT order_no, attempt_no FROM payment_attempts WHERE channel = $1 AND payment_ref = $2",
-    )
-    .bind(channel.to_owned())
-    .bind(payment_ref.to_owned())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let order_no = OrderNo::parse(&row.try_get::<String, _>("order_no")?)
-        .map_err(|e| sqlx::Error::Decode(e.into()))?;
-    Ok(Some((order_no, row.try_get("attempt_no")?)))
 }
 
 /// Records a payment Coffer refused to apply, once per kind and payment.

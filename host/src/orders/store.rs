@@ -175,28 +175,7 @@ pub(super) async fn update_created_attempt(
     order_no: &OrderNo,
     attempt: &Attempt,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE payment_attempts SET status = $1, channel_txn_id = $2, channel_status = $3, \
-         failure_code = $4, failure_message = $5, next_action = $6, updated_at = $7 \
-         WHERE order_no = $8 AND attempt_no = $9 AND status = 'created'",
-    )
-    .bind(attempt.status.as_str())
-    .bind(attempt.channel_txn_id.clone())
-    .bind(attempt.channel_status.clone())
-    .bind(attempt.failure.as_ref().map(|f| f.code.clone()))
-    .bind(attempt.failure.as_ref().map(|f| f.message.clone()))
-    .bind(
-        attempt
-            .next_action
-            .as_ref()
-            .map(|a| serde_json::to_string(a).expect("actions serialize")),
-    )
-    .bind(attempt.updated_at)
-    .bind(order_no.as_str().to_owned())
-    .bind(attempt.attempt_no)
-    .execute(executor)
-    .await?;
-    Ok(())
+    write_attempt(executor, order_no, attempt, true).await
 }
 
 /// Stores what became of an attempt.
@@ -205,10 +184,19 @@ pub(super) async fn update_attempt(
     order_no: &OrderNo,
     attempt: &Attempt,
 ) -> Result<(), sqlx::Error> {
+    write_attempt(executor, order_no, attempt, false).await
+}
+
+async fn write_attempt(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    order_no: &OrderNo,
+    attempt: &Attempt,
+    only_if_created: bool,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE payment_attempts SET status = $1, channel_txn_id = $2, channel_status = $3, \
          failure_code = $4, failure_message = $5, next_action = $6, updated_at = $7 \
-         WHERE order_no = $8 AND attempt_no = $9",
+         WHERE order_no = $8 AND attempt_no = $9 AND (NOT $10 OR status = 'created')",
     )
     .bind(attempt.status.as_str())
     .bind(attempt.channel_txn_id.clone())
@@ -224,9 +212,28 @@ pub(super) async fn update_attempt(
     .bind(attempt.updated_at)
     .bind(order_no.as_str().to_owned())
     .bind(attempt.attempt_no)
+    .bind(only_if_created)
     .execute(executor)
     .await?;
     Ok(())
+}
+
+/// The attempt a channel knows by `payment_ref`: its order number and attempt number.
+pub(super) async fn find_attempt(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    channel: &str,
+    payment_ref: &str,
+) -> Result<Option<(OrderNo, i64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT order_no, attempt_no FROM payment_attempts WHERE channel = $1 AND payment_ref = $2",
+    )
+    .bind(channel.to_owned())
+    .bind(payment_ref.to_owned())
+    .fetch_optional(executor)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let order_no = OrderNo::parse(&row.try_get::<String, _>("order_no")?).map_err(decode)?;
+    Ok(Some((order_no, row.try_get("attempt_no")?)))
 }
 
 pub async fn get_order(store: &Store, order_no: &OrderNo) -> Result<Option<Order>, sqlx::Error> {

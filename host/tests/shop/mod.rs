@@ -154,14 +154,6 @@ impl Shop {
             &format!("{}/demo-keys/", dir.path().display()),
         );
         let mut config = Config::from_toml(&demo).unwrap();
-        // A known port, so the callback URLs given to channels point back here.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        config.server.listen = ([127, 0, 0, 1], port).into();
-        config.server.public_url = format!("http://127.0.0.1:{port}");
         config.plugins.dir = plugins;
         config.plugins.cache_dir = shared_plugin_cache();
         config.plugins.watch = false;
@@ -183,7 +175,25 @@ impl Shop {
         config.database.url = db.url.clone();
         tweak(&mut config);
 
-        let running = coffer::app::start(config.clone()).await.unwrap();
+        // A known port, so the callback URLs given to channels point back here. Picked free,
+        // but another test may take it before Coffer binds it: then try another.
+        let mut attempts = 0;
+        let running = loop {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            config.server.listen = ([127, 0, 0, 1], port).into();
+            config.server.public_url = format!("http://127.0.0.1:{port}");
+            match coffer::app::start(config.clone()).await {
+                Ok(running) => break running,
+                Err(e) if attempts < 5 && format!("{e:#}").contains("cannot listen") => {
+                    attempts += 1;
+                }
+                Err(e) => panic!("coffer did not start: {e:#}"),
+            }
+        };
         let base = format!("http://{}", running.addr);
         let http = reqwest::Client::new();
         let created: Value = http

@@ -125,6 +125,33 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     Ok((value, parsed))
 }
 
+/// What every idempotent POST starts with: its key, its body parsed, and the fingerprint
+/// that tells two requests with the same key apart.
+struct Prepared<T> {
+    key: Option<String>,
+    fingerprint: String,
+    body: T,
+}
+
+fn prepare<T: serde::de::DeserializeOwned>(
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Prepared<T>, Problem> {
+    let key = idempotency_key(headers)?;
+    let (value, body) = parse_json::<T>(body)?;
+    Ok(Prepared {
+        key,
+        fingerprint: fingerprint("POST", path, &value),
+        body,
+    })
+}
+
+/// An order number from the path; anything else is a missing order.
+fn order_no_in_path(order_no: &str) -> Result<OrderNo, Problem> {
+    OrderNo::parse(order_no).map_err(|_| Problem::not_found("no such order"))
+}
+
 /// Runs `work` under the request's Idempotency-Key, if it has one. `work` answers
 /// `(answer, changed_something)`; only answers that changed something are stored.
 async fn idempotently<F>(
@@ -189,15 +216,11 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = match idempotency_key(&headers) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
+    let prepared = match prepare::<CreateOrder>("/v1/orders", &headers, &body) {
+        Ok(prepared) => prepared,
+        Err(refused) => return refused.into_response(),
     };
-    let (value, request) = match parse_json::<CreateOrder>(&body) {
-        Ok(parsed) => parsed,
-        Err(problem) => return problem.into_response(),
-    };
-    let fingerprint = fingerprint("POST", "/v1/orders", &value);
+    let request = prepared.body;
     let work = async {
         match state
             .orders
@@ -208,7 +231,7 @@ pub async fn create(
             Err(error) => (Problem::from(error).into(), false),
         }
     };
-    idempotently(&state, &signed, key, fingerprint, work).await
+    idempotently(&state, &signed, prepared.key, prepared.fingerprint, work).await
 }
 
 pub async fn retry_payment(
@@ -218,19 +241,16 @@ pub async fn retry_payment(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(order_no) = OrderNo::parse(&order_no) else {
-        return Problem::not_found("no such order").into_response();
-    };
-    let key = match idempotency_key(&headers) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
-    let (value, choice) = match parse_json::<PaymentChoice>(&body) {
-        Ok(parsed) => parsed,
-        Err(problem) => return problem.into_response(),
+    let order_no = match order_no_in_path(&order_no) {
+        Ok(order_no) => order_no,
+        Err(refused) => return refused.into_response(),
     };
     let path = format!("/v1/orders/{order_no}/payments");
-    let fingerprint = fingerprint("POST", &path, &value);
+    let prepared = match prepare::<PaymentChoice>(&path, &headers, &body) {
+        Ok(prepared) => prepared,
+        Err(refused) => return refused.into_response(),
+    };
+    let choice = prepared.body;
     let work = async {
         match state
             .orders
@@ -241,7 +261,7 @@ pub async fn retry_payment(
             Err(error) => (Problem::from(error).into(), false),
         }
     };
-    idempotently(&state, &signed, key, fingerprint, work).await
+    idempotently(&state, &signed, prepared.key, prepared.fingerprint, work).await
 }
 
 pub async fn get(
@@ -263,23 +283,21 @@ pub async fn refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(order_no) = OrderNo::parse(&order_no) else {
-        return Problem::not_found("no such order").into_response();
+    let order_no = match order_no_in_path(&order_no) {
+        Ok(order_no) => order_no,
+        Err(refused) => return refused.into_response(),
     };
-    let key = match idempotency_key(&headers) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
+    let path = format!("/v1/orders/{order_no}/refunds");
+    let prepared = match prepare::<RefundAsk>(&path, &headers, &body) {
+        Ok(prepared) => prepared,
+        Err(refused) => return refused.into_response(),
     };
-    let (value, ask) = match parse_json::<RefundAsk>(&body) {
-        Ok(parsed) => parsed,
-        Err(problem) => return problem.into_response(),
-    };
-    let fingerprint = fingerprint("POST", &format!("/v1/orders/{order_no}/refunds"), &value);
+    let ask = prepared.body;
     let work = async {
         match state.orders.refund(&signed.game, &order_no, ask).await {
             Ok(refund) => (Answer::json(StatusCode::CREATED, &refund), true),
             Err(error) => (Problem::from(error).into(), false),
         }
     };
-    idempotently(&state, &signed, key, fingerprint, work).await
+    idempotently(&state, &signed, prepared.key, prepared.fingerprint, work).await
 }
