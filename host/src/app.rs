@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::catalog::Catalog;
 use crate::channels::Channels;
 use crate::config::Config;
+use crate::legacy::Legacy;
 use crate::orders::Orders;
 use crate::orders::idempotency::Idempotency;
 use crate::players::{PasswordHasherConfig, Players};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub catalog: Catalog,
     pub orders: Orders,
     pub idempotency: Arc<Idempotency>,
+    /// The old three-service system's routes, when `[legacy]` is on.
+    pub legacy: Option<Legacy>,
     /// Set once startup has finished; `/readyz` reports it.
     pub ready: Arc<AtomicBool>,
 }
@@ -122,12 +125,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.orders.clone(),
         &config.server.public_url,
     );
+    let players = Players::new(store.clone(), hasher, config.players.session_ttl_s);
+    let legacy = Legacy::new(
+        store.clone(),
+        players.clone(),
+        orders.clone(),
+        catalog.clone(),
+        &config.legacy,
+    );
     let state = AppState {
         config: config.clone(),
         channels,
-        players: Players::new(store.clone(), hasher, config.players.session_ttl_s),
+        players,
         catalog,
         orders,
+        legacy,
         idempotency: Arc::new(Idempotency::new(
             store.clone(),
             config.orders.idempotency_lock_s,
@@ -161,14 +173,30 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    let router = crate::api::router(state.clone());
-    let (shutdown, mut stop_requested) = watch::channel(false);
+    let (shutdown, stop_requested) = watch::channel(false);
+    let mut servers = vec![serve(
+        listener,
+        crate::api::router(state.clone()),
+        stop_requested.clone(),
+    )];
+    if state.legacy.is_some() {
+        for legacy_addr in &config.legacy.listen {
+            let listener = TcpListener::bind(legacy_addr)
+                .await
+                .with_context(|| format!("cannot listen on {legacy_addr} (legacy.listen)"))?;
+            tracing::info!(addr = %legacy_addr, "serving the legacy routes");
+            servers.push(serve(
+                listener,
+                crate::api::legacy_router(state.clone()),
+                stop_requested.clone(),
+            ));
+        }
+    }
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop_requested.changed().await;
-            })
-            .await
+        for server in servers {
+            server.await??;
+        }
+        Ok(())
     });
     state.ready.store(true, Ordering::Release);
     tracing::info!(%addr, "coffer is serving");
@@ -178,6 +206,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         server,
         background,
+    })
+}
+
+/// Serves `router` on `listener` until `stop` changes, with peer addresses for handlers.
+fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        })
+        .await
     })
 }
 

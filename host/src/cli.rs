@@ -37,6 +37,19 @@ pub enum Command {
     /// Create or update the database schema (`serve` also does, unless
     /// `database.migrate_on_start` is off).
     Migrate,
+    /// Import the old three-service system's MariaDB/MySQL `game_db` (players and payment
+    /// records) into the legacy game. Safe to run again: nothing is imported twice.
+    ImportLegacy {
+        /// The old database, e.g. mysql://root:password@127.0.0.1:3306/game_db.
+        #[arg(long = "from")]
+        from: String,
+        /// The game to import into; `legacy.game` by default.
+        #[arg(long)]
+        game: Option<String>,
+        /// The UTC offset the old `pay_time` values were written in.
+        #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
+        time_zone: String,
+    },
     /// Admin tokens.
     Token {
         #[command(subcommand)]
@@ -118,8 +131,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database {} is up to date", crate::app::redact_url(&url));
             Ok(())
         }
+        Command::ImportLegacy {
+            from,
+            game,
+            time_zone,
+        } => import_legacy(&config, &from, game, time_zone).await,
         Command::Token { .. } => unreachable!("handled above"),
     }
+}
+
+async fn import_legacy(
+    config: &Config,
+    from: &str,
+    game: Option<String>,
+    time_zone: String,
+) -> anyhow::Result<()> {
+    let game = game.unwrap_or_else(|| config.legacy.game.clone());
+    let game = crate::games::GameId::parse(&game)
+        .map_err(|e| anyhow::anyhow!("--game (or legacy.game) must name a game: {e}"))?;
+    let store = crate::app::open_store(config).await?;
+    let hasher = crate::players::PasswordHasherConfig::new(&config.players.password_hash)
+        .map_err(anyhow::Error::msg)?;
+    let players = crate::players::Players::new(store.clone(), hasher, config.players.session_ttl_s);
+    let source = crate::legacy::import::ImportSource {
+        url: from.to_owned(),
+        time_zone,
+    };
+    println!(
+        "importing {} into game {game}",
+        crate::app::redact_url(from)
+    );
+    let report = crate::legacy::import::run(&store, &players, &game, &source)
+        .await
+        .map_err(|e| anyhow::anyhow!("import failed: {e}"))?;
+    store.close().await;
+    println!("{report}");
+    Ok(())
 }
 
 fn to_json(config: &Config) -> anyhow::Result<String> {

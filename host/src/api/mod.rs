@@ -4,6 +4,7 @@ pub mod admin;
 mod callbacks;
 mod errors;
 mod health;
+pub mod legacy;
 pub mod problem;
 pub mod v1;
 
@@ -30,7 +31,25 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(callbacks::notify).get(callbacks::notify),
         )
         .route("/v1/return/{channel}", get(callbacks::browser_return))
+        .merge(legacy::router(&state))
         .fallback(|| async { problem::Problem::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// What the extra `[legacy] listen` addresses serve: the legacy routes only.
+pub fn legacy_router(state: AppState) -> Router {
+    let body_limit = state.config.server.body_limit_kib << 10;
+    legacy::router(&state)
+        .fallback(|| async {
+            (
+                axum::http::StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({ "success": false, "message": "接口不存在" })),
+            )
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())

@@ -5,6 +5,7 @@
 mod admin;
 mod channels;
 mod commerce;
+mod legacy;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,11 +21,12 @@ pub use commerce::{
     CatalogConfig, DatabaseConfig, DeliveryConfig, JobsConfig, OrdersConfig, PasswordHashConfig,
     PlayersConfig, StreamConfig,
 };
+pub use legacy::LegacyConfig;
 
 /// The configuration's sections: what `COFFER_<SECTION>__<OPTION>` variables may name.
 const SECTIONS: &[&str] = &[
     "server", "log", "plugins", "admin", "database", "players", "catalog", "orders", "delivery",
-    "jobs", "stream", "channels",
+    "jobs", "stream", "legacy", "channels",
 ];
 
 /// The file read when no `--config` is given, if it exists.
@@ -44,6 +46,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub jobs: JobsConfig,
     pub stream: StreamConfig,
+    pub legacy: LegacyConfig,
     /// Per-channel settings, endpoints and keys, by channel id.
     pub channels: std::collections::BTreeMap<String, ChannelSection>,
 }
@@ -266,6 +269,7 @@ impl Config {
             return invalid("jobs.interval_s and jobs.batch must be greater than zero");
         }
         self.admin.validate().map_err(ConfigError::Invalid)?;
+        self.legacy.validate().map_err(ConfigError::Invalid)?;
         for (id, channel) in &self.channels {
             channel
                 .validate()

@@ -140,6 +140,27 @@ impl Orders {
         &self.config
     }
 
+    /// The URL channels and browsers reach this service at, without a trailing '/'.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The order `game` knows by its own number, with its latest attempt.
+    pub async fn find_by_merchant_order_no(
+        &self,
+        game: &GameId,
+        merchant_order_no: &str,
+    ) -> Result<Option<OrderView>, OrderError> {
+        match store::order_no_for_merchant(self.store.pool(), game, merchant_order_no).await? {
+            Some(order_no) => {
+                let order_no = OrderNo::parse(&order_no)
+                    .map_err(|e| OrderError::Database(sqlx::Error::Decode(e.into())))?;
+                Ok(Some(self.view(&order_no).await?))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Creates an order and starts its first payment attempt. `Ok` once the order exists,
     /// whatever became of the attempt (see [`Attempt::status`]).
     pub async fn create(
@@ -172,10 +193,13 @@ impl Orders {
         if !sku.spec.on_sale_at(now) {
             return Err(OrderError::NotOnSale(request.sku.clone()));
         }
-        let amount = sku
-            .spec
-            .price_for(&region, currency)
-            .map_err(|e| OrderError::NoPrice(e.to_string()))?;
+        let amount = match request.fixed_amount {
+            Some(amount) => amount,
+            None => sku
+                .spec
+                .price_for(&region, currency)
+                .map_err(|e| OrderError::NoPrice(e.to_string()))?,
+        };
         let choice = &request.payment;
         let channel = routing::choose(
             &self.registry,
@@ -337,12 +361,14 @@ impl Orders {
     ) -> Result<OrderView, OrderError> {
         let urls = payment::Urls {
             notify: format!("{}/v1/callbacks/{}", self.public_url, channel.id()),
-            return_to: format!(
-                "{}/v1/return/{}?order_no={}",
-                self.public_url,
-                channel.id(),
-                order.order_no
-            ),
+            return_to: choice.return_url.clone().unwrap_or_else(|| {
+                format!(
+                    "{}/v1/return/{}?order_no={}",
+                    self.public_url,
+                    channel.id(),
+                    order.order_no
+                )
+            }),
         };
         let attempt = payment::run(channel, &self.http, order, choice, urls, attempt).await;
         // What the answer says is recorded only if nothing newer was: a notification may have

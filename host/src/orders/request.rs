@@ -31,6 +31,10 @@ pub struct CreateOrder {
     /// Free text about the player's device ("ios", "android 14"), for operators.
     #[serde(default)]
     pub device: String,
+    /// An amount agreed outside the catalog (the legacy API's top-ups): never read from a
+    /// request body, only set by Coffer's own callers.
+    #[serde(skip)]
+    pub fixed_amount: Option<coffer_money::Money>,
 }
 
 /// How to pay: shared by order creation and `POST /v1/orders/{order_no}/payments`.
@@ -51,6 +55,10 @@ pub struct PaymentChoice {
     /// BCP 47 tag for the channel's pages; "en" by default.
     #[serde(default)]
     pub language: Option<String>,
+    /// Where the channel sends the player's browser back to, instead of
+    /// `/v1/return/{channel}`: only set by Coffer's own callers (the legacy API).
+    #[serde(skip)]
+    pub return_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::games::GameId;
 pub use password::{HashError, PASSWORD_CHARS, PasswordHasherConfig};
+pub(crate) use store::escape_like;
 pub use store::{Page, PlayerList, Players, ProfilePatch, Registration, Session};
 
 /// A player's id, made by Coffer (`pl_...`).

@@ -146,7 +146,18 @@ impl Players {
         }
     }
 
-    async fn require_enabled_game(&self, game: &GameId) -> Result<(), PlayerError> {
+    /// An Argon2id hash of `password` under the configured limits, for areas that insert
+    /// players with their own rules (the legacy API and its import).
+    pub async fn hash_password(&self, password: String) -> Result<String, PlayerError> {
+        Ok(self.hasher.hash(password).await?)
+    }
+
+    /// The store the players live in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) async fn require_enabled_game(&self, game: &GameId) -> Result<(), PlayerError> {
         let row = sqlx::query("SELECT enabled FROM games WHERE id = $1")
             .bind(game.as_str().to_owned())
             .fetch_optional(self.store.pool())
@@ -350,7 +361,7 @@ impl Players {
 }
 
 /// Escapes LIKE's wildcards so a search for "50%" looks for a percent sign.
-fn escape_like(text: &str) -> String {
+pub(crate) fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

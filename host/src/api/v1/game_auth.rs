@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -42,16 +42,6 @@ pub async fn require_signature(
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (Some(key_id), Some(signature)) = (header("coffer-key"), header("coffer-signature")) else {
-        return unauthorized(SignatureError::Missing);
-    };
     let limit = state.config.server.body_limit_kib << 10;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return Problem::new(
@@ -61,40 +51,61 @@ pub async fn require_signature(
         )
         .into_response();
     };
-    let key = match crate::games::find_key(&state.store, key_id.trim()).await {
-        Ok(Some(key)) => key,
-        Ok(None) => return unauthorized(SignatureError::UnknownKey),
-        Err(e) => return Problem::internal(&e).into_response(),
-    };
     let uri = parts
         .extensions
         .get::<OriginalUri>()
         .map_or_else(|| parts.uri.clone(), |u| u.0.clone());
+    match verify_request(&state, &parts.method, &uri, &parts.headers, &bytes).await {
+        Ok(signed) => {
+            parts.extensions.insert(signed);
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// Checks a game server's `Coffer-Key` and `Coffer-Signature` over the method, the path with
+/// its query, and the body. The refusal is a ready answer.
+pub async fn verify_request(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<SignedBy, Response> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(key_id), Some(signature)) = (header("coffer-key"), header("coffer-signature")) else {
+        return Err(unauthorized(SignatureError::Missing));
+    };
+    let key = match crate::games::find_key(&state.store, key_id.trim()).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return Err(unauthorized(SignatureError::UnknownKey)),
+        Err(e) => return Err(Problem::internal(&e).into_response()),
+    };
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let now_s = crate::store::now_ms() / 1000;
     if let Err(error) = verify_signature(
-        &signature,
+        signature,
         &key.secret,
-        parts.method.as_str(),
+        method.as_str(),
         path_and_query,
-        &bytes,
+        body,
         now_s,
     ) {
         tracing::warn!(key_id = %key_id, game = %key.game_id, %error, "game request refused");
-        return unauthorized(error);
+        return Err(unauthorized(error));
     }
     if !key.game_enabled {
-        return Problem::new(
+        return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "game-disabled",
             "This game is disabled",
         )
-        .into_response();
+        .into_response());
     }
-    parts.extensions.insert(SignedBy {
+    Ok(SignedBy {
         game: key.game_id,
         default_region: key.default_region,
-    });
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    })
 }

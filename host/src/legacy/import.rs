@@ -1,0 +1,255 @@
+//! `coffer import-legacy`: the old system's MariaDB/MySQL `game_db` (tables `users` and
+//! `payment_records` as its account service created them) into the legacy game. Plaintext
+//! passwords are hashed with Argon2id on the way. Running it again imports nothing twice:
+//! players are matched by pid, records by their old id and their order number.
+
+use sqlx::mysql::MySqlConnection;
+use sqlx::{Connection, Row};
+use tokio::task::JoinSet;
+
+use super::LegacyError;
+use super::accounts::{ImportedProfile, insert_player, player_by_pid, validate_pid};
+use crate::games::GameId;
+use crate::players::Players;
+use crate::store::{Backend, Store, now_ms};
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub players_imported: u64,
+    /// Already in Coffer (an earlier import, or registered since).
+    pub players_present: u64,
+    /// Not importable: their pid breaks Coffer's rules (listed in the log).
+    pub players_refused: u64,
+    pub records_imported: u64,
+    pub records_present: u64,
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "players: {} imported, {} already present, {} refused; payment records: {} \
+             imported, {} already present",
+            self.players_imported,
+            self.players_present,
+            self.players_refused,
+            self.records_imported,
+            self.records_present
+        )
+    }
+}
+
+/// Where to read from and how to read its times.
+#[derive(Debug, Clone)]
+pub struct ImportSource {
+    /// `mysql://user:password@host:3306/game_db`.
+    pub url: String,
+    /// The time zone the old `pay_time` DATETIMEs were written in ("+08:00"); TIMESTAMP
+    /// columns are converted by the server and need none.
+    pub time_zone: String,
+}
+
+struct OldUser {
+    id: i64,
+    pid: String,
+    name: String,
+    password: String,
+    level: i64,
+    gold: i64,
+    icon: String,
+    created_ms: i64,
+}
+
+/// Imports into `game`, which must exist.
+pub async fn run(
+    store: &Store,
+    players: &Players,
+    game: &GameId,
+    source: &ImportSource,
+) -> Result<ImportReport, LegacyError> {
+    crate::games::get(store, game.as_str())
+        .await
+        .map_err(|e| LegacyError::Invalid(format!("game {game}: {e}")))?;
+    let offset_ok = {
+        let b = source.time_zone.as_bytes();
+        b.len() == 6
+            && matches!(b[0], b'+' | b'-')
+            && b[3] == b':'
+            && [1, 2, 4, 5].iter().all(|&i| b[i].is_ascii_digit())
+    };
+    if !offset_ok {
+        return Err(LegacyError::Invalid(
+            "the time zone must be an offset like +08:00".into(),
+        ));
+    }
+    let mut old = MySqlConnection::connect(&source.url)
+        .await
+        .map_err(|e| LegacyError::Internal(format!("cannot connect to the old database: {e}")))?;
+    sqlx::query("SET time_zone = ?")
+        .bind(source.time_zone.clone())
+        .execute(&mut old)
+        .await?;
+    let mut report = ImportReport::default();
+    import_users(store, players, game, &mut old, &mut report).await?;
+    import_records(store, &mut old, &mut report).await?;
+    let _ = old.close().await;
+    Ok(report)
+}
+
+async fn import_users(
+    store: &Store,
+    players: &Players,
+    game: &GameId,
+    old: &mut MySqlConnection,
+    report: &mut ImportReport,
+) -> Result<(), LegacyError> {
+    let rows = sqlx::query(
+        "SELECT CAST(id AS SIGNED) AS id, pid, name, password, \
+         CAST(COALESCE(level, 1) AS SIGNED) AS level, CAST(COALESCE(gold, 500) AS SIGNED) AS gold, \
+         COALESCE(icon, '1') AS icon, \
+         CAST(COALESCE(UNIX_TIMESTAMP(created_at), 0) AS SIGNED) AS created_s \
+         FROM users ORDER BY id",
+    )
+    .fetch_all(&mut *old)
+    .await?;
+    let mut waiting = Vec::new();
+    for row in rows {
+        let user = OldUser {
+            id: row.try_get("id")?,
+            pid: row.try_get("pid")?,
+            name: row.try_get("name")?,
+            password: row.try_get("password")?,
+            level: row.try_get("level")?,
+            gold: row.try_get("gold")?,
+            icon: row.try_get("icon")?,
+            created_ms: row.try_get::<i64, _>("created_s")?.saturating_mul(1000),
+        };
+        if let Err(why) = validate_pid(&user.pid) {
+            tracing::warn!(old_id = user.id, pid = %user.pid, %why, "player not imported");
+            report.players_refused += 1;
+        } else if player_by_pid(store, game, &user.pid).await?.is_some() {
+            report.players_present += 1;
+        } else {
+            waiting.push(user);
+        }
+    }
+    // Hashing is the slow part: one per core at a time (the hasher's own limit).
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut running = JoinSet::new();
+    let mut waiting = waiting.into_iter();
+    loop {
+        while running.len() < parallel {
+            let Some(user) = waiting.next() else { break };
+            let (store, players, game) = (store.clone(), players.clone(), game.clone());
+            running.spawn(async move { import_user(&store, &players, &game, user).await });
+        }
+        match running.join_next().await {
+            None => break,
+            Some(joined) => {
+                let imported = joined.map_err(|e| LegacyError::Internal(e.to_string()))??;
+                if imported {
+                    report.players_imported += 1;
+                } else {
+                    report.players_present += 1;
+                }
+            }
+        }
+    }
+    if store.backend() == Backend::Postgres {
+        // Imported ids were given explicitly: new registrations must number after them.
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('legacy_profiles', 'legacy_id'), \
+             GREATEST((SELECT MAX(legacy_id) FROM legacy_profiles), 1))",
+        )
+        .execute(store.writer())
+        .await?;
+    }
+    Ok(())
+}
+
+/// `false` when the pid was taken meanwhile.
+async fn import_user(
+    store: &Store,
+    players: &Players,
+    game: &GameId,
+    user: OldUser,
+) -> Result<bool, LegacyError> {
+    // The old service stored passwords as typed; one already hashed by Argon2 is kept.
+    let hash = if user.password.starts_with("$argon2") {
+        user.password
+    } else {
+        players.hash_password(user.password).await?
+    };
+    let name = if user.name.trim().is_empty() {
+        user.pid.clone()
+    } else {
+        user.name
+    };
+    let imported = ImportedProfile {
+        legacy_id: user.id,
+        level: user.level,
+        gold: user.gold,
+        icon: user.icon,
+    };
+    let created = if user.created_ms > 0 {
+        user.created_ms
+    } else {
+        now_ms()
+    };
+    Ok(insert_player(
+        store,
+        game,
+        &user.pid,
+        &name,
+        &hash,
+        Some(imported),
+        created,
+    )
+    .await?
+    .is_some())
+}
+
+async fn import_records(
+    store: &Store,
+    old: &mut MySqlConnection,
+    report: &mut ImportReport,
+) -> Result<(), LegacyError> {
+    let rows = sqlx::query(
+        "SELECT CAST(id AS SIGNED) AS id, user_id, user_name, CAST(amount AS CHAR) AS amount, \
+         order_no, CAST(UNIX_TIMESTAMP(pay_time) AS SIGNED) AS pay_s, product_id, product_info, \
+         CAST(product_details AS CHAR) AS product_details, \
+         CAST(COALESCE(UNIX_TIMESTAMP(created_at), 0) AS SIGNED) AS created_s \
+         FROM payment_records ORDER BY id",
+    )
+    .fetch_all(&mut *old)
+    .await?;
+    for row in rows {
+        let pay_s: Option<i64> = row.try_get("pay_s")?;
+        let created_s: i64 = row.try_get("created_s")?;
+        let pay_ms = pay_s.unwrap_or(created_s).saturating_mul(1000);
+        let done = sqlx::query(
+            "INSERT INTO legacy_payment_records (bill_no, legacy_record_id, user_id, user_name, \
+             amount, pay_time, product_id, product_info, product_details, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(row.try_get::<String, _>("order_no")?)
+        .bind(row.try_get::<i64, _>("id")?)
+        .bind(row.try_get::<String, _>("user_id")?)
+        .bind(row.try_get::<String, _>("user_name")?)
+        .bind(row.try_get::<String, _>("amount")?)
+        .bind(pay_ms)
+        .bind(row.try_get::<Option<String>, _>("product_id")?)
+        .bind(row.try_get::<Option<String>, _>("product_info")?)
+        .bind(row.try_get::<Option<String>, _>("product_details")?)
+        .bind(created_s.saturating_mul(1000))
+        .execute(store.writer())
+        .await?;
+        if done.rows_affected() == 1 {
+            report.records_imported += 1;
+        } else {
+            report.records_present += 1;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,524 @@
+//! Legacy payments: `/api/pay` as an order in Coffer's order center, bill status confirmed by
+//! the channel's signed query, payment records accepted only for orders Coffer saw paid, and
+//! the payment listings read from Coffer's own orders.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use coffer_money::{Currency, Money};
+use sqlx::Row;
+
+use super::{GUEST_USERNAME, Legacy, LegacyError};
+use crate::orders::{
+    AddressInput, AttemptStatus, CardInput, CreateOrder, CustomerInput, Flow, OrderStatus,
+    OrderView, PaymentChoice,
+};
+use crate::players::Player;
+use crate::store::now_ms;
+
+/// `/api/pay`'s form fields, as the old client sends them (names and all).
+pub type PayForm = BTreeMap<String, String>;
+
+/// A bill as `GET /api/payment/status/:billNo` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillState {
+    Pending,
+    Paid,
+    Failed,
+}
+
+impl BillState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Paid => "PAID",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    /// What the old client should make of an order: paid once the money is in (whatever
+    /// happened after), failed when the order cannot be paid any more or its last attempt
+    /// was declined.
+    pub fn of(view: &OrderView) -> Self {
+        if view.paid_at.is_some() {
+            return Self::Paid;
+        }
+        match view.status {
+            OrderStatus::Failed | OrderStatus::Closed => Self::Failed,
+            _ if view
+                .payment
+                .as_ref()
+                .is_some_and(|a| a.status == AttemptStatus::Failed) =>
+            {
+                Self::Failed
+            }
+            _ => Self::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BillStatus {
+    pub bill_no: String,
+    pub state: BillState,
+    pub updated_at: i64,
+    pub view: OrderView,
+}
+
+/// `POST /api/payments/record`, checked field by field.
+#[derive(Debug, Clone)]
+pub struct RecordUpload {
+    pub user_id: String,
+    pub amount: String,
+    pub order_no: String,
+    pub product_id: Option<String>,
+    pub product_info: Option<String>,
+    /// JSON text.
+    pub product_details: Option<String>,
+}
+
+/// A stored payment record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub bill_no: String,
+    pub user_id: String,
+}
+
+/// A row of `/api/payments/...`: the old table's columns.
+#[derive(Debug, Clone)]
+pub struct PaymentRow {
+    /// The record's id; `None` for a paid order the client never recorded.
+    pub id: Option<i64>,
+    pub user_id: String,
+    pub user_name: String,
+    /// A decimal with the currency's digits, as MariaDB printed DECIMAL(10,2).
+    pub amount: String,
+    pub order_no: String,
+    pub pay_time: i64,
+    pub created_at: i64,
+    pub product_id: Option<String>,
+    pub product_info: Option<String>,
+    pub product_details: Option<String>,
+}
+
+/// Most rows one listing returns (the old routes had no paging).
+pub const MAX_ROWS: i64 = 1000;
+
+fn field<'f>(form: &'f PayForm, name: &str) -> &'f str {
+    form.get(name).map_or("", |v| v.trim())
+}
+
+fn required<'f>(form: &'f PayForm, name: &str) -> Result<&'f str, LegacyError> {
+    match field(form, name) {
+        "" => Err(LegacyError::Invalid(format!("缺少必要参数: {name}"))),
+        value => Ok(value),
+    }
+}
+
+/// The old client percent-encodes `productInfo` before the form encoding does it again.
+pub fn decode_product_info(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+}
+
+fn card(form: &PayForm) -> Result<CardInput, LegacyError> {
+    let invalid = |what: &str| LegacyError::Invalid(format!("{what}无效"));
+    let month: u8 = required(form, "month")?
+        .parse()
+        .map_err(|_| invalid("month"))?;
+    let year: u16 = required(form, "year")?
+        .parse()
+        .map_err(|_| invalid("year"))?;
+    // Two-digit years ("27") are this century's.
+    let year = if year < 100 { 2000 + year } else { year };
+    let holder = format!("{} {}", field(form, "firstName"), field(form, "lastName"));
+    Ok(CardInput {
+        number: required(form, "cardNum")?.replace([' ', '-'], ""),
+        expiry_month: month,
+        expiry_year: year,
+        cvc: required(form, "cvv2")?.to_owned(),
+        holder_name: holder.trim().to_owned(),
+    })
+}
+
+fn customer(form: &PayForm) -> CustomerInput {
+    let address = |prefix: &str| {
+        let f = |name: &str| {
+            let key = if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                let mut chars = name.chars();
+                let first = chars.next().map(|c| c.to_ascii_uppercase());
+                format!("{prefix}{}{}", first.unwrap_or_default(), chars.as_str())
+            };
+            field(form, &key).to_owned()
+        };
+        AddressInput {
+            country: f("country"),
+            state: f("state"),
+            city: f("city"),
+            line1: f("address"),
+            line2: String::new(),
+            postal_code: f("zipCode"),
+        }
+    };
+    let shipping = address("shipping");
+    CustomerInput {
+        email: field(form, "email").to_owned(),
+        first_name: field(form, "firstName").to_owned(),
+        last_name: field(form, "lastName").to_owned(),
+        phone: field(form, "phone").to_owned(),
+        billing: Some(address("")),
+        shipping: (!shipping.country.is_empty()).then_some(shipping),
+    }
+}
+
+impl Legacy {
+    /// Starts a card payment for the old client's form: the client's `md5Info`, `md5_key`,
+    /// `merNo`, URLs and currency are ignored; Coffer prices the order, signs with the sealed
+    /// key through the channel plugin, and passes the card to the channel only.
+    pub async fn pay(
+        &self,
+        form: &PayForm,
+        player: Option<&Player>,
+        peer_ip: IpAddr,
+    ) -> Result<OrderView, LegacyError> {
+        let bill_no = required(form, "billNo")?.to_owned();
+        let currency = Currency::parse(&self.config.currency)
+            .map_err(|e| LegacyError::Internal(e.to_string()))?;
+        let amount = Money::from_decimal(required(form, "amount")?, currency)
+            .ok()
+            .filter(|m| m.minor() > 0)
+            .ok_or_else(|| LegacyError::Invalid("amount无效".into()))?;
+        let card = card(form)?;
+        let product = decode_product_info(field(form, "productInfo"));
+        let game = crate::games::get(&self.store, self.game.as_str())
+            .await
+            .map_err(|e| LegacyError::Internal(e.to_string()))?;
+        let (sku, fixed_amount) = match self.config.products.get(&product) {
+            Some(code) => {
+                let sku = self
+                    .catalog
+                    .sku(&self.game, code)
+                    .await
+                    .map_err(|e| LegacyError::Internal(e.to_string()))?;
+                let price = sku
+                    .spec
+                    .price_for(&game.default_region, Some(currency))
+                    .map_err(|e| LegacyError::Internal(e.to_string()))?;
+                if price != amount {
+                    return Err(LegacyError::Invalid(format!(
+                        "金额与商品价格不符: {product} 的价格为 {}",
+                        price.to_decimal()
+                    )));
+                }
+                (code.clone(), None)
+            }
+            None if !self.config.adhoc_sku.is_empty() => {
+                (self.config.adhoc_sku.clone(), Some(amount))
+            }
+            None => return Err(LegacyError::Invalid(format!("未知商品: {product}"))),
+        };
+        let player_id = match player {
+            Some(player) => player.id.clone(),
+            None => self.guest_player().await?,
+        };
+        let client_ip = field(form, "ip")
+            .parse::<IpAddr>()
+            .unwrap_or(peer_ip)
+            .to_string();
+        let language = Some(field(form, "language"))
+            .filter(|l| !l.is_empty() && l.len() <= 16)
+            .map(str::to_owned);
+        let request = CreateOrder {
+            player_id,
+            sku,
+            region: None,
+            currency: Some(currency.code().to_owned()),
+            merchant_order_no: bill_no,
+            payment: PaymentChoice {
+                method: "card".into(),
+                flow: Flow::DirectCard,
+                channel: Some(self.config.channel.clone()),
+                customer: customer(form),
+                card: Some(card),
+                language,
+                return_url: Some(format!("{}/api/get3DResult", self.orders.public_url())),
+            },
+            client_ip,
+            device: "legacy client".into(),
+            fixed_amount,
+        };
+        Ok(self
+            .orders
+            .create(&self.game, &game.default_region, request)
+            .await?)
+    }
+
+    /// The order a bill number names: the client's `billNo` (the order's merchant number) or
+    /// the payment reference the channel was given (what the 3-D Secure return carries).
+    pub async fn find_bill(&self, bill_no: &str) -> Result<Option<OrderView>, LegacyError> {
+        if let Some(view) = self
+            .orders
+            .find_by_merchant_order_no(&self.game, bill_no)
+            .await?
+        {
+            return Ok(Some(view));
+        }
+        let Some((order, _)) = self
+            .orders
+            .attempt_by_ref(&self.config.channel, bill_no)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if order.game != self.game {
+            return Ok(None);
+        }
+        Ok(Some(self.orders.view(&order.order_no).await?))
+    }
+
+    /// The bill's state, after asking the channel (signed query, throttled) when its payment
+    /// is still open. Never what the browser or the client claims.
+    pub async fn bill_status(&self, bill_no: &str) -> Result<Option<BillStatus>, LegacyError> {
+        let Some(view) = self.find_bill(bill_no).await? else {
+            return Ok(None);
+        };
+        let view = self.confirm_open_payment(view, Duration::ZERO).await?;
+        Ok(Some(BillStatus {
+            bill_no: bill_no.to_owned(),
+            state: BillState::of(&view),
+            updated_at: view.updated_at,
+            view,
+        }))
+    }
+
+    /// Asks the channel about the order's open payment, then waits up to `patience` for a
+    /// query already running elsewhere (a notification often arrives with the browser).
+    pub async fn confirm_open_payment(
+        &self,
+        view: OrderView,
+        patience: Duration,
+    ) -> Result<OrderView, LegacyError> {
+        if BillState::of(&view) != BillState::Pending {
+            return Ok(view);
+        }
+        if let Some(attempt) = &view.payment
+            && let Err(error) = self
+                .orders
+                .confirm_claim(&attempt.channel, &attempt.payment_ref)
+                .await
+        {
+            tracing::info!(order_no = %view.order_no, %error, "legacy bill not confirmed yet");
+        }
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let fresh = self.orders.view(&view.order_no).await?;
+            if BillState::of(&fresh) != BillState::Pending
+                || tokio::time::Instant::now() >= deadline
+            {
+                return Ok(fresh);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Records the old client's payment upload, only for an order Coffer saw paid, for the
+    /// player it belongs to and the amount it was paid. Recording the same payment again is
+    /// harmless.
+    pub async fn record_payment(&self, upload: RecordUpload) -> Result<PaymentRecord, LegacyError> {
+        let view = self
+            .find_bill(&upload.order_no)
+            .await?
+            .ok_or_else(|| LegacyError::Refused("订单不存在，无法记录".into()))?;
+        let Some(paid_at) = view.paid_at else {
+            return Err(LegacyError::Refused("订单尚未支付，无法记录".into()));
+        };
+        let profile = self.profile(&upload.user_id).await?;
+        let guest = super::accounts::player_by_pid(&self.store, &self.game, GUEST_USERNAME)
+            .await?
+            .filter(|g| *g == view.player_id);
+        if guest.is_none() && view.player_id != profile.player_id {
+            return Err(LegacyError::Refused("订单不属于该玩家，无法记录".into()));
+        }
+        let currency = Currency::parse(&view.amount.currency)
+            .map_err(|e| LegacyError::Internal(e.to_string()))?;
+        let amount = Money::from_decimal(&upload.amount, currency)
+            .map_err(|_| LegacyError::Invalid("amount无效".into()))?;
+        if amount.minor() != view.amount.amount_minor {
+            return Err(LegacyError::Refused(format!(
+                "金额与订单不符: 订单金额为 {}",
+                Money::new(view.amount.amount_minor, currency).to_decimal()
+            )));
+        }
+        let bounded = |value: Option<String>, max: usize, what: &str| match value {
+            Some(v) if v.chars().count() > max => {
+                Err(LegacyError::Invalid(format!("{what}最多{max}个字符")))
+            }
+            other => Ok(other),
+        };
+        let product_id = bounded(upload.product_id, 64, "product_id")?;
+        let product_info = bounded(upload.product_info, 1000, "product_info")?;
+        let product_details = bounded(upload.product_details, 8192, "product_details")?;
+        sqlx::query(
+            "INSERT INTO legacy_payment_records (bill_no, coffer_order_no, user_id, user_name, \
+             amount, pay_time, product_id, product_info, product_details, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(view.merchant_order_no.clone())
+        .bind(view.order_no.to_string())
+        .bind(profile.pid.clone())
+        .bind(profile.name.clone())
+        .bind(Money::new(view.amount.amount_minor, currency).to_decimal())
+        .bind(paid_at)
+        .bind(product_id)
+        .bind(product_info)
+        .bind(product_details)
+        .bind(now_ms())
+        .execute(self.store.writer())
+        .await?;
+        let stored: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM legacy_payment_records WHERE coffer_order_no = $1",
+        )
+        .bind(view.order_no.to_string())
+        .fetch_optional(self.store.writer())
+        .await?;
+        match stored {
+            Some(user_id) if user_id == profile.pid => Ok(PaymentRecord {
+                bill_no: view.merchant_order_no,
+                user_id,
+            }),
+            Some(_) => Err(LegacyError::Refused("该订单已由其他玩家记录".into())),
+            None => Err(LegacyError::Refused("该订单号已有记录".into())),
+        }
+    }
+
+    /// Payments, newest first: every paid order of the legacy game (with what the client
+    /// recorded about it) and the imported records. `user` limits them to one player.
+    pub async fn payments(&self, user: Option<&str>) -> Result<Vec<PaymentRow>, LegacyError> {
+        let user = user.map(str::to_owned);
+        let records = sqlx::query(
+            "SELECT id, bill_no, user_id, user_name, amount, pay_time, created_at, product_id, \
+             product_info, product_details FROM legacy_payment_records \
+             WHERE ($1 IS NULL OR user_id = $1) ORDER BY pay_time DESC, id DESC LIMIT $2",
+        )
+        .bind(user.clone())
+        .bind(MAX_ROWS)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut rows = records
+            .iter()
+            .map(|r| {
+                Ok(PaymentRow {
+                    id: Some(r.try_get("id")?),
+                    user_id: r.try_get("user_id")?,
+                    user_name: r.try_get("user_name")?,
+                    amount: r.try_get("amount")?,
+                    order_no: r.try_get("bill_no")?,
+                    pay_time: r.try_get("pay_time")?,
+                    created_at: r.try_get("created_at")?,
+                    product_id: r.try_get("product_id")?,
+                    product_info: r.try_get("product_info")?,
+                    product_details: r.try_get("product_details")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let unrecorded = sqlx::query(
+            "SELECT o.merchant_order_no, o.amount_minor, o.currency, o.sku_code, o.subject, \
+             o.paid_at, o.created_at, p.username, p.display_name FROM orders o \
+             JOIN players p ON p.id = o.player_id \
+             WHERE o.game_id = $1 AND o.paid_at IS NOT NULL AND ($2 IS NULL OR p.username = $2) \
+             AND NOT EXISTS (SELECT 1 FROM legacy_payment_records r \
+                             WHERE r.coffer_order_no = o.order_no) \
+             ORDER BY o.paid_at DESC LIMIT $3",
+        )
+        .bind(self.game.as_str().to_owned())
+        .bind(user)
+        .bind(MAX_ROWS)
+        .fetch_all(self.store.pool())
+        .await?;
+        for r in &unrecorded {
+            let currency = Currency::parse(&r.try_get::<String, _>("currency")?)
+                .map_err(|e| LegacyError::Internal(e.to_string()))?;
+            let username: String = r.try_get("username")?;
+            let guest = username == GUEST_USERNAME;
+            rows.push(PaymentRow {
+                id: None,
+                user_id: if guest { String::new() } else { username },
+                user_name: if guest {
+                    String::new()
+                } else {
+                    r.try_get("display_name")?
+                },
+                amount: Money::new(r.try_get("amount_minor")?, currency).to_decimal(),
+                order_no: r.try_get("merchant_order_no")?,
+                pay_time: r.try_get("paid_at")?,
+                created_at: r.try_get("created_at")?,
+                product_id: Some(r.try_get("sku_code")?),
+                product_info: Some(r.try_get("subject")?),
+                product_details: None,
+            });
+        }
+        rows.sort_by_key(|r| std::cmp::Reverse((r.pay_time, r.id)));
+        rows.truncate(MAX_ROWS as usize);
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_info_is_decoded_once_more() {
+        assert_eq!(
+            decode_product_info("%E9%92%BB%E7%9F%B3%E7%A4%BC%E5%8C%85-12%E9%92%BB%E7%9F%B3"),
+            "钻石礼包-12钻石"
+        );
+        assert_eq!(decode_product_info("plain"), "plain");
+        assert_eq!(decode_product_info("100%"), "100%");
+        assert_eq!(decode_product_info("%ZZ"), "%ZZ");
+    }
+
+    #[test]
+    fn card_fields_are_read_and_two_digit_years_widened() {
+        let form: PayForm = [
+            ("cardNum", "4111 1111 1111 1111"),
+            ("month", "07"),
+            ("year", "29"),
+            ("cvv2", "123"),
+            ("firstName", "Ada"),
+            ("lastName", "Lovelace"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let card = card(&form).unwrap();
+        assert_eq!(card.number, "4111111111111111");
+        assert_eq!((card.expiry_month, card.expiry_year), (7, 2029));
+        assert_eq!(card.holder_name, "Ada Lovelace");
+        let mut missing = form.clone();
+        missing.remove("cvv2");
+        assert!(matches!(card_err(&missing), LegacyError::Invalid(m) if m.contains("cvv2")));
+    }
+
+    fn card_err(form: &PayForm) -> LegacyError {
+        card(form).unwrap_err()
+    }
+}
