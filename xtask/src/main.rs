@@ -193,6 +193,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     build_plugins(root)?;
     ensure_postgres()?;
     ensure_redis()?;
+    ensure_mariadb()?;
     let mut totals = TestTotals::default();
     // The SDK's pure helpers (amounts, canonical strings, dates) run natively too.
     totals.add(run_tests(
@@ -219,75 +220,82 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
 /// The tests run every database test on PostgreSQL too (each in a database of its own). Starts
 /// the local server if it is installed but not running; `COFFER_TEST_POSTGRES` names another.
 fn ensure_postgres() -> Result<()> {
-    if std::env::var_os("COFFER_TEST_POSTGRES").is_some() {
-        return Ok(());
-    }
-    let reachable = || {
-        std::net::TcpStream::connect_timeout(
-            &"127.0.0.1:5432".parse().unwrap(),
-            std::time::Duration::from_secs(1),
-        )
-        .is_ok()
-    };
-    if reachable() {
-        return Ok(());
-    }
-    eprintln!("xtask: PostgreSQL is not running on 127.0.0.1:5432; starting it");
-    let versions = std::fs::read_dir("/etc/postgresql")
-        .context("PostgreSQL is needed for the tests and is not installed (/etc/postgresql)")?;
-    for version in versions {
-        let version = version?.file_name().to_string_lossy().into_owned();
-        let _ = Command::new("pg_ctlcluster")
-            .args(["--skip-systemctl-redirect", &version, "main", "start"])
-            .status();
-    }
-    for _ in 0..60 {
-        if reachable() {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    bail!("PostgreSQL did not come up on 127.0.0.1:5432; the tests need it")
+    ensure_service(
+        "PostgreSQL",
+        "COFFER_TEST_POSTGRES",
+        "127.0.0.1:5432",
+        || {
+            let Ok(versions) = std::fs::read_dir("/etc/postgresql") else {
+                return;
+            };
+            for version in versions.flatten() {
+                let version = version.file_name().to_string_lossy().into_owned();
+                let _ = Command::new("pg_ctlcluster")
+                    .args(["--skip-systemctl-redirect", &version, "main", "start"])
+                    .status();
+            }
+        },
+    )
 }
 
 /// The event-stream test publishes to Redis. Starts the local server if it is installed but not
 /// running (it keeps nothing on disk); `COFFER_TEST_REDIS` names another.
 fn ensure_redis() -> Result<()> {
-    if std::env::var_os("COFFER_TEST_REDIS").is_some() {
+    ensure_service("Redis", "COFFER_TEST_REDIS", "127.0.0.1:6379", || {
+        let _ = Command::new("redis-server")
+            .args([
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .status();
+    })
+}
+
+/// The legacy import test reads a MariaDB database it creates. Starts the local server if it
+/// is installed but not running; `COFFER_TEST_MYSQL` names another.
+fn ensure_mariadb() -> Result<()> {
+    ensure_service("MariaDB", "COFFER_TEST_MYSQL", "127.0.0.1:3306", || {
+        let _ = Command::new("start-stop-daemon")
+            .args([
+                "--start",
+                "--oknodo",
+                "--background",
+                "--exec",
+                "/usr/sbin/mariadbd",
+            ])
+            .status();
+    })
+}
+
+/// Returns once `addr` accepts connections, running `start` if it does not at first. Skipped
+/// when the environment variable `override_var` points the tests at another server.
+fn ensure_service(name: &str, override_var: &str, addr: &str, start: impl Fn()) -> Result<()> {
+    if std::env::var_os(override_var).is_some() {
         return Ok(());
     }
-    let reachable = || {
-        std::net::TcpStream::connect_timeout(
-            &"127.0.0.1:6379".parse().unwrap(),
-            std::time::Duration::from_secs(1),
-        )
-        .is_ok()
-    };
+    let addr: std::net::SocketAddr = addr.parse().expect("a socket address");
+    let reachable =
+        || std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_ok();
     if reachable() {
         return Ok(());
     }
-    eprintln!("xtask: Redis is not running on 127.0.0.1:6379; starting it");
-    let _ = Command::new("redis-server")
-        .args([
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .status();
-    for _ in 0..40 {
+    eprintln!("xtask: {name} is not running on {addr}; starting it");
+    start();
+    for _ in 0..120 {
         if reachable() {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    bail!("Redis did not come up on 127.0.0.1:6379; the tests need it")
+    bail!("{name} did not come up on {addr}; the tests need it")
 }
 
 #[derive(Default)]
