@@ -192,9 +192,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             ));
         }
     }
+    // One task for all listeners: it ends when they all have, or at the first that fails.
     let server = tokio::spawn(async move {
-        for server in servers {
-            server.await??;
+        let mut servers: tokio::task::JoinSet<_> = servers.into_iter().collect();
+        while let Some(done) = servers.join_next().await {
+            done.map_err(std::io::Error::other)??;
         }
         Ok(())
     });
@@ -214,8 +216,8 @@ fn serve(
     listener: TcpListener,
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
-) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
+) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
+    async move {
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -224,7 +226,7 @@ fn serve(
             let _ = stop.changed().await;
         })
         .await
-    })
+    }
 }
 
 /// Forgets what has expired: idempotency keys past their TTL and ended sessions. Safe on

@@ -191,8 +191,9 @@ async fn a_card_payment_goes_the_old_way_and_is_signed_by_coffer(backend: Backen
     assert_eq!((sku.as_str(), amount), ("diamonds-12", 800));
     assert_no_card_stored(&shop, CARD_APPROVED).await;
 
-    // The client uploads its record; the listings show it with the old columns.
-    let (_, recorded) = json_call(
+    // Nothing the old client sends proves whose an anonymous payment was: its record upload
+    // is refused, yet the payment is listed (the listings are Coffer's paid orders).
+    let (_, refused) = json_call(
         &shop,
         "POST",
         "/api/payments/record",
@@ -200,15 +201,47 @@ async fn a_card_payment_goes_the_old_way_and_is_signed_by_coffer(backend: Backen
         None,
     )
     .await;
-    assert_eq!(recorded, json!({ "success": true, "message": "记录成功" }));
+    assert_eq!(refused["success"], false, "{refused}");
     let (_, all) = json_call(&shop, "GET", "/api/payments/all", None, Some(VIEWER_TOKEN)).await;
-    let rows = all["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{all}");
+    assert_eq!(all["data"][0]["order_no"], "1001404732000616", "{all}");
+    assert_eq!(all["data"][0]["user_id"], "", "paid anonymously");
+
+    // With the login token on /api/pay (one header), the order is the player's and the
+    // client's upload is accepted; the listings show it with the old columns.
+    let (_, login) = json_call(
+        &shop,
+        "POST",
+        "/api/auth/login",
+        Some(json!({ "pid": "p2001", "password": "secret-pass" })),
+        None,
+    )
+    .await;
+    let token = login["token"].as_str().unwrap();
+    let (_, answer) = pay(
+        &shop,
+        &pay_form("1001404732000617", CARD_APPROVED, "8", DIAMONDS_12),
+        Some(token),
+    )
+    .await;
+    assert_eq!(answer["code"], "P0001", "{answer}");
+    let (_, recorded) = json_call(
+        &shop,
+        "POST",
+        "/api/payments/record",
+        Some(record("p2001", "1001404732000617", json!(8))),
+        None,
+    )
+    .await;
+    assert_eq!(recorded, json!({ "success": true, "message": "记录成功" }));
+    let (_, mine) = json_call(&shop, "GET", "/api/payments/user/p2001", None, Some(token)).await;
+    let rows = mine["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{mine}");
     let row = &rows[0];
+
     assert_eq!(row["user_id"], "p2001");
     assert_eq!(row["user_name"], "name of p2001");
     assert_eq!(row["amount"], "8.00");
-    assert_eq!(row["order_no"], "1001404732000616");
+    assert_eq!(row["order_no"], "1001404732000617");
     assert_eq!(row["product_id"], "itemBtn1");
     assert_eq!(row["product_info"], DIAMONDS_12);
     let details: Value = serde_json::from_str(row["product_details"].as_str().unwrap()).unwrap();
@@ -444,99 +477,113 @@ async fn players_cannot_change_level_or_gold_or_read_others(backend: Backend) {
 
 async fn records_are_accepted_only_for_orders_coffer_saw_paid(backend: Backend) {
     let shop = legacy_shop(backend).await;
-    player(&shop, "rec01").await;
+    let rec01 = player(&shop, "rec01").await;
     player(&shop, "rec02").await;
-    let upload = |body: Value| {
+    let upload = |body: Value, token: Option<&'static str>| {
         let shop = &shop;
-        async move {
-            json_call(shop, "POST", "/api/payments/record", Some(body), None)
-                .await
-                .1
-        }
+        async move { json_call(shop, "POST", "/api/payments/record", Some(body), token).await }
     };
     // Out of thin air: no such order.
-    let refused = upload(record("rec01", "1001409999999999", json!(8))).await;
+    let (_, refused) = upload(record("rec01", "1001409999999999", json!(8)), None).await;
     assert_eq!(refused["success"], false, "{refused}");
     // A pending 3-D Secure order: not paid yet.
     pay(
         &shop,
         &pay_form("1001400000005001", CARD_3DS, "8", DIAMONDS_12),
-        None,
+        Some(&rec01),
     )
     .await;
-    let refused = upload(record("rec01", "1001400000005001", json!(8))).await;
+    let (_, refused) = upload(record("rec01", "1001400000005001", json!(8)), None).await;
     assert_eq!(refused["message"], "订单尚未支付，无法记录");
     // Paid, but the wrong amount.
     pay(
         &shop,
         &pay_form("1001400000005002", CARD_APPROVED, "8", DIAMONDS_12),
-        None,
+        Some(&rec01),
     )
     .await;
-    let refused = upload(record("rec01", "1001400000005002", json!(800))).await;
+    let (_, refused) = upload(record("rec01", "1001400000005002", json!(800)), None).await;
     assert_eq!(refused["success"], false);
     assert!(
         refused["message"].as_str().unwrap().contains("金额"),
         "{refused}"
     );
-    let missing = upload(json!({ "user_id": "rec01", "order_no": "1001400000005002" })).await;
+    let (_, missing) = upload(
+        json!({ "user_id": "rec01", "order_no": "1001400000005002" }),
+        None,
+    )
+    .await;
     assert_eq!(
         missing,
         json!({ "success": false, "message": "缺少必要参数" })
     );
-    // The right one, twice (harmless), then someone else claiming it.
-    assert_eq!(
-        upload(record("rec01", "1001400000005002", json!("8.00"))).await["success"],
-        true
-    );
-    assert_eq!(
-        upload(record("rec01", "1001400000005002", json!(8))).await["success"],
-        true
-    );
-    let stolen = upload(record("rec02", "1001400000005002", json!(8))).await;
+    // The right one, twice (harmless); someone else claiming it is refused.
+    for amount in [json!("8.00"), json!(8)] {
+        let (_, done) = upload(record("rec01", "1001400000005002", amount), None).await;
+        assert_eq!(done["success"], true, "{done}");
+    }
+    let (_, stolen) = upload(record("rec02", "1001400000005002", json!(8)), None).await;
     assert_eq!(stolen["success"], false, "{stolen}");
 
-    // A paid order nobody recorded is listed too: the listings are Coffer's orders.
+    // An anonymous payment: only the game server or an operator may say whose it was.
     pay(
         &shop,
         &pay_form("1001400000005003", CARD_APPROVED, "12.5", "自定义充值"),
         None,
     )
     .await;
+    let (_, claimed) = upload(record("rec02", "1001400000005003", json!(12.5)), None).await;
+    assert_eq!(claimed["success"], false, "{claimed}");
+    let (status, _) = upload(
+        record("rec02", "1001400000005003", json!(12.5)),
+        Some(VIEWER_TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a read-only token");
+
+    // Listings are Coffer's paid orders: the anonymous one is there, unattributed.
     let (_, all) = json_call(&shop, "GET", "/api/payments/all", None, Some(VIEWER_TOKEN)).await;
-    let bills: Vec<&str> = all["data"]
-        .as_array()
-        .unwrap()
+    let rows = all["data"].as_array().unwrap();
+    let bills: Vec<&str> = rows
         .iter()
         .map(|r| r["order_no"].as_str().unwrap())
         .collect();
     assert_eq!(bills.len(), 2, "{all}");
-    assert!(bills.contains(&"1001400000005002") && bills.contains(&"1001400000005003"));
     assert!(
         !bills.contains(&"1001400000005001"),
         "pending is not a payment"
     );
-    let topup = all["data"]
-        .as_array()
-        .unwrap()
+    let topup = rows
         .iter()
         .find(|r| r["order_no"] == "1001400000005003")
         .unwrap();
     assert_eq!(topup["amount"], "12.50", "the ad-hoc amount as sent");
-    assert_eq!(topup["id"], Value::Null);
-    let (_, mine) = json_call(
+    assert_eq!(
+        (&topup["id"], &topup["user_id"]),
+        (&Value::Null, &json!(""))
+    );
+    let (_, attributed) = upload(
+        record("rec02", "1001400000005003", json!("12.50")),
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(attributed["success"], true, "{attributed}");
+    let (_, theirs) = json_call(
         &shop,
         "GET",
-        "/api/payments/user/rec01",
+        "/api/payments/user/rec02",
         None,
         Some(VIEWER_TOKEN),
     )
     .await;
-    assert_eq!(mine["data"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(
+        theirs["data"][0]["order_no"], "1001400000005003",
+        "{theirs}"
+    );
     assert_eq!(
         shop.count("SELECT COUNT(*) FROM legacy_payment_records")
             .await,
-        1
+        2
     );
     shop.stop().await;
 }
@@ -586,6 +633,15 @@ async fn bad_payment_forms_change_nothing(backend: Backend) {
             "card",
         ),
         (pay_form("", CARD_APPROVED, "8", DIAMONDS_12), "billNo"),
+        // Ad-hoc amounts (products not mapped) stay within the configured bounds.
+        (
+            pay_form("1001400000007004", CARD_APPROVED, "0.50", "自定义充值"),
+            "金额须在",
+        ),
+        (
+            pay_form("1001400000007005", CARD_APPROVED, "5000", "自定义充值"),
+            "金额须在",
+        ),
     ];
     for (form, expected) in cases {
         let (status, answer) = pay(&shop, &form, None).await;

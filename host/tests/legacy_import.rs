@@ -110,6 +110,16 @@ impl OldDatabase {
 async fn the_old_database_is_imported_once(backend: Backend) {
     let old = OldDatabase::create(backend).await;
     let shop = legacy_shop(backend).await;
+    // Someone registered the old player p8's pid before the import: never merged into.
+    let (_, squatter) = json_call(
+        &shop,
+        "POST",
+        "/api/auth/register",
+        Some(json!({ "pid": "p8", "name": "Not Eight", "password": "squatter-pass" })),
+        None,
+    )
+    .await;
+    assert_eq!(squatter["success"], true, "{squatter}");
     let state = &shop.running.as_ref().unwrap().state;
     let game = GameId::parse("star-knights").unwrap();
     let source = ImportSource {
@@ -122,11 +132,13 @@ async fn the_old_database_is_imported_once(backend: Backend) {
     assert_eq!(
         report,
         ImportReport {
-            players_imported: 2,
+            players_imported: 1,
             players_present: 0,
             players_refused: 1,
-            records_imported: 2,
+            players_conflicting: 1,
+            records_imported: 1,
             records_present: 0,
+            records_conflicting: 1,
         }
     );
 
@@ -144,7 +156,7 @@ async fn the_old_database_is_imported_once(backend: Backend) {
         login["data"],
         json!({ "id": 7, "pid": "p7", "name": "七号", "level": 3, "gold": 1200, "icon": "4" })
     );
-    let (_, short) = json_call(
+    let (_, old_p8) = json_call(
         &shop,
         "POST",
         "/api/auth/login",
@@ -152,13 +164,15 @@ async fn the_old_database_is_imported_once(backend: Backend) {
         None,
     )
     .await;
-    assert_eq!(short["success"], true, "old passwords work as they were");
-    let hashes: Vec<String> = sqlx::query_scalar(
-        "SELECT password_hash FROM players WHERE username IN ('p7', 'p8') ORDER BY username",
-    )
-    .fetch_all(state.store.pool())
-    .await
-    .unwrap();
+    assert_eq!(
+        old_p8["success"], false,
+        "not merged into the newer account"
+    );
+    let hashes: Vec<String> =
+        sqlx::query_scalar("SELECT password_hash FROM players WHERE username = 'p7'")
+            .fetch_all(state.store.pool())
+            .await
+            .unwrap();
     assert!(
         hashes.iter().all(|h| h.starts_with("$argon2id$")),
         "{hashes:?}"
@@ -167,7 +181,11 @@ async fn the_old_database_is_imported_once(backend: Backend) {
     // The old records, listed the old way; the raw channel response stayed behind.
     let (_, all) = json_call(&shop, "GET", "/api/payments/all", None, Some(VIEWER_TOKEN)).await;
     let rows = all["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{all}");
+    assert_eq!(rows.len(), 1, "{all}");
+    assert!(
+        !all.to_string().contains("1001401111100002"),
+        "p8's record left out"
+    );
     let first = rows
         .iter()
         .find(|r| r["order_no"] == "1001404732000616")
@@ -187,16 +205,18 @@ async fn the_old_database_is_imported_once(backend: Backend) {
         again,
         ImportReport {
             players_imported: 0,
-            players_present: 2,
+            players_present: 1,
             players_refused: 1,
+            players_conflicting: 1,
             records_imported: 0,
-            records_present: 2,
+            records_present: 1,
+            records_conflicting: 1,
         }
     );
     assert_eq!(
         shop.count("SELECT COUNT(*) FROM legacy_payment_records")
             .await,
-        2
+        1
     );
 
     // New players are numbered after the imported ones.
@@ -208,10 +228,13 @@ async fn the_old_database_is_imported_once(backend: Backend) {
         None,
     )
     .await;
-    assert!(
-        registered["data"]["id"].as_i64().unwrap() > 8,
-        "{registered}"
-    );
+    let new_id = registered["data"]["id"].as_i64().unwrap();
+    assert!(new_id > 7, "{registered}");
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT legacy_id FROM legacy_profiles")
+        .fetch_all(state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(ids.iter().filter(|id| **id == new_id).count(), 1);
 
     // A wrong time zone or an unreachable database is a clear error that imports nothing.
     let bad_zone = ImportSource {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use coffer_money::{Currency, Money};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +28,10 @@ pub struct LegacyConfig {
     /// SKU for payments whose `productInfo` is not mapped: the order takes the amount the
     /// client sends. Empty: unmapped products are refused.
     pub adhoc_sku: String,
+    /// Smallest and largest amount an `adhoc_sku` order may have, in `currency` (the client
+    /// chooses it).
+    pub adhoc_min_amount: String,
+    pub adhoc_max_amount: String,
     /// Accept `/api/pay` without a player session (the old client sends none): such orders
     /// belong to the game's "legacy-guest" player until the client records the payment.
     pub anonymous_pay: bool,
@@ -44,6 +49,8 @@ impl Default for LegacyConfig {
             currency: "USD".into(),
             products: BTreeMap::new(),
             adhoc_sku: String::new(),
+            adhoc_min_amount: "1.00".into(),
+            adhoc_max_amount: "2000.00".into(),
             anonymous_pay: true,
             min_password_chars: 8,
         }
@@ -51,14 +58,29 @@ impl Default for LegacyConfig {
 }
 
 impl LegacyConfig {
+    /// `adhoc_min_amount` and `adhoc_max_amount` in `currency`.
+    pub fn adhoc_bounds(&self) -> Result<(Money, Money), String> {
+        let currency =
+            Currency::parse(&self.currency).map_err(|e| format!("legacy.currency: {e}"))?;
+        let parse = |text: &str, name: &str| {
+            Money::from_decimal(text, currency).map_err(|e| format!("legacy.{name}: {e}"))
+        };
+        Ok((
+            parse(&self.adhoc_min_amount, "adhoc_min_amount")?,
+            parse(&self.adhoc_max_amount, "adhoc_max_amount")?,
+        ))
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if !self.enabled {
             return Ok(());
         }
         crate::games::GameId::parse(&self.game)
             .map_err(|e| format!("legacy.game must name a game: {e}"))?;
-        coffer_money::Currency::parse(&self.currency)
-            .map_err(|e| format!("legacy.currency: {e}"))?;
+        let (min, max) = self.adhoc_bounds()?;
+        if min.minor() <= 0 || max.minor() < min.minor() {
+            return Err("legacy.adhoc_min_amount must be > 0 and <= adhoc_max_amount".into());
+        }
         if self.channel.is_empty() {
             return Err("legacy.channel must name a card channel".into());
         }

@@ -318,8 +318,9 @@ impl Legacy {
     }
 }
 
-/// Inserts a player and their profile in one transaction. `None` when the pid is taken.
-/// `legacy_id` keeps an imported player's old id.
+/// Inserts a player and their profile in one transaction. `None` when the pid is taken. An
+/// imported player keeps their old id as `legacy_id` when it is free, and always as
+/// `source_id`.
 pub(super) async fn insert_player(
     store: &Store,
     game: &GameId,
@@ -366,35 +367,26 @@ pub(super) async fn insert_player(
         }
         None => None,
     };
-    let legacy_id: i64 = match wanted_id {
-        Some(id) => {
-            sqlx::query_scalar(
-                "INSERT INTO legacy_profiles (legacy_id, player_id, level, gold, icon, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING legacy_id",
-            )
-            .bind(id)
-            .bind(player_id.clone())
-            .bind(level)
-            .bind(gold)
-            .bind(icon.clone())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-        }
-        None => {
-            sqlx::query_scalar(
-                "INSERT INTO legacy_profiles (player_id, level, gold, icon, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING legacy_id",
-            )
-            .bind(player_id.clone())
-            .bind(level)
-            .bind(gold)
-            .bind(icon.clone())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-        }
+    // Written with the explicit id when it is kept, from the sequence otherwise.
+    let (id_column, id_value) = match wanted_id {
+        Some(_) => ("legacy_id, ", "$7, "),
+        None => ("", ""),
     };
+    let insert = format!(
+        "INSERT INTO legacy_profiles ({id_column}player_id, source_id, level, gold, icon, \
+         updated_at) VALUES ({id_value}$1, $2, $3, $4, $5, $6) RETURNING legacy_id"
+    );
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(insert))
+        .bind(player_id.clone())
+        .bind(imported.as_ref().map(|i| i.legacy_id))
+        .bind(level)
+        .bind(gold)
+        .bind(icon.clone())
+        .bind(now);
+    if let Some(id) = wanted_id {
+        query = query.bind(id);
+    }
+    let legacy_id: i64 = query.fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some(Profile {
         id: legacy_id,

@@ -1,7 +1,10 @@
 //! `coffer import-legacy`: the old system's MariaDB/MySQL `game_db` (tables `users` and
 //! `payment_records` as its account service created them) into the legacy game. Plaintext
 //! passwords are hashed with Argon2id on the way. Running it again imports nothing twice:
-//! players are matched by pid, records by their old id and their order number.
+//! players are matched by their old id, records by their old id and their order number. A
+//! pid that a different Coffer account already has is never merged into it.
+
+use std::collections::HashSet;
 
 use sqlx::mysql::MySqlConnection;
 use sqlx::{Connection, Row};
@@ -17,25 +20,32 @@ use crate::store::{Backend, Store, now_ms};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub players_imported: u64,
-    /// Already in Coffer (an earlier import, or registered since).
+    /// Imported by an earlier run.
     pub players_present: u64,
     /// Not importable: their pid breaks Coffer's rules (listed in the log).
     pub players_refused: u64,
+    /// Not imported: a different account with the same pid exists in Coffer (registered
+    /// before the import). Listed in the log; their payment records are not imported either.
+    pub players_conflicting: u64,
     pub records_imported: u64,
     pub records_present: u64,
+    /// Records of conflicting players, left out.
+    pub records_conflicting: u64,
 }
 
 impl std::fmt::Display for ImportReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "players: {} imported, {} already present, {} refused; payment records: {} \
-             imported, {} already present",
+            "players: {} imported, {} already present, {} refused, {} conflicting; payment \
+             records: {} imported, {} already present, {} of conflicting players left out",
             self.players_imported,
             self.players_present,
             self.players_refused,
+            self.players_conflicting,
             self.records_imported,
-            self.records_present
+            self.records_present,
+            self.records_conflicting
         )
     }
 }
@@ -91,8 +101,8 @@ pub async fn run(
         .execute(&mut old)
         .await?;
     let mut report = ImportReport::default();
-    import_users(store, players, game, &mut old, &mut report).await?;
-    import_records(store, &mut old, &mut report).await?;
+    let conflicting = import_users(store, players, game, &mut old, &mut report).await?;
+    import_records(store, &mut old, &conflicting, &mut report).await?;
     let _ = old.close().await;
     Ok(report)
 }
@@ -103,7 +113,9 @@ async fn import_users(
     game: &GameId,
     old: &mut MySqlConnection,
     report: &mut ImportReport,
-) -> Result<(), LegacyError> {
+) -> Result<HashSet<String>, LegacyError> {
+    reserve_old_ids(store, old).await?;
+    let mut conflicting = HashSet::new();
     let rows = sqlx::query(
         "SELECT CAST(id AS SIGNED) AS id, pid, name, password, \
          CAST(COALESCE(level, 1) AS SIGNED) AS level, CAST(COALESCE(gold, 500) AS SIGNED) AS gold, \
@@ -128,8 +140,12 @@ async fn import_users(
         if let Err(why) = validate_pid(&user.pid) {
             tracing::warn!(old_id = user.id, pid = %user.pid, %why, "player not imported");
             report.players_refused += 1;
-        } else if player_by_pid(store, game, &user.pid).await?.is_some() {
+        } else if imported_earlier(store, game, user.id).await? {
             report.players_present += 1;
+        } else if player_by_pid(store, game, &user.pid).await?.is_some() {
+            tracing::warn!(old_id = user.id, pid = %user.pid, "player not imported: another account has this pid");
+            report.players_conflicting += 1;
+            conflicting.insert(user.pid);
         } else {
             waiting.push(user);
         }
@@ -142,29 +158,59 @@ async fn import_users(
         while running.len() < parallel {
             let Some(user) = waiting.next() else { break };
             let (store, players, game) = (store.clone(), players.clone(), game.clone());
-            running.spawn(async move { import_user(&store, &players, &game, user).await });
+            running.spawn(async move {
+                let pid = user.pid.clone();
+                (pid, import_user(&store, &players, &game, user).await)
+            });
         }
         match running.join_next().await {
             None => break,
             Some(joined) => {
-                let imported = joined.map_err(|e| LegacyError::Internal(e.to_string()))??;
-                if imported {
+                let (pid, imported) = joined.map_err(|e| LegacyError::Internal(e.to_string()))?;
+                if imported? {
                     report.players_imported += 1;
                 } else {
-                    report.players_present += 1;
+                    // Registered by someone else while the import ran.
+                    tracing::warn!(%pid, "player not imported: another account has this pid");
+                    report.players_conflicting += 1;
+                    conflicting.insert(pid);
                 }
             }
         }
     }
-    if store.backend() == Backend::Postgres {
-        // Imported ids were given explicitly: new registrations must number after them.
-        sqlx::query(
-            "SELECT setval(pg_get_serial_sequence('legacy_profiles', 'legacy_id'), \
-             GREATEST((SELECT MAX(legacy_id) FROM legacy_profiles), 1))",
-        )
-        .execute(store.writer())
-        .await?;
+    Ok(conflicting)
+}
+
+/// Whether the old player `old_id` was imported into `game` before.
+async fn imported_earlier(store: &Store, game: &GameId, old_id: i64) -> Result<bool, LegacyError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT lp.legacy_id FROM legacy_profiles lp JOIN players p ON p.id = lp.player_id \
+         WHERE p.game_id = $1 AND lp.source_id = $2",
+    )
+    .bind(game.as_str().to_owned())
+    .bind(old_id)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Moves PostgreSQL's id sequence past the old ids before any is written, so that players
+/// registering during or after the import are never given one an old player keeps. (SQLite's
+/// AUTOINCREMENT follows the largest id written.)
+async fn reserve_old_ids(store: &Store, old: &mut MySqlConnection) -> Result<(), LegacyError> {
+    if store.backend() != Backend::Postgres {
+        return Ok(());
     }
+    let old_max: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS SIGNED) FROM users")
+        .fetch_one(&mut *old)
+        .await?;
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('legacy_profiles', 'legacy_id'), \
+         GREATEST((SELECT COALESCE(MAX(legacy_id), 0) FROM legacy_profiles), $1, 1))",
+    )
+    .bind(old_max)
+    .execute(store.writer())
+    .await?;
     Ok(())
 }
 
@@ -175,12 +221,9 @@ async fn import_user(
     game: &GameId,
     user: OldUser,
 ) -> Result<bool, LegacyError> {
-    // The old service stored passwords as typed; one already hashed by Argon2 is kept.
-    let hash = if user.password.starts_with("$argon2") {
-        user.password
-    } else {
-        players.hash_password(user.password).await?
-    };
+    // The old service stored passwords as typed: whatever the text, it is hashed (one that
+    // looks like a hash was still typed by someone, and could name any cost).
+    let hash = players.hash_password(user.password).await?;
     let name = if user.name.trim().is_empty() {
         user.pid.clone()
     } else {
@@ -213,6 +256,7 @@ async fn import_user(
 async fn import_records(
     store: &Store,
     old: &mut MySqlConnection,
+    conflicting: &HashSet<String>,
     report: &mut ImportReport,
 ) -> Result<(), LegacyError> {
     let rows = sqlx::query(
@@ -225,6 +269,11 @@ async fn import_records(
     .fetch_all(&mut *old)
     .await?;
     for row in rows {
+        let user_id: String = row.try_get("user_id")?;
+        if conflicting.contains(&user_id) {
+            report.records_conflicting += 1;
+            continue;
+        }
         let pay_s: Option<i64> = row.try_get("pay_s")?;
         let created_s: i64 = row.try_get("created_s")?;
         let pay_ms = pay_s.unwrap_or(created_s).saturating_mul(1000);
@@ -235,7 +284,7 @@ async fn import_records(
         )
         .bind(row.try_get::<String, _>("order_no")?)
         .bind(row.try_get::<i64, _>("id")?)
-        .bind(row.try_get::<String, _>("user_id")?)
+        .bind(user_id)
         .bind(row.try_get::<String, _>("user_name")?)
         .bind(row.try_get::<String, _>("amount")?)
         .bind(pay_ms)

@@ -21,7 +21,9 @@ use crate::players::{PlayerError, Players};
 use crate::store::Store;
 
 pub use accounts::{NewProfile, Profile, ProfileChange, ProfileList};
-pub use payments::{BillState, BillStatus, PayForm, PaymentRecord, PaymentRow, RecordUpload};
+pub use payments::{
+    BillState, BillStatus, PayForm, PaymentRecord, PaymentRow, RecordUpload, Recorder,
+};
 pub use time::iso_utc;
 
 /// The username of the player that anonymous `/api/pay` orders belong to. Legacy player ids

@@ -78,6 +78,16 @@ pub struct RecordUpload {
     pub product_details: Option<String>,
 }
 
+/// Who uploads a payment record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorder {
+    /// The game client, with or without a session: it may record a payment for the player
+    /// the order already belongs to.
+    Client,
+    /// The game server or an operator: may also say whose an anonymous (guest) order was.
+    Trusted,
+}
+
 /// A stored payment record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRecord {
@@ -231,6 +241,14 @@ impl Legacy {
                 (code.clone(), None)
             }
             None if !self.config.adhoc_sku.is_empty() => {
+                let (min, max) = self.config.adhoc_bounds().map_err(LegacyError::Internal)?;
+                if amount.minor() < min.minor() || amount.minor() > max.minor() {
+                    return Err(LegacyError::Invalid(format!(
+                        "金额须在 {} 到 {} 之间",
+                        min.to_decimal(),
+                        max.to_decimal()
+                    )));
+                }
                 (self.config.adhoc_sku.clone(), Some(amount))
             }
             None => return Err(LegacyError::Invalid(format!("未知商品: {product}"))),
@@ -341,8 +359,13 @@ impl Legacy {
 
     /// Records the old client's payment upload, only for an order Coffer saw paid, for the
     /// player it belongs to and the amount it was paid. Recording the same payment again is
-    /// harmless.
-    pub async fn record_payment(&self, upload: RecordUpload) -> Result<PaymentRecord, LegacyError> {
+    /// harmless. Nothing the client sends proves whose an anonymous order was, so only a
+    /// trusted recorder may attribute one.
+    pub async fn record_payment(
+        &self,
+        upload: RecordUpload,
+        recorder: Recorder,
+    ) -> Result<PaymentRecord, LegacyError> {
         let view = self
             .find_bill(&upload.order_no)
             .await?
@@ -354,8 +377,16 @@ impl Legacy {
         let guest = super::accounts::player_by_pid(&self.store, &self.game, GUEST_USERNAME)
             .await?
             .filter(|g| *g == view.player_id);
-        if guest.is_none() && view.player_id != profile.player_id {
-            return Err(LegacyError::Refused("订单不属于该玩家，无法记录".into()));
+        match (guest.is_some(), recorder) {
+            (true, Recorder::Client) => {
+                return Err(LegacyError::Refused(
+                    "匿名支付的订单只能由游戏服务器或管理员记录；支付时请携带登录令牌".into(),
+                ));
+            }
+            (false, _) if view.player_id != profile.player_id => {
+                return Err(LegacyError::Refused("订单不属于该玩家，无法记录".into()));
+            }
+            _ => {}
         }
         let currency = Currency::parse(&view.amount.currency)
             .map_err(|e| LegacyError::Internal(e.to_string()))?;

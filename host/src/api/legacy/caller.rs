@@ -61,8 +61,9 @@ impl Caller {
         matches!(self, Self::Admin(_) | Self::GameServer)
     }
 
-    /// Changes to game state (level, gold): operators and the game server only.
-    pub fn may_change_game_state(&self) -> bool {
+    /// Operators (operator role or above) and the game server: may change game state (level,
+    /// gold) and say whose an anonymous payment was.
+    pub fn is_trusted(&self) -> bool {
         matches!(self, Self::Admin(role) if *role >= Role::Operator)
             || matches!(self, Self::GameServer)
     }

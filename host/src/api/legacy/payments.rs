@@ -17,7 +17,7 @@ use super::caller::{Caller, not_allowed};
 use super::page::{Outcome, result_page};
 use super::{area, body_fields, fail, ok, refusal, text};
 use crate::app::AppState;
-use crate::legacy::{BillState, LegacyError, PayForm, PaymentRow, RecordUpload, iso_utc};
+use crate::legacy::{BillState, LegacyError, PayForm, PaymentRow, RecordUpload, Recorder, iso_utc};
 use crate::orders::{AttemptStatus, NextAction, OrderError, OrderView};
 use crate::store::now_ms;
 
@@ -236,9 +236,14 @@ pub async fn record(
     ) else {
         return fail(StatusCode::OK, "缺少必要参数");
     };
-    if matches!(caller, Caller::Player(_)) && !caller.is_player(&user_id) {
-        return fail(StatusCode::FORBIDDEN, "只能记录自己的支付");
-    }
+    let recorder = match &caller {
+        Caller::Player(_) if !caller.is_player(&user_id) => {
+            return fail(StatusCode::FORBIDDEN, "只能记录自己的支付");
+        }
+        Caller::Anonymous | Caller::Player(_) => Recorder::Client,
+        _ if caller.is_trusted() => Recorder::Trusted,
+        _ => return fail(StatusCode::FORBIDDEN, "只读令牌不能记录支付"),
+    };
     let product_details = match fields.get("product_details") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -252,7 +257,7 @@ pub async fn record(
         product_info: text(&fields, "product_info"),
         product_details,
     };
-    match area(&state).record_payment(upload).await {
+    match area(&state).record_payment(upload, recorder).await {
         Ok(_) => ok("记录成功", Value::Null),
         Err(error) => refusal(error),
     }
