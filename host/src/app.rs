@@ -212,21 +212,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 /// Serves `router` on `listener` until `stop` changes, with peer addresses for handlers.
-fn serve(
+async fn serve(
     listener: TcpListener,
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
-    async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop.changed().await;
-        })
-        .await
-    }
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.changed().await;
+    })
+    .await
 }
 
 /// Forgets what has expired: idempotency keys past their TTL and ended sessions. Safe on
