@@ -659,6 +659,29 @@ async fn bad_payment_forms_change_nothing(backend: Backend) {
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
     assert_eq!(shop.count("SELECT COUNT(*) FROM payment_attempts").await, 1);
+
+    // A disabled game sells nothing and registers nobody, and says so.
+    let (status, _) = shop
+        .admin(
+            "PATCH",
+            "/v1/admin/games/star-knights",
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let form = pay_form("1001400000007010", CARD_APPROVED, "8", DIAMONDS_12);
+    let (status, answer) = pay(&shop, &form, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    let (status, answer) = json_call(
+        &shop,
+        "POST",
+        "/api/auth/register",
+        Some(json!({ "pid": "late", "name": "Late", "password": "long enough" })),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
     shop.stop().await;
 }
 

@@ -127,8 +127,13 @@ async fn main() -> anyhow::Result<()> {
                 None,
             )
             .await?;
-            found["players"][0]["id"]
-                .as_str()
+            // The search also matches other names containing "ada": take the one named so.
+            found["players"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["username"] == "ada")
+                .and_then(|p| p["id"].as_str())
                 .context("player ada")?
                 .to_owned()
         }

@@ -47,6 +47,9 @@ pub enum LegacyError {
     Refused(String),
     #[error("服务器繁忙，请稍后重试")]
     Busy,
+    /// `legacy.game` does not exist or is disabled: a deployment mistake, not the player's.
+    #[error("服务暂不可用：游戏不存在或已停用")]
+    GameUnavailable,
     #[error(transparent)]
     Order(OrderError),
     #[error("{0}")]
@@ -66,6 +69,7 @@ impl From<PlayerError> for LegacyError {
             PlayerError::UsernameTaken(_) => Self::PidTaken,
             PlayerError::NotFound => Self::UnknownPlayer,
             PlayerError::Busy => Self::Busy,
+            PlayerError::UnknownGame => Self::GameUnavailable,
             PlayerError::Invalid(why) => Self::Invalid(why),
             other => Self::Internal(other.to_string()),
         }

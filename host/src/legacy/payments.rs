@@ -179,23 +179,26 @@ fn customer(form: &PayForm) -> CustomerInput {
             };
             field(form, &key).to_owned()
         };
-        AddressInput {
-            country: f("country"),
+        // Coffer takes ISO 3166-1 alpha-2 countries ("us" is "US"); an address without one
+        // is left out rather than refusing the payment, as the old proxy forwarded anything.
+        let country = f("country").to_ascii_uppercase();
+        let iso = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
+        iso.then(|| AddressInput {
+            country,
             state: f("state"),
             city: f("city"),
             line1: f("address"),
             line2: String::new(),
             postal_code: f("zipCode"),
-        }
+        })
     };
-    let shipping = address("shipping");
     CustomerInput {
         email: field(form, "email").to_owned(),
         first_name: field(form, "firstName").to_owned(),
         last_name: field(form, "lastName").to_owned(),
         phone: field(form, "phone").to_owned(),
-        billing: Some(address("")),
-        shipping: (!shipping.country.is_empty()).then_some(shipping),
+        billing: address(""),
+        shipping: address("shipping"),
     }
 }
 
@@ -220,7 +223,9 @@ impl Legacy {
         let product = decode_product_info(field(form, "productInfo"));
         let game = crate::games::get(&self.store, self.game.as_str())
             .await
-            .map_err(|e| LegacyError::Internal(e.to_string()))?;
+            .ok()
+            .filter(|g| g.enabled)
+            .ok_or(LegacyError::GameUnavailable)?;
         let (sku, fixed_amount) = match self.config.products.get(&product) {
             Some(code) => {
                 let sku = self
@@ -547,6 +552,26 @@ mod tests {
         let mut missing = form.clone();
         missing.remove("cvv2");
         assert!(matches!(card_err(&missing), LegacyError::Invalid(m) if m.contains("cvv2")));
+    }
+
+    #[test]
+    fn addresses_need_an_iso_country_or_are_left_out() {
+        let form: PayForm = [
+            ("country", "us"),
+            ("city", "SF"),
+            ("shippingCountry", "United States"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let customer = customer(&form);
+        let billing = customer.billing.unwrap();
+        assert_eq!(
+            (billing.country.as_str(), billing.city.as_str()),
+            ("US", "SF")
+        );
+        assert!(customer.shipping.is_none());
+        assert!(super::customer(&PayForm::new()).billing.is_none());
     }
 
     fn card_err(form: &PayForm) -> LegacyError {

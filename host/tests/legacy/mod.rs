@@ -15,6 +15,8 @@ pub async fn legacy_shop(backend: Backend) -> Shop {
     let shop = Shop::start_with(backend, |config| {
         config.legacy.enabled = true;
         config.legacy.game = "star-knights".into();
+        config.legacy.currency = "USD".into();
+        config.legacy.products.clear();
         config
             .legacy
             .products

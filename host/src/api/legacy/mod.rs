@@ -89,7 +89,9 @@ fn fail(status: StatusCode, message: &str) -> Response {
 /// itself get a 5xx.
 fn refusal(error: LegacyError) -> Response {
     match error {
-        LegacyError::Busy => fail(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
+        LegacyError::Busy | LegacyError::GameUnavailable => {
+            fail(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+        }
         LegacyError::Internal(why) => {
             tracing::error!(error = %why, "legacy request failed");
             fail(StatusCode::INTERNAL_SERVER_ERROR, "服务器内部错误")

@@ -58,8 +58,8 @@ pub async fn pay(
         Ok(view) => channel_answer(&view, &form),
         Err(LegacyError::Order(error)) => order_refusal(&error),
         Err(LegacyError::Invalid(why)) => pay_error(StatusCode::BAD_REQUEST, &why),
-        Err(LegacyError::Busy) => {
-            pay_error(StatusCode::SERVICE_UNAVAILABLE, "服务器繁忙，请稍后重试")
+        Err(error @ (LegacyError::Busy | LegacyError::GameUnavailable)) => {
+            pay_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
         }
         Err(error) => {
             tracing::error!(%error, "legacy payment failed");
