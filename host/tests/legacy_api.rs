@@ -6,7 +6,10 @@ mod legacy;
 mod shop;
 
 use coffer_sim::carespay::{CARD_3DS, CARD_APPROVED};
-use legacy::{DIAMONDS_12, bill_status, json_call, legacy_shop, pay, pay_form, player, record};
+use legacy::{
+    DIAMONDS_12, bill_status, json_call, legacy_shop, legacy_shop_with, pay, pay_form, player,
+    record,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shop::{Backend, OPERATOR_TOKEN, Shop, VIEWER_TOKEN};
@@ -19,6 +22,7 @@ both_backends!(
     records_are_accepted_only_for_orders_coffer_saw_paid,
     paid_legacy_orders_are_delivered_once,
     bad_payment_forms_change_nothing,
+    a_channel_timeout_is_settled_by_the_status_poll,
 );
 
 async fn account_calls_get_the_old_shapes(backend: Backend) {
@@ -682,6 +686,59 @@ async fn bad_payment_forms_change_nothing(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
+    shop.stop().await;
+}
+
+async fn a_channel_timeout_is_settled_by_the_status_poll(backend: Backend) {
+    let shop = legacy_shop_with(backend, |c| c.orders.channel_timeout_ms = 300).await;
+    let token = player(&shop, "slow01").await;
+    shop.http
+        .put(shop.sim.url("/_control/faults"))
+        .json(&json!({ "api_delay_ms": 1500 }))
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = pay(
+        &shop,
+        &pay_form("1001400000008001", CARD_APPROVED, "8", DIAMONDS_12),
+        Some(&token),
+    )
+    .await;
+    // The card may have been charged: not a failure, an outcome to be found out.
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer}");
+    assert_eq!(answer["code"], "ERROR");
+    assert_eq!(answer["billNo"], "1001400000008001");
+    shop.http
+        .put(shop.sim.url("/_control/faults"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    // The client polls the bill as it does after 3-D Secure; the poll asks CaresPay (signed)
+    // instead of guessing. The simulator dropped the payment with the cut-off request, so
+    // the signed answer is "no such payment": FAILED, nothing to deliver.
+    let mut last = Value::Null;
+    for _ in 0..40 {
+        last = bill_status(&shop, "1001400000008001").await;
+        if last["data"]["status"] != "PENDING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(last["data"]["status"], "FAILED", "{last}");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM outbox_events").await, 0);
+    // The player pays again under a new bill number, and that one goes through.
+    let (_, answer) = pay(
+        &shop,
+        &pay_form("1001400000008002", CARD_APPROVED, "8", DIAMONDS_12),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(answer["code"], "P0001", "{answer}");
+    assert_eq!(
+        bill_status(&shop, "1001400000008002").await["data"]["status"],
+        "PAID"
+    );
     shop.stop().await;
 }
 

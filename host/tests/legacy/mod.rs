@@ -12,6 +12,14 @@ use crate::shop::{Backend, Shop};
 pub const DIAMONDS_12: &str = "钻石礼包-12钻石";
 
 pub async fn legacy_shop(backend: Backend) -> Shop {
+    legacy_shop_with(backend, |_| {}).await
+}
+
+/// [`legacy_shop`], with the configuration changed by `tweak` too.
+pub async fn legacy_shop_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut coffer::config::Config),
+) -> Shop {
     let shop = Shop::start_with(backend, |config| {
         config.legacy.enabled = true;
         config.legacy.game = "star-knights".into();
@@ -22,6 +30,7 @@ pub async fn legacy_shop(backend: Backend) -> Shop {
             .products
             .insert(DIAMONDS_12.into(), "diamonds-12".into());
         config.legacy.adhoc_sku = "legacy-topup".into();
+        tweak(config);
     })
     .await;
     shop.add_sku(json!({
