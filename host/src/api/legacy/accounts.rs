@@ -25,6 +25,14 @@ fn listed(profile: &Profile) -> Value {
     })
 }
 
+/// The password exactly as typed (not trimmed, unlike other fields); empty when absent.
+fn password(fields: &serde_json::Map<String, Value>) -> String {
+    match fields.get("password") {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
 /// `POST /api/auth/register` {pid, name, password}.
 pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = match body_fields(&headers, &body) {
@@ -34,11 +42,7 @@ pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: B
     let new = NewProfile {
         pid: text(&fields, "pid").unwrap_or_default(),
         name: text(&fields, "name").unwrap_or_default(),
-        password: match fields.get("password") {
-            // Passwords are taken exactly as typed.
-            Some(Value::String(s)) => s.clone(),
-            _ => String::new(),
-        },
+        password: password(&fields),
     };
     match area(&state).register(new).await {
         Ok(profile) => ok(
@@ -62,10 +66,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Err(refused) => return refused,
     };
     let pid = text(&fields, "pid").unwrap_or_default();
-    let password = match fields.get("password") {
-        Some(Value::String(s)) => s.clone(),
-        _ => String::new(),
-    };
+    let password = password(&fields);
     match area(&state).login(&pid, &password).await {
         Ok((profile, session)) => {
             let mut answer = json!({
