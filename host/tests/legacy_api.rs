@@ -193,6 +193,12 @@ async fn a_card_payment_goes_the_old_way_and_is_signed_by_coffer(backend: Backen
     .await
     .unwrap();
     assert_eq!((sku.as_str(), amount), ("diamonds-12", 800));
+    // The player's address is the connection's, not the one the form claims.
+    let ip: String = sqlx::query_scalar("SELECT client_ip FROM orders")
+        .fetch_one(shop.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(ip, "127.0.0.1");
     assert_no_card_stored(&shop, CARD_APPROVED).await;
 
     // Nothing the old client sends proves whose an anonymous payment was: its record upload
@@ -362,6 +368,15 @@ async fn three_d_secure_is_paid_only_after_the_signed_query(backend: Backend) {
             .fetch_one(shop.store().pool())
             .await
             .unwrap();
+    // Someone names a bill after this payment's channel reference (the return carries it):
+    // the return still finds the payment it came back from.
+    let (_, decoy) = pay(
+        &shop,
+        &pay_form(&order_no, CARD_APPROVED, "8", DIAMONDS_12),
+        None,
+    )
+    .await;
+    assert_eq!(decoy["code"], "P0001", "{decoy}");
     let decided = shop
         .sim_control(
             &format!("/_control/carespay/3ds/{order_no}"),
@@ -386,7 +401,11 @@ async fn three_d_secure_is_paid_only_after_the_signed_query(backend: Backend) {
         "PAID"
     );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(shop.count("SELECT COUNT(*) FROM outbox_events").await, 1);
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM outbox_events").await,
+        2,
+        "one for the 3-D Secure payment, one for the decoy"
+    );
     // Paid with a session: the order is the player's own.
     let owner: String = sqlx::query_scalar(
         "SELECT p.username FROM orders o JOIN players p ON p.id = o.player_id \
@@ -704,10 +723,16 @@ async fn a_channel_timeout_is_settled_by_the_status_poll(backend: Backend) {
         Some(&token),
     )
     .await;
-    // The card may have been charged: not a failure, an outcome to be found out.
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer}");
-    assert_eq!(answer["code"], "ERROR");
+    // The card may have been charged: not a failure, an outcome to be found out, and the
+    // player is told not to pay again.
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["code"], "P0003");
+    assert!(answer["message"].as_str().unwrap().contains("请勿重复支付"));
     assert_eq!(answer["billNo"], "1001400000008001");
+    assert_eq!(
+        bill_status(&shop, "1001400000008001").await["data"]["status"],
+        "PENDING"
+    );
     shop.http
         .put(shop.sim.url("/_control/faults"))
         .json(&json!({}))

@@ -83,6 +83,8 @@ impl OldDatabase {
                  '{\"code\":\"P0001\",\"cardNum\":\"secret\"}', 'itemBtn1', '钻石礼包-12钻石',
                  '{\"diamonds\":12}'),
                 (2, 'p8', 'Eight', 20.00, '1001401111100002', '2025-07-22 09:00:00',
+                 NULL, NULL, NULL, NULL),
+                (3, 'gone', 'Deleted', 40.00, '1001402222200003', '2025-07-23 09:00:00',
                  NULL, NULL, NULL, NULL);",
         )
         .execute(&mut old)
@@ -139,6 +141,7 @@ async fn the_old_database_is_imported_once(backend: Backend) {
             records_imported: 1,
             records_present: 0,
             records_conflicting: 1,
+            records_orphaned: 1,
         }
     );
 
@@ -211,6 +214,7 @@ async fn the_old_database_is_imported_once(backend: Backend) {
             records_imported: 0,
             records_present: 1,
             records_conflicting: 1,
+            records_orphaned: 1,
         }
     );
     assert_eq!(
@@ -218,6 +222,21 @@ async fn the_old_database_is_imported_once(backend: Backend) {
             .await,
         1
     );
+
+    // A bill paid in the old system is not paid again.
+    let (status, answer) = legacy::pay(
+        &shop,
+        &legacy::pay_form(
+            "1001404732000616",
+            coffer_sim::carespay::CARD_APPROVED,
+            "8",
+            legacy::DIAMONDS_12,
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CONFLICT, "{answer}");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
 
     // New players are numbered after the imported ones.
     let (_, registered) = json_call(

@@ -33,7 +33,8 @@ pub struct LegacyConfig {
     pub adhoc_min_amount: String,
     pub adhoc_max_amount: String,
     /// Accept `/api/pay` without a player session (the old client sends none): such orders
-    /// belong to the game's "legacy-guest" player until the client records the payment.
+    /// belong to the game's "#legacy-guest" player, and only the game server or an operator
+    /// may record whose they were (see docs/legacy.md, "Who pays").
     pub anonymous_pay: bool,
     /// Shortest password a new legacy player may choose (the old client asked for 6).
     pub min_password_chars: usize,

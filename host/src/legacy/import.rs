@@ -31,6 +31,9 @@ pub struct ImportReport {
     pub records_present: u64,
     /// Records of conflicting players, left out.
     pub records_conflicting: u64,
+    /// Records of players not imported (refused, or gone from the old `users`), left out: a
+    /// later account with that pid must not see them as its own.
+    pub records_orphaned: u64,
 }
 
 impl std::fmt::Display for ImportReport {
@@ -38,14 +41,16 @@ impl std::fmt::Display for ImportReport {
         write!(
             f,
             "players: {} imported, {} already present, {} refused, {} conflicting; payment \
-             records: {} imported, {} already present, {} of conflicting players left out",
+             records: {} imported, {} already present, {} of conflicting and {} of unknown \
+             players left out",
             self.players_imported,
             self.players_present,
             self.players_refused,
             self.players_conflicting,
             self.records_imported,
             self.records_present,
-            self.records_conflicting
+            self.records_conflicting,
+            self.records_orphaned
         )
     }
 }
@@ -102,7 +107,8 @@ pub async fn run(
         .await?;
     let mut report = ImportReport::default();
     let conflicting = import_users(store, players, game, &mut old, &mut report).await?;
-    import_records(store, &mut old, &conflicting, &mut report).await?;
+    let owners = imported_pids(store, game).await?;
+    import_records(store, &mut old, &owners, &conflicting, &mut report).await?;
     let _ = old.close().await;
     Ok(report)
 }
@@ -181,6 +187,18 @@ async fn import_users(
     Ok(conflicting)
 }
 
+/// The pids of `game`'s players that came from the old database (this run or an earlier one).
+async fn imported_pids(store: &Store, game: &GameId) -> Result<HashSet<String>, LegacyError> {
+    let pids: Vec<String> = sqlx::query_scalar(
+        "SELECT p.username FROM players p JOIN legacy_profiles lp ON lp.player_id = p.id \
+         WHERE p.game_id = $1 AND lp.source_id IS NOT NULL",
+    )
+    .bind(game.as_str().to_owned())
+    .fetch_all(store.pool())
+    .await?;
+    Ok(pids.into_iter().collect())
+}
+
 /// Whether the old player `old_id` was imported into `game` before.
 async fn imported_earlier(store: &Store, game: &GameId, old_id: i64) -> Result<bool, LegacyError> {
     let found: Option<i64> = sqlx::query_scalar(
@@ -195,8 +213,10 @@ async fn imported_earlier(store: &Store, game: &GameId, old_id: i64) -> Result<b
 }
 
 /// Moves PostgreSQL's id sequence past the old ids before any is written, so that players
-/// registering during or after the import are never given one an old player keeps. (SQLite's
-/// AUTOINCREMENT follows the largest id written.)
+/// registering during or after the import are never given one an old player keeps. SQLite's
+/// AUTOINCREMENT follows the largest id written: there, a player registering during the import
+/// may take an old id not yet written, and that old player is then given a new one (hence:
+/// import before turning `[legacy]` on).
 async fn reserve_old_ids(store: &Store, old: &mut MySqlConnection) -> Result<(), LegacyError> {
     if store.backend() != Backend::Postgres {
         return Ok(());
@@ -256,6 +276,7 @@ async fn import_user(
 async fn import_records(
     store: &Store,
     old: &mut MySqlConnection,
+    owners: &HashSet<String>,
     conflicting: &HashSet<String>,
     report: &mut ImportReport,
 ) -> Result<(), LegacyError> {
@@ -272,6 +293,11 @@ async fn import_records(
         let user_id: String = row.try_get("user_id")?;
         if conflicting.contains(&user_id) {
             report.records_conflicting += 1;
+            continue;
+        }
+        if !owners.contains(&user_id) {
+            tracing::warn!(%user_id, "payment record not imported: its player was not");
+            report.records_orphaned += 1;
             continue;
         }
         let pay_s: Option<i64> = row.try_get("pay_s")?;

@@ -22,7 +22,7 @@ use crate::store::Store;
 
 pub use accounts::{NewProfile, Profile, ProfileChange, ProfileList};
 pub use payments::{
-    BillState, BillStatus, PayForm, PaymentRecord, PaymentRow, RecordUpload, Recorder,
+    BillKey, BillState, BillStatus, PayForm, PaymentRecord, PaymentRow, RecordUpload, Recorder,
 };
 pub use time::iso_utc;
 
@@ -45,6 +45,9 @@ pub enum LegacyError {
     UnknownPlayer,
     #[error("{0}")]
     Refused(String),
+    /// The bill number was used before: by a Coffer order or in the old system's records.
+    #[error("订单号重复: {0}")]
+    DuplicateBill(String),
     #[error("服务器繁忙，请稍后重试")]
     Busy,
     /// `legacy.game` does not exist or is disabled: a deployment mistake, not the player's.

@@ -20,6 +20,15 @@ use crate::store::now_ms;
 /// `/api/pay`'s form fields, as the old client sends them (names and all).
 pub type PayForm = BTreeMap<String, String>;
 
+/// Which number a bill number is tried as first (see [`Legacy::find_bill`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillKey {
+    /// The client's `billNo`.
+    Client,
+    /// The payment reference Coffer gave the channel.
+    Channel,
+}
+
 /// A bill as `GET /api/payment/status/:billNo` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BillState {
@@ -206,13 +215,24 @@ impl Legacy {
     /// Starts a card payment for the old client's form: the client's `md5Info`, `md5_key`,
     /// `merNo`, URLs and currency are ignored; Coffer prices the order, signs with the sealed
     /// key through the channel plugin, and passes the card to the channel only.
+    /// `client_ip` is the player's address as the connection shows it, never the form's `ip`
+    /// (the old client reported its own, and the channel's risk checks rely on it).
     pub async fn pay(
         &self,
         form: &PayForm,
         player: Option<&Player>,
-        peer_ip: IpAddr,
+        client_ip: IpAddr,
     ) -> Result<OrderView, LegacyError> {
         let bill_no = required(form, "billNo")?.to_owned();
+        // Bills paid in the old system (imported records) are not paid again.
+        let recorded: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM legacy_payment_records WHERE bill_no = $1")
+                .bind(bill_no.clone())
+                .fetch_optional(self.store.pool())
+                .await?;
+        if recorded.is_some() {
+            return Err(LegacyError::DuplicateBill(bill_no));
+        }
         let currency = Currency::parse(&self.config.currency)
             .map_err(|e| LegacyError::Internal(e.to_string()))?;
         let amount = Money::from_decimal(required(form, "amount")?, currency)
@@ -262,10 +282,6 @@ impl Legacy {
             Some(player) => player.id.clone(),
             None => self.guest_player().await?,
         };
-        let client_ip = field(form, "ip")
-            .parse::<IpAddr>()
-            .unwrap_or(peer_ip)
-            .to_string();
         let language = Some(field(form, "language"))
             .filter(|l| !l.is_empty() && l.len() <= 16)
             .map(str::to_owned);
@@ -284,7 +300,7 @@ impl Legacy {
                 language,
                 return_url: Some(format!("{}/api/get3DResult", self.orders.public_url())),
             },
-            client_ip,
+            client_ip: client_ip.to_string(),
             device: "legacy client".into(),
             fixed_amount,
         };
@@ -295,32 +311,49 @@ impl Legacy {
     }
 
     /// The order a bill number names: the client's `billNo` (the order's merchant number) or
-    /// the payment reference the channel was given (what the 3-D Secure return carries).
-    pub async fn find_bill(&self, bill_no: &str) -> Result<Option<OrderView>, LegacyError> {
-        if let Some(view) = self
-            .orders
-            .find_by_merchant_order_no(&self.game, bill_no)
-            .await?
-        {
-            return Ok(Some(view));
-        }
-        let Some((order, _)) = self
-            .orders
-            .attempt_by_ref(&self.config.channel, bill_no)
-            .await?
-        else {
-            return Ok(None);
+    /// the payment reference the channel was given. `BillKey` says which is tried first: the
+    /// client's number for the client's calls, the channel's reference for the 3-D Secure
+    /// return (which carries it), so that a client cannot name its bill after another
+    /// player's payment reference and take over that player's return.
+    pub async fn find_bill(
+        &self,
+        bill_no: &str,
+        first: BillKey,
+    ) -> Result<Option<OrderView>, LegacyError> {
+        let by_client = async {
+            self.orders
+                .find_by_merchant_order_no(&self.game, bill_no)
+                .await
         };
-        if order.game != self.game {
-            return Ok(None);
-        }
-        Ok(Some(self.orders.view(&order.order_no).await?))
+        let by_channel = async {
+            let found = self
+                .orders
+                .attempt_by_ref(&self.config.channel, bill_no)
+                .await?;
+            match found {
+                Some((order, _)) if order.game == self.game => {
+                    self.orders.view(&order.order_no).await.map(Some)
+                }
+                _ => Ok(None),
+            }
+        };
+        let found = match first {
+            BillKey::Client => match by_client.await? {
+                Some(view) => Some(view),
+                None => by_channel.await?,
+            },
+            BillKey::Channel => match by_channel.await? {
+                Some(view) => Some(view),
+                None => by_client.await?,
+            },
+        };
+        Ok(found)
     }
 
     /// The bill's state, after asking the channel (signed query, throttled) when its payment
     /// is still open. Never what the browser or the client claims.
     pub async fn bill_status(&self, bill_no: &str) -> Result<Option<BillStatus>, LegacyError> {
-        let Some(view) = self.find_bill(bill_no).await? else {
+        let Some(view) = self.find_bill(bill_no, BillKey::Client).await? else {
             return Ok(None);
         };
         let view = self.confirm_open_payment(view, Duration::ZERO).await?;
@@ -372,7 +405,7 @@ impl Legacy {
         recorder: Recorder,
     ) -> Result<PaymentRecord, LegacyError> {
         let view = self
-            .find_bill(&upload.order_no)
+            .find_bill(&upload.order_no, BillKey::Client)
             .await?
             .ok_or_else(|| LegacyError::Refused("订单不存在，无法记录".into()))?;
         let Some(paid_at) = view.paid_at else {

@@ -18,7 +18,8 @@ const SCRIPT: &str = "document.getElementById('close').addEventListener('click',
 static POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
     let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT));
     HeaderValue::from_str(&format!(
-        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'"
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     ))
     .expect("a header-safe policy")
 });

@@ -2,7 +2,7 @@
 //! port 5000 and 3-D Secure server on 5001), and `/api/payments/...` (the old records).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::Form;
@@ -17,7 +17,9 @@ use super::caller::{Caller, not_allowed};
 use super::page::{Outcome, result_page};
 use super::{area, body_fields, fail, ok, refusal, text};
 use crate::app::AppState;
-use crate::legacy::{BillState, LegacyError, PayForm, PaymentRow, RecordUpload, Recorder, iso_utc};
+use crate::legacy::{
+    BillKey, BillState, LegacyError, PayForm, PaymentRow, RecordUpload, Recorder, iso_utc,
+};
 use crate::orders::{AttemptStatus, NextAction, OrderError, OrderView};
 use crate::store::now_ms;
 
@@ -54,9 +56,15 @@ pub async fn pay(
         );
     };
     // The form carries the card: it is never logged, and only the channel receives it.
-    match legacy.pay(&form, player.as_ref(), peer.ip()).await {
+    match legacy
+        .pay(&form, player.as_ref(), client_ip(peer, &headers))
+        .await
+    {
         Ok(view) => channel_answer(&view, &form),
         Err(LegacyError::Order(error)) => order_refusal(&error),
+        Err(error @ LegacyError::DuplicateBill(_)) => {
+            pay_error(StatusCode::CONFLICT, &error.to_string())
+        }
         Err(LegacyError::Invalid(why)) => pay_error(StatusCode::BAD_REQUEST, &why),
         Err(error @ (LegacyError::Busy | LegacyError::GameUnavailable)) => {
             pay_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
@@ -66,6 +74,25 @@ pub async fn pay(
             pay_error(StatusCode::INTERNAL_SERVER_ERROR, "服务器内部错误")
         }
     }
+}
+
+/// The player's address: the connection's, or, when that is a proxy on this host or a
+/// private network, the address the proxy appended last to `X-Forwarded-For`.
+fn client_ip(peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let behind_proxy = match peer.ip() {
+        IpAddr::V4(ip) => ip.is_loopback() || ip.is_private(),
+        IpAddr::V6(ip) => ip.is_loopback() || ip.is_unique_local(),
+    };
+    let forwarded = || {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+            .next_back()
+    };
+    behind_proxy.then(forwarded).flatten().unwrap_or(peer.ip())
 }
 
 fn order_refusal(error: &OrderError) -> Response {
@@ -90,8 +117,9 @@ fn order_refusal(error: &OrderError) -> Response {
 }
 
 /// What CaresPay would have answered, from what Coffer recorded: P0001 paid, P0004 with
-/// `auth3DUrl` for 3-D Secure, P0002 declined; an outcome not known yet is the proxy's old
-/// error shape, and the bill's status says when it is known.
+/// `auth3DUrl` for 3-D Secure, P0002 declined. An outcome not known yet (the channel did not
+/// answer in time) is P0003 with a message telling the player not to pay again: the card
+/// may have been charged, and the bill's status says so once a signed query has found out.
 fn channel_answer(view: &OrderView, form: &PayForm) -> Response {
     let attempt = view.payment.as_ref();
     let (code, message, auth_url) = if view.paid_at.is_some() {
@@ -110,14 +138,11 @@ fn channel_answer(view: &OrderView, form: &PayForm) -> Response {
                     .map_or_else(|| "payment failed".to_owned(), |f| f.message.clone()),
                 None,
             ),
-            _ => {
-                let mut answer = json!({
-                    "code": "ERROR",
-                    "message": "支付结果暂未确认，请稍后查询订单状态",
-                });
-                answer["billNo"] = view.merchant_order_no.clone().into();
-                return (StatusCode::BAD_GATEWAY, axum::Json(answer)).into_response();
-            }
+            _ => (
+                "P0003",
+                "支付处理中，请勿重复支付；结果以订单状态为准".to_owned(),
+                None,
+            ),
         }
     };
     axum::Json(json!({
@@ -160,7 +185,7 @@ pub async fn three_d_result(
         return (StatusCode::BAD_REQUEST, "缺少订单号").into_response();
     };
     let legacy = area(&state);
-    let outcome = match legacy.find_bill(bill_no).await {
+    let outcome = match legacy.find_bill(bill_no, BillKey::Channel).await {
         Ok(Some(view)) => legacy
             .confirm_open_payment(view, Duration::from_millis(1500))
             .await
@@ -324,4 +349,25 @@ pub async fn health() -> Response {
         "timestamp": iso_utc(now_ms()),
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_player_address_is_the_connections_or_the_local_proxys() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "10.9.9.9, 198.51.100.1, 203.0.113.9".parse().unwrap(),
+        );
+        let proxy: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        let internet: SocketAddr = "198.51.100.7:5555".parse().unwrap();
+        // The proxy appends the address it saw last; earlier entries are the client's claims.
+        assert_eq!(client_ip(proxy, &headers).to_string(), "203.0.113.9");
+        // A client connecting directly cannot claim another address.
+        assert_eq!(client_ip(internet, &headers).to_string(), "198.51.100.7");
+        assert_eq!(client_ip(proxy, &HeaderMap::new()).to_string(), "127.0.0.1");
+    }
 }
