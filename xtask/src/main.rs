@@ -376,6 +376,8 @@ fn bench(root: &Path) -> Result<()> {
             "orders",
             "--bench",
             "pipeline",
+            "--bench",
+            "passwords",
         ])
         .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))
 }
