@@ -178,35 +178,16 @@ pub async fn browser_return(
             );
         }
     };
+    let patience = std::time::Duration::from_millis(1500);
     match state
         .orders
-        .confirm_claim(&channel_id, &claim.order_no)
+        .confirm_and_wait(&channel_id, &claim.order_no, patience)
         .await
     {
-        Ok((_, order_no)) => {
-            // A query for this payment may be running already (the channel's notification
-            // often arrives with the browser): give it a moment before saying "confirming".
-            let mut view = state.orders.view(&order_no).await.ok();
-            for _ in 0..15 {
-                let settled = view.as_ref().is_some_and(|v| {
-                    v.status != OrderStatus::Pending
-                        || v.payment
-                            .as_ref()
-                            .is_some_and(|a| a.status == AttemptStatus::Failed)
-                });
-                if settled {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                view = state.orders.view(&order_no).await.ok();
-            }
-            let status = view.as_ref().map(|v| v.status);
-            let attempt = view
-                .as_ref()
-                .and_then(|v| v.payment.as_ref())
-                .map(|a| a.status);
-            let (title, text) = match (status, attempt) {
-                (Some(s), _) if s.is_paid() || s == OrderStatus::Refunded => (
+        Ok(view) => {
+            let attempt = view.payment.as_ref().map(|a| a.status);
+            let (title, text) = match (view.status, attempt) {
+                (s, _) if s.is_paid() || s == OrderStatus::Refunded => (
                     "Payment received",
                     "Thank you! Your items are on their way to the game.",
                 ),
@@ -220,7 +201,7 @@ pub async fn browser_return(
                      arrive once it does.",
                 ),
             };
-            page(StatusCode::OK, title, Some(order_no.as_str()), text)
+            page(StatusCode::OK, title, Some(view.order_no.as_str()), text)
         }
         Err(error) => {
             tracing::warn!(channel = %channel_id, %error, "browser return not confirmed");

@@ -20,8 +20,7 @@ use crate::app::AppState;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.config.server.body_limit_kib << 10;
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/v1/admin", admin::router(state.clone()))
@@ -32,24 +31,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/return/{channel}", get(callbacks::browser_return))
         .merge(legacy::router(&state))
-        .fallback(|| async { problem::Problem::not_found("no such route") })
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+        .fallback(|| async { problem::Problem::not_found("no such route") });
+    with_common_layers(routes, state)
 }
 
 /// What the extra `[legacy] listen` addresses serve: the legacy routes only.
 pub fn legacy_router(state: AppState) -> Router {
+    let routes = legacy::router(&state).fallback(legacy::no_such_route);
+    with_common_layers(routes, state)
+}
+
+/// What every listener's routes get: the body limit, request ids and request tracing.
+fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_kib << 10;
-    legacy::router(&state)
-        .fallback(|| async {
-            (
-                axum::http::StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({ "success": false, "message": "接口不存在" })),
-            )
-        })
+    routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())

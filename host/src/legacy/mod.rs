@@ -13,6 +13,8 @@ mod time;
 
 use std::sync::Arc;
 
+use coffer_money::{Currency, Money};
+
 use crate::catalog::Catalog;
 use crate::config::LegacyConfig;
 use crate::games::GameId;
@@ -97,6 +99,9 @@ pub struct Legacy {
     catalog: Catalog,
     config: Arc<LegacyConfig>,
     game: GameId,
+    /// `config.currency`, and the ad-hoc amount bounds in it (checked when the config loaded).
+    currency: Currency,
+    adhoc_bounds: (Money, Money),
 }
 
 impl Legacy {
@@ -112,7 +117,10 @@ impl Legacy {
             return None;
         }
         let game = GameId::parse(&config.game).ok()?;
+        let adhoc_bounds = config.adhoc_bounds().ok()?;
         Some(Self {
+            currency: adhoc_bounds.0.currency(),
+            adhoc_bounds,
             store,
             players,
             orders,

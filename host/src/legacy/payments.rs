@@ -177,28 +177,20 @@ fn card(form: &PayForm) -> Result<CardInput, LegacyError> {
 }
 
 fn customer(form: &PayForm) -> CustomerInput {
-    let address = |prefix: &str| {
-        let f = |name: &str| {
-            let key = if prefix.is_empty() {
-                name.to_owned()
-            } else {
-                let mut chars = name.chars();
-                let first = chars.next().map(|c| c.to_ascii_uppercase());
-                format!("{prefix}{}{}", first.unwrap_or_default(), chars.as_str())
-            };
-            field(form, &key).to_owned()
-        };
+    // The form's field names: country, state, city, street, postal code.
+    let address = |[country, state, city, street, postal_code]: [&str; 5]| {
+        let f = |name: &str| field(form, name).to_owned();
         // Coffer takes ISO 3166-1 alpha-2 countries ("us" is "US"); an address without one
         // is left out rather than refusing the payment, as the old proxy forwarded anything.
-        let country = f("country").to_ascii_uppercase();
+        let country = f(country).to_ascii_uppercase();
         let iso = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
         iso.then(|| AddressInput {
             country,
-            state: f("state"),
-            city: f("city"),
-            line1: f("address"),
+            state: f(state),
+            city: f(city),
+            line1: f(street),
             line2: String::new(),
-            postal_code: f("zipCode"),
+            postal_code: f(postal_code),
         })
     };
     CustomerInput {
@@ -206,8 +198,14 @@ fn customer(form: &PayForm) -> CustomerInput {
         first_name: field(form, "firstName").to_owned(),
         last_name: field(form, "lastName").to_owned(),
         phone: field(form, "phone").to_owned(),
-        billing: address(""),
-        shipping: address("shipping"),
+        billing: address(["country", "state", "city", "address", "zipCode"]),
+        shipping: address([
+            "shippingCountry",
+            "shippingState",
+            "shippingCity",
+            "shippingAddress",
+            "shippingZipCode",
+        ]),
     }
 }
 
@@ -233,8 +231,7 @@ impl Legacy {
         if recorded.is_some() {
             return Err(LegacyError::DuplicateBill(bill_no));
         }
-        let currency = Currency::parse(&self.config.currency)
-            .map_err(|e| LegacyError::Internal(e.to_string()))?;
+        let currency = self.currency;
         let amount = Money::from_decimal(required(form, "amount")?, currency)
             .ok()
             .filter(|m| m.minor() > 0)
@@ -266,7 +263,7 @@ impl Legacy {
                 (code.clone(), None)
             }
             None if !self.config.adhoc_sku.is_empty() => {
-                let (min, max) = self.config.adhoc_bounds().map_err(LegacyError::Internal)?;
+                let (min, max) = self.adhoc_bounds;
                 if amount.minor() < min.minor() || amount.minor() > max.minor() {
                     return Err(LegacyError::Invalid(format!(
                         "金额须在 {} 到 {} 之间",
@@ -372,26 +369,19 @@ impl Legacy {
         view: OrderView,
         patience: Duration,
     ) -> Result<OrderView, LegacyError> {
-        if BillState::of(&view) != BillState::Pending {
+        let Some(attempt) = view.payment.as_ref().filter(|_| view.awaiting_payment()) else {
             return Ok(view);
-        }
-        if let Some(attempt) = &view.payment
-            && let Err(error) = self
-                .orders
-                .confirm_claim(&attempt.channel, &attempt.payment_ref)
-                .await
+        };
+        match self
+            .orders
+            .confirm_and_wait(&attempt.channel, &attempt.payment_ref, patience)
+            .await
         {
-            tracing::info!(order_no = %view.order_no, %error, "legacy bill not confirmed yet");
-        }
-        let deadline = tokio::time::Instant::now() + patience;
-        loop {
-            let fresh = self.orders.view(&view.order_no).await?;
-            if BillState::of(&fresh) != BillState::Pending
-                || tokio::time::Instant::now() >= deadline
-            {
-                return Ok(fresh);
+            Ok(fresh) => Ok(fresh),
+            Err(error) => {
+                tracing::info!(order_no = %view.order_no, %error, "legacy bill not confirmed yet");
+                Ok(self.orders.view(&view.order_no).await?)
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -433,7 +423,7 @@ impl Legacy {
         if amount.minor() != view.amount.amount_minor {
             return Err(LegacyError::Refused(format!(
                 "金额与订单不符: 订单金额为 {}",
-                Money::new(view.amount.amount_minor, currency).to_decimal()
+                view.amount.amount
             )));
         }
         let bounded = |value: Option<String>, max: usize, what: &str| match value {
@@ -454,7 +444,7 @@ impl Legacy {
         .bind(view.order_no.to_string())
         .bind(profile.pid.clone())
         .bind(profile.name.clone())
-        .bind(Money::new(view.amount.amount_minor, currency).to_decimal())
+        .bind(view.amount.amount.clone())
         .bind(paid_at)
         .bind(product_id)
         .bind(product_info)

@@ -129,6 +129,15 @@ pub struct OrderView {
 }
 
 impl OrderView {
+    /// Still waiting for money: pending, and its latest attempt not declined.
+    pub fn awaiting_payment(&self) -> bool {
+        self.status == OrderStatus::Pending
+            && !self
+                .payment
+                .as_ref()
+                .is_some_and(|a| a.status == AttemptStatus::Failed)
+    }
+
     pub fn new(order: Order, payment: Option<Attempt>) -> Self {
         let currency: Currency = order.amount.currency();
         Self {

@@ -302,6 +302,26 @@ impl Orders {
         self.confirm_by_query(channel_id, payment_ref).await
     }
 
+    /// Confirms a claim (see [`Orders::confirm_claim`]), then gives a query already under way
+    /// (the channel's notification often arrives with the browser) up to `patience` to settle
+    /// the payment. Returns the order as it then stands.
+    pub async fn confirm_and_wait(
+        &self,
+        channel_id: &str,
+        payment_ref: &str,
+        patience: std::time::Duration,
+    ) -> Result<super::OrderView, ConfirmError> {
+        let (_, order_no) = self.confirm_claim(channel_id, payment_ref).await?;
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let view = self.view(&order_no).await?;
+            if !view.awaiting_payment() || tokio::time::Instant::now() >= deadline {
+                return Ok(view);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// The order and attempt a channel's payment reference belongs to.
     pub async fn attempt_by_ref(
         &self,

@@ -60,7 +60,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(cors)
 }
 
-async fn no_such_route() -> Response {
+pub(super) async fn no_such_route() -> Response {
     fail(StatusCode::NOT_FOUND, "接口不存在")
 }
 
