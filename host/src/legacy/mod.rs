@@ -23,9 +23,7 @@ use crate::players::{PlayerError, Players};
 use crate::store::Store;
 
 pub use accounts::{NewProfile, Profile, ProfileChange, ProfileList};
-pub use payments::{
-    BillKey, BillState, BillStatus, PayForm, PaymentRecord, PaymentRow, RecordUpload, Recorder,
-};
+pub use payments::{BillKey, BillState, BillStatus, PayForm, PaymentRow, RecordUpload, Recorder};
 pub use time::iso_utc;
 
 /// The username of the player that anonymous `/api/pay` orders belong to. Legacy player ids

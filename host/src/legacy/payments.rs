@@ -72,7 +72,6 @@ pub struct BillStatus {
     pub bill_no: String,
     pub state: BillState,
     pub updated_at: i64,
-    pub view: OrderView,
 }
 
 /// `POST /api/payments/record`, checked field by field.
@@ -95,13 +94,6 @@ pub enum Recorder {
     Client,
     /// The game server or an operator: may also say whose an anonymous (guest) order was.
     Trusted,
-}
-
-/// A stored payment record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentRecord {
-    pub bill_no: String,
-    pub user_id: String,
 }
 
 /// A row of `/api/payments/...`: the old table's columns.
@@ -358,7 +350,6 @@ impl Legacy {
             bill_no: bill_no.to_owned(),
             state: BillState::of(&view),
             updated_at: view.updated_at,
-            view,
         }))
     }
 
@@ -393,7 +384,7 @@ impl Legacy {
         &self,
         upload: RecordUpload,
         recorder: Recorder,
-    ) -> Result<PaymentRecord, LegacyError> {
+    ) -> Result<(), LegacyError> {
         let view = self
             .find_bill(&upload.order_no, BillKey::Client)
             .await?
@@ -459,10 +450,7 @@ impl Legacy {
         .fetch_optional(self.store.writer())
         .await?;
         match stored {
-            Some(user_id) if user_id == profile.pid => Ok(PaymentRecord {
-                bill_no: view.merchant_order_no,
-                user_id,
-            }),
+            Some(user_id) if user_id == profile.pid => Ok(()),
             Some(_) => Err(LegacyError::Refused("该订单已由其他玩家记录".into())),
             None => Err(LegacyError::Refused("该订单号已有记录".into())),
         }
