@@ -23,6 +23,7 @@ both_backends!(
     paid_legacy_orders_are_delivered_once,
     bad_payment_forms_change_nothing,
     a_channel_timeout_is_settled_by_the_status_poll,
+    concurrent_duplicates_make_one_player_and_one_order,
 );
 
 async fn account_calls_get_the_old_shapes(backend: Backend) {
@@ -764,6 +765,50 @@ async fn a_channel_timeout_is_settled_by_the_status_poll(backend: Backend) {
         bill_status(&shop, "1001400000008002").await["data"]["status"],
         "PAID"
     );
+    shop.stop().await;
+}
+
+async fn concurrent_duplicates_make_one_player_and_one_order(backend: Backend) {
+    let shop = legacy_shop(backend).await;
+    // The old client retries on a slow answer: ten registrations of one pid at once.
+    let registrations = futures::future::join_all((0..10).map(|_| {
+        json_call(
+            &shop,
+            "POST",
+            "/api/auth/register",
+            Some(json!({ "pid": "twin", "name": "Twin", "password": "long enough" })),
+            None,
+        )
+    }))
+    .await;
+    let created = registrations
+        .iter()
+        .filter(|(_, body)| body["success"] == true)
+        .count();
+    assert_eq!(created, 1, "{registrations:?}");
+    assert!(
+        registrations
+            .iter()
+            .filter(|(_, body)| body["success"] != true)
+            .all(|(_, body)| body["message"] == "玩家ID已存在"),
+        "{registrations:?}"
+    );
+    assert_eq!(shop.count("SELECT COUNT(*) FROM legacy_profiles").await, 1);
+
+    // Ten payments of one bill at once: one charge.
+    let form = pay_form("1001400000009001", CARD_APPROVED, "8", DIAMONDS_12);
+    let answers = futures::future::join_all((0..10).map(|_| pay(&shop, &form, None))).await;
+    let paid = answers.iter().filter(|(_, a)| a["code"] == "P0001").count();
+    assert_eq!(paid, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .filter(|(_, a)| a["code"] != "P0001")
+            .all(|(status, _)| *status == StatusCode::CONFLICT),
+        "{answers:?}"
+    );
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_attempts").await, 1);
     shop.stop().await;
 }
 
