@@ -174,9 +174,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let (shutdown, stop_requested) = watch::channel(false);
-    let mut servers = vec![serve(
+    let limits = listener_limits(&config);
+    let mut servers = vec![crate::server::serve(
         listener,
         crate::api::router(state.clone()),
+        limits,
         stop_requested.clone(),
     )];
     if state.legacy.is_some() {
@@ -185,9 +187,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 .await
                 .with_context(|| format!("cannot listen on {legacy_addr} (legacy.listen)"))?;
             tracing::info!(addr = %legacy_addr, "serving the legacy routes");
-            servers.push(serve(
+            servers.push(crate::server::serve(
                 listener,
                 crate::api::legacy_router(state.clone()),
+                limits,
                 stop_requested.clone(),
             ));
         }
@@ -211,23 +214,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
-/// Serves `router` on `listener` until `stop` changes, with peer addresses for handlers.
-async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.changed().await;
-    })
-    .await
+/// The connection limits of every listener: as configured, within what the process's
+/// file-descriptor limit can hold.
+fn listener_limits(config: &Config) -> crate::server::Limits {
+    let listeners = 1 + if config.legacy.enabled {
+        config.legacy.listen.len()
+    } else {
+        0
+    };
+    let affordable = crate::server::raise_descriptor_limit(listeners);
+    let configured = config.server.max_connections;
+    let max_connections = configured.min(affordable.max(1) as usize);
+    if max_connections < configured {
+        tracing::warn!(
+            configured,
+            max_connections,
+            "server.max_connections lowered to fit the open-file limit (ulimit -n)"
+        );
+    }
+    crate::server::Limits {
+        max_connections,
+        header_timeout: Duration::from_secs(config.server.header_timeout_s),
+    }
 }
 
-/// Forgets what has expired: idempotency keys past their TTL and ended sessions. Safe on
+/// Forgets what has expired: idempotency keys past their TTL, signatures that can no longer
+/// verify, and ended sessions. Safe on
 /// several instances at once (plain deletes of expired rows).
 async fn housekeeping(state: AppState) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
@@ -237,6 +249,9 @@ async fn housekeeping(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "expired idempotency keys purged"),
             Err(e) => tracing::warn!(error = %e, "cannot purge idempotency keys"),
+        }
+        if let Err(e) = crate::games::replay::purge_expired(&state.store).await {
+            tracing::warn!(error = %e, "cannot purge used signatures");
         }
         if let Err(e) = state.players.purge_expired_sessions().await {
             tracing::warn!(error = %e, "cannot purge expired sessions");

@@ -1,8 +1,8 @@
 //! Coffer: the payment and commerce center for game studios.
 //!
 //! Areas, one folder each: `api` (HTTP), `catalog`, `channels` (payment channel plugins),
-//! `config`, `fulfillment` (outbox and delivery), `games`, `jobs` (recovery), `orders`, `players`, `store` (the
-//! database).
+//! `config`, `fulfillment` (outbox and delivery), `games`, `jobs` (recovery), `legacy`,
+//! `orders`, `players`, `server` (listeners and connection limits), `store` (the database).
 //! See the README for the whole picture and `docs/` for plugins, operations and security.
 
 pub mod api;
@@ -17,5 +17,6 @@ pub mod jobs;
 pub mod legacy;
 pub mod orders;
 pub mod players;
+pub mod server;
 pub mod store;
 pub mod telemetry;

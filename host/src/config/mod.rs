@@ -63,6 +63,18 @@ pub struct ServerConfig {
     /// The URL channels and browsers reach this service at (behind its TLS proxy): callback
     /// and return URLs given to channels start with it.
     pub public_url: String,
+    /// Connections one listener holds at most. At the limit, a new connection closes the one
+    /// idle the longest (one that never sent a whole request first); it is refused only when
+    /// every connection has a request in flight. Lowered at start if the process's
+    /// file-descriptor limit cannot hold it.
+    pub max_connections: usize,
+    /// How long a client has to send a request's head, from the connection's start or the end
+    /// of its previous answer, in seconds: silent, trickling and idle kept-alive connections are
+    /// closed after it.
+    pub header_timeout_s: u64,
+    /// How long a request may take from its head to its answer, in seconds (answered 503
+    /// after). Payments already sent to a channel are finished in the background regardless.
+    pub request_timeout_s: u64,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +84,9 @@ impl Default for ServerConfig {
             body_limit_kib: 1024,
             shutdown_grace_s: 20,
             public_url: "http://127.0.0.1:8080".into(),
+            max_connections: 10_000,
+            header_timeout_s: 10,
+            request_timeout_s: 30,
         }
     }
 }
@@ -228,6 +243,16 @@ impl Config {
         }
         if self.server.body_limit_kib == 0 {
             return invalid("server.body_limit_kib must be greater than zero");
+        }
+        let server = &self.server;
+        if server.max_connections == 0 || server.header_timeout_s == 0 {
+            return invalid("server.max_connections and server.header_timeout_s must be > 0");
+        }
+        // A payment's channel call must fit in a request, with room for the database.
+        if server.request_timeout_s * 1000 < self.orders.channel_timeout_ms + 5_000 {
+            return invalid(
+                "server.request_timeout_s must be at least orders.channel_timeout_ms + 5 s",
+            );
         }
         let public = self.server.public_url.trim_end_matches('/');
         if !(public.starts_with("https://") || public.starts_with("http://")) || public.len() < 9 {
