@@ -157,7 +157,7 @@ async fn run(channel: Channel) -> anyhow::Result<()> {
                         "card": { "number": coffer_sim::carespay::CARD_3DS, "expiry_month": 12,
                                   "expiry_year": 2031, "cvc": "123", "holder_name": "B P" } }),
                 };
-                let order = client.send("POST", "/v1/orders", Some(&body), None).await.expect("coffer answers");
+                let order = client.send("POST", "/v1/orders", Some(&body), Some(&format!("p-{i}"))).await.expect("coffer answers");
                 assert_eq!(order.status, 201, "{}", order.body);
                 let order_no = order.body["order_no"].as_str().unwrap().to_owned();
                 let pay = match channel {

@@ -212,7 +212,9 @@ async fn declined_card_keeps_the_order_open_for_another_attempt(backend: Backend
     assert_eq!(second.body["status"], "paid");
     assert_eq!(second.body["payment"]["attempt_no"], 2);
 
-    // A paid order takes no more attempts.
+    // A paid order takes no more attempts. (Another operation: not the same signed bytes,
+    // which within the same second would be refused as a replay.)
+    choice.insert("language".into(), json!("fr"));
     let third = shop.call("POST", &path, Some(Value::Object(choice))).await;
     assert_eq!(third.status, StatusCode::CONFLICT);
     let (_, detail) = shop
@@ -379,16 +381,22 @@ async fn merchant_order_numbers_are_unique_per_game(backend: Backend) {
     let (shop, player) = ready_shop(backend).await;
     let first = shop.order_qr(&player, "gems-100", "m-1").await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let again = shop.order_qr(&player, "gems-100", "m-1").await;
+    // The same purchase asked for again (another request, not a replay of the same bytes).
+    let mut same_purchase = shop.qr_order(&player, "gems-100", "m-1");
+    same_purchase["device"] = json!("retried");
+    let again = shop.call("POST", "/v1/orders", Some(same_purchase)).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
         again.body["order_no"], first.body["order_no"],
         "the existing order is named"
     );
-    // Concurrent duplicates without an idempotency key: still one order.
-    let body = shop.qr_order(&player, "gems-100", "m-2");
-    let answers =
-        join_all((0..10).map(|_| shop.call("POST", "/v1/orders", Some(body.clone())))).await;
+    // Concurrent requests for one purchase under different keys: still one order.
+    let answers = join_all((0..10).map(|i| {
+        let mut body = shop.qr_order(&player, "gems-100", "m-2");
+        body["device"] = json!(format!("device {i}"));
+        shop.call("POST", "/v1/orders", Some(body))
+    }))
+    .await;
     let created = answers
         .iter()
         .filter(|a| a.status == StatusCode::CREATED)
@@ -592,10 +600,23 @@ async fn bad_orders_change_nothing(backend: Backend) {
     }
     let malformed = shop
         .client
-        .send("POST", "/v1/orders", Some(&json!("not an object")), None)
+        .send(
+            "POST",
+            "/v1/orders",
+            Some(&json!("not an object")),
+            Some("m-1"),
+        )
         .await
         .unwrap();
-    assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert!(
+        malformed.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("malformed-json"),
+        "{}",
+        malformed.body
+    );
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
     assert_eq!(shop.count("SELECT COUNT(*) FROM payment_attempts").await, 0);
     assert_eq!(
@@ -625,7 +646,7 @@ async fn orders_are_visible_only_to_their_game(backend: Backend) {
     let mut body = shop.qr_order(&player, "gems-100", "v-2");
     body["sku"] = json!("gems-100");
     let steal = other
-        .send("POST", "/v1/orders", Some(&body), None)
+        .send("POST", "/v1/orders", Some(&body), Some("steal-1"))
         .await
         .unwrap();
     assert_eq!(steal.status, StatusCode::UNPROCESSABLE_ENTITY);

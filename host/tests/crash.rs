@@ -213,7 +213,12 @@ sha256 = "{token}"
             "method": "alipay", "flow": "qr_code", "client_ip": "203.0.113.7"
         });
         let answer = client
-            .send("POST", "/v1/orders", Some(&body), None)
+            .send(
+                "POST",
+                "/v1/orders",
+                Some(&body),
+                Some(&format!("crash-{i}")),
+            )
             .await
             .unwrap();
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);

@@ -137,13 +137,20 @@ pub async fn notify(
     if recorded {
         return answer(outcome.ack_accepted);
     }
-    // The channel's own "failed" body, but never with a success status: a forged or tampered
-    // notification gets a 4xx, one Coffer could not record a 5xx (so the channel retries).
-    let mut ack = outcome.ack_rejected;
-    if ack.status < 400 {
-        ack.status = if rejected { 400 } else { 503 };
-    }
-    answer(ack)
+    answer(refusal_ack(outcome.ack_rejected, rejected))
+}
+
+/// The channel's own "failed" body with a status whose class is Coffer's to choose, whatever
+/// the plugin put: a forged, tampered or malformed notification gets a 4xx (sending it again
+/// will not help, and nobody is paged), one Coffer could not record a 5xx (the channel retries
+/// it, and a 5xx is worth an alert).
+fn refusal_ack(mut ack: HttpAnswer, rejected: bool) -> HttpAnswer {
+    ack.status = match (rejected, ack.status) {
+        (true, status @ 400..=499) | (false, status @ 500..=599) => status,
+        (true, _) => 400,
+        (false, _) => 503,
+    };
+    ack
 }
 
 /// `GET /v1/return/{channel}`: the player's browser back from the channel. Never trusted: the
@@ -252,6 +259,25 @@ pub fn escape_html(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_notifications_get_a_4xx_and_unrecorded_ones_a_5xx_whatever_the_plugin_said() {
+        let ack = |status| HttpAnswer {
+            status,
+            headers: vec![],
+            body: br#"{"code":"FAIL"}"#.to_vec(),
+        };
+        // WeChat Pay's plugin answers failures with 500: a forgery must not page anyone.
+        assert_eq!(refusal_ack(ack(500), true).status, 400);
+        assert_eq!(refusal_ack(ack(200), true).status, 400);
+        assert_eq!(refusal_ack(ack(401), true).status, 401);
+        assert_eq!(refusal_ack(ack(500), false).status, 500);
+        assert_eq!(refusal_ack(ack(200), false).status, 503);
+        assert_eq!(refusal_ack(ack(400), false).status, 503);
+        assert_eq!(refusal_ack(ack(500), true).body, ack(500).body);
+    }
+
     #[test]
     fn html_is_escaped() {
         assert_eq!(

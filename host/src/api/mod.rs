@@ -1,7 +1,9 @@
 //! HTTP routes. Handlers are thin: parse, call the area, map the result.
 
 pub mod admin;
+pub mod body;
 mod callbacks;
+pub mod edge;
 mod errors;
 mod health;
 pub mod legacy;
@@ -41,11 +43,17 @@ pub fn legacy_router(state: AppState) -> Router {
     with_common_layers(routes, state)
 }
 
-/// What every listener's routes get: the body limit, request ids and request tracing.
+/// What every listener's routes get: the body limit, the edge (text rule, request timeout,
+/// answers in their family's shape), request ids and request tracing.
 fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_kib << 10;
+    let request_timeout = std::time::Duration::from_secs(state.config.server.request_timeout_s);
     routes
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            edge::guard,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -1,7 +1,5 @@
 //! RFC 9457 problem details: every `/v1` error is `application/problem+json`.
 
-use axum::extract::FromRequest;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -84,24 +82,5 @@ impl IntoResponse for Problem {
             HeaderValue::from_static("application/problem+json"),
         );
         response
-    }
-}
-
-/// `axum::Json`, but a body that does not parse is answered with a problem document.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(Problem))]
-pub struct Json<T>(pub T);
-
-impl From<JsonRejection> for Problem {
-    fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let kind = match rejection {
-            JsonRejection::JsonDataError(_) => "invalid-body",
-            JsonRejection::JsonSyntaxError(_) => "malformed-json",
-            JsonRejection::MissingJsonContentType(_) => "unsupported-media-type",
-            _ => "bad-request",
-        };
-        Problem::new(status, kind, "The request body was refused")
-            .with_detail(rejection.body_text())
     }
 }

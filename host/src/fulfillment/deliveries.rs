@@ -39,11 +39,31 @@ pub struct DeliveryAttempt {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryFilter {
-    pub status: Option<String>,
-    pub game: Option<String>,
-    pub order_no: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    pub game: Option<crate::games::GameId>,
+    pub order_no: Option<crate::orders::OrderNo>,
     /// 1 to 200, default 50.
+    #[serde(default, deserialize_with = "crate::store::page_limit")]
     pub limit: Option<u32>,
+}
+
+/// Where an event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+        }
+    }
 }
 
 fn delivery_from_row(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
@@ -65,15 +85,15 @@ const COLUMNS: &str = "event_id, game_id, order_no, kind, status, attempts, next
                        last_error, created_at, delivered_at";
 
 pub async fn list(store: &Store, filter: &DeliveryFilter) -> Result<Vec<Delivery>, sqlx::Error> {
-    let limit = i64::from(filter.limit.unwrap_or(50).clamp(1, 200));
+    let limit = i64::from(filter.limit.unwrap_or(50));
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM outbox_events WHERE ($1 IS NULL OR status = $1) \
          AND ($2 IS NULL OR game_id = $2) AND ($3 IS NULL OR order_no = $3) \
          ORDER BY created_at DESC, event_id DESC LIMIT $4"
     )))
-    .bind(filter.status.clone())
-    .bind(filter.game.clone())
-    .bind(filter.order_no.clone())
+    .bind(filter.status.map(DeliveryStatus::as_str))
+    .bind(filter.game.as_ref().map(|g| g.as_str().to_owned()))
+    .bind(filter.order_no.as_ref().map(|o| o.as_str().to_owned()))
     .bind(limit)
     .fetch_all(store.pool())
     .await?;

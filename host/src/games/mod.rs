@@ -1,12 +1,16 @@
 //! Games: the tenants. Each has its own API keys for its servers, its delivery URL and secret,
 //! its catalog and its players.
 
+mod iso3166;
+pub mod replay;
 mod signature;
 mod store;
 
 use serde::{Deserialize, Serialize};
 
-pub use signature::{SIGNATURE_TOLERANCE_S, SignatureError, canonical_message, verify_signature};
+pub use signature::{
+    SIGNATURE_TOLERANCE_S, SignatureError, Verified, canonical_message, verify_signature,
+};
 pub use store::{
     ApiKey, GameKey, GamePatch, NewGame, create, find_key, get, list, rotate_api_key,
     rotate_delivery_secret, update,
@@ -59,18 +63,20 @@ impl std::fmt::Display for GameId {
     }
 }
 
-/// An ISO 3166-1 alpha-2 region code in upper case ("CN", "US").
+/// An officially assigned ISO 3166-1 alpha-2 region code in upper case ("CN", "US"). An
+/// unknown code is refused rather than priced at a region-less fallback.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Region(String);
 
 impl Region {
     pub fn parse(value: &str) -> Result<Self, String> {
-        if value.len() == 2 && value.bytes().all(|b| b.is_ascii_alphabetic()) {
-            Ok(Self(value.to_ascii_uppercase()))
+        let code = value.to_ascii_uppercase();
+        if value.len() == 2 && iso3166::is_assigned(&code) {
+            Ok(Self(code))
         } else {
             Err(format!(
-                "region {value:?} must be an ISO 3166-1 alpha-2 code such as \"CN\""
+                "region {value:?} is not an assigned ISO 3166-1 alpha-2 code (such as \"CN\")"
             ))
         }
     }

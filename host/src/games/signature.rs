@@ -9,7 +9,8 @@
 //!
 //! The path and query exactly as sent (no re-encoding), the query part only when the URL has
 //! one. A signature more than five minutes away from the server's clock is refused, so a
-//! captured request cannot be replayed later.
+//! captured request cannot be replayed later; within those five minutes, a request that can
+//! change something is accepted once (see `replay`).
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -31,6 +32,20 @@ pub enum SignatureError {
     Stale,
     #[error("the signature does not match the request")]
     Mismatch,
+    #[error(
+        "this signed request was already received: sign it again (a new timestamp) to retry, \
+         with the same Idempotency-Key to get the first answer"
+    )]
+    Replayed,
+}
+
+/// A signature that verified: what the replay memory keeps of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The timestamp it was made at (Unix seconds).
+    pub timestamp: i64,
+    /// The MAC, as hex.
+    pub mac: String,
 }
 
 /// The bytes that are signed.
@@ -53,7 +68,7 @@ pub fn verify_signature(
     path_and_query: &str,
     body: &[u8],
     now_s: i64,
-) -> Result<(), SignatureError> {
+) -> Result<Verified, SignatureError> {
     let (timestamp, signature) = parse_header(header)?;
     // abs_diff: a hostile `t` near i64::MIN must not overflow.
     if now_s.abs_diff(timestamp) > SIGNATURE_TOLERANCE_S as u64 {
@@ -64,7 +79,11 @@ pub fn verify_signature(
     mac.update(&canonical_message(timestamp, method, path_and_query, body));
     // Constant-time comparison.
     mac.verify_slice(&signature)
-        .map_err(|_| SignatureError::Mismatch)
+        .map_err(|_| SignatureError::Mismatch)?;
+    Ok(Verified {
+        timestamp,
+        mac: hex::encode(signature),
+    })
 }
 
 fn parse_header(header: &str) -> Result<(i64, Vec<u8>), SignatureError> {
@@ -110,7 +129,7 @@ mod tests {
         );
         let header = sign("cs_demo", 1_767_225_600, "POST", "/v1/orders", body);
         assert_eq!(header, EXAMPLE_HEADER);
-        verify_signature(
+        let verified = verify_signature(
             &header,
             "cs_demo",
             "POST",
@@ -119,6 +138,8 @@ mod tests {
             1_767_225_600,
         )
         .unwrap();
+        assert_eq!(verified.timestamp, 1_767_225_600);
+        assert!(EXAMPLE_HEADER.ends_with(&verified.mac));
     }
 
     #[test]
@@ -126,7 +147,7 @@ mod tests {
         let now = 1_767_225_600;
         let header = sign("secret", now, "POST", "/v1/orders?x=1", b"{}");
         let check = |h: &str, secret, method, path, body: &[u8], at| {
-            verify_signature(h, secret, method, path, body, at)
+            verify_signature(h, secret, method, path, body, at).map(|_| ())
         };
         assert_eq!(
             check(

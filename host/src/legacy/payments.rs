@@ -174,10 +174,9 @@ fn customer(form: &PayForm) -> CustomerInput {
         let f = |name: &str| field(form, name).to_owned();
         // Coffer takes ISO 3166-1 alpha-2 countries ("us" is "US"); an address without one
         // is left out rather than refusing the payment, as the old proxy forwarded anything.
-        let country = f(country).to_ascii_uppercase();
-        let iso = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
-        iso.then(|| AddressInput {
-            country,
+        let country = crate::games::Region::parse(&f(country)).ok()?;
+        Some(AddressInput {
+            country: country.as_str().to_owned(),
             state: f(state),
             city: f(city),
             line1: f(street),

@@ -26,6 +26,17 @@ pub enum Claim {
     Mismatch,
 }
 
+/// What [`Idempotency::peek`] found for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peeked {
+    /// The request finished: its stored answer.
+    Answered { status: u16, body: String },
+    /// The request is still running.
+    InProgress,
+    /// No answer to give: unknown, expired, released, or a different request.
+    Nothing,
+}
+
 /// Proof of holding a key: the claim's time. A holder whose key was taken over (it looked
 /// dead) can neither store its answer over the new holder's nor delete the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +164,40 @@ impl Idempotency {
             }
         }
         Ok(Claim::InProgress)
+    }
+
+    /// What a replayed request may get, without claiming anything.
+    pub async fn peek(
+        &self,
+        game: &GameId,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Peeked, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT request_sha256, state, response_status, response_body, created_at \
+             FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2",
+        )
+        .bind(game.as_str().to_owned())
+        .bind(key.to_owned())
+        .fetch_optional(self.store.writer())
+        .await?;
+        let Some(row) = row.filter(|r| {
+            r.try_get::<i64, _>("created_at")
+                .is_ok_and(|at| at >= now_ms() - self.ttl_ms)
+        }) else {
+            return Ok(Peeked::Nothing);
+        };
+        if row.try_get::<String, _>("request_sha256")? != fingerprint {
+            return Ok(Peeked::Nothing);
+        }
+        if row.try_get::<String, _>("state")? != "done" {
+            return Ok(Peeked::InProgress);
+        }
+        let status: i64 = row.try_get("response_status")?;
+        Ok(Peeked::Answered {
+            status: status as u16,
+            body: row.try_get("response_body")?,
+        })
     }
 
     /// Stores the answer for later replays.

@@ -300,13 +300,24 @@ pub struct OrderFilter {
     pub player_id: Option<String>,
     pub merchant_order_no: Option<String>,
     /// Only orders created before this order number (the last one of the previous page).
+    #[serde(default, deserialize_with = "generated_order_no")]
     pub before: Option<OrderNo>,
     /// 1 to 200, default 50.
+    #[serde(default, deserialize_with = "crate::store::page_limit")]
     pub limit: Option<u32>,
 }
 
+fn generated_order_no<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<OrderNo>, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+    OrderNo::parse_generated(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 pub async fn list_orders(store: &Store, filter: &OrderFilter) -> Result<Vec<Order>, sqlx::Error> {
-    let limit = i64::from(filter.limit.unwrap_or(50).clamp(1, 200));
+    let limit = i64::from(filter.limit.unwrap_or(50));
     let rows = sqlx::query(
         "SELECT * FROM orders WHERE ($1 IS NULL OR game_id = $1) AND ($2 IS NULL OR status = $2) \
          AND ($3 IS NULL OR player_id = $3) AND ($4 IS NULL OR merchant_order_no = $4) \

@@ -204,6 +204,24 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> 
     }
 }
 
+/// Most rows one page of an operator's listing holds.
+pub const MAX_PAGE_ROWS: u32 = 200;
+
+/// Reads a listing's `limit`: 1 to [`MAX_PAGE_ROWS`], refused otherwise (never clamped: a filter
+/// that would be ignored is an error, not a default).
+pub fn page_limit<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    let limit = <u32 as serde::Deserialize>::deserialize(deserializer)?;
+    if (1..=MAX_PAGE_ROWS).contains(&limit) {
+        Ok(Some(limit))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "limit must be 1 to {MAX_PAGE_ROWS}, not {limit}"
+        )))
+    }
+}
+
 /// Milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

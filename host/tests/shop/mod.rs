@@ -326,10 +326,16 @@ impl Shop {
         self.admin_as(ADMIN_TOKEN, method, path, body).await
     }
 
-    /// A signed game-server call.
+    /// A signed game-server call; a POST gets an Idempotency-Key of its own (each call is a new
+    /// operation).
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let key = (method == "POST").then(|| {
+            let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("auto-{}-{n}", std::process::id())
+        });
         self.client
-            .send(method, path, body.as_ref(), None)
+            .send(method, path, body.as_ref(), key.as_deref())
             .await
             .unwrap()
     }

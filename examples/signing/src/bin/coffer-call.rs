@@ -5,6 +5,7 @@
 //! coffer-call POST /v1/orders '{"player_id":"pl_...","sku":"gems-100",...}' --idempotency-key k1
 //! ```
 //! The key id, secret and URL may also come from COFFER_KEY_ID, COFFER_SECRET and COFFER_URL.
+//! A POST without `--idempotency-key` gets a fresh one, printed, so that it can be retried.
 
 use clap::Parser;
 
@@ -36,13 +37,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| format!("the body is not JSON: {e}"))?;
+    let method = args.method.to_uppercase();
+    let idempotency_key = match args.idempotency_key {
+        Some(key) => Some(key),
+        None if method == "POST" => {
+            let key = fresh_key();
+            eprintln!("Idempotency-Key: {key} (pass --idempotency-key {key} to retry it)");
+            Some(key)
+        }
+        None => None,
+    };
     let client = coffer_signing::GameClient::new(&args.url, &args.key_id, &args.secret);
     let answer = client
         .send(
-            &args.method.to_uppercase(),
+            &method,
             &args.path,
             body.as_ref(),
-            args.idempotency_key.as_deref(),
+            idempotency_key.as_deref(),
         )
         .await?;
     println!("{}", answer.status);
@@ -51,4 +62,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// A key unique enough for a person at a terminal: the time in nanoseconds and the process id.
+fn fresh_key() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("cc-{nanos:x}-{:x}", std::process::id())
 }

@@ -4,7 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::problem::{Json, Problem};
+use crate::api::body::Json;
+use crate::api::problem::Problem;
 use crate::app::AppState;
 use crate::catalog::SkuSpec;
 use crate::games::GameId;

@@ -4,7 +4,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::api::problem::{Json, Problem};
+use crate::api::body::Json;
+use crate::api::problem::Problem;
 use crate::app::AppState;
 use crate::fulfillment::deliveries::{self, DeliveryFilter};
 

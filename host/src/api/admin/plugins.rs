@@ -8,7 +8,7 @@ use coffer_plugin_runtime::contract::{CheckoutFlow, Money, RouteContext};
 use coffer_plugin_runtime::{ChannelStatus, FileFailure, ReloadReport};
 use serde::{Deserialize, Serialize};
 
-use crate::api::problem::{self, Problem};
+use crate::api::problem::Problem;
 use crate::app::AppState;
 
 #[derive(Serialize)]
@@ -78,7 +78,7 @@ pub struct Quote {
 pub async fn quote(
     State(state): State<AppState>,
     Path(channel): Path<String>,
-    problem::Json(request): problem::Json<QuoteRequest>,
+    crate::api::body::Json(request): crate::api::body::Json<QuoteRequest>,
 ) -> Result<Json<QuoteAnswer>, Problem> {
     let plugin = state
         .channels

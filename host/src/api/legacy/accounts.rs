@@ -110,7 +110,7 @@ pub async fn update(
 ) -> Response {
     let caller = match Caller::of(&state, &method, &uri, &headers, &body).await {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let fields = match body_fields(&headers, &body) {
         Ok(fields) => fields,
@@ -172,7 +172,7 @@ pub async fn list(
 ) -> Response {
     let caller = match Caller::of(&state, &method, &uri, &headers, &Bytes::new()).await {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     if !caller.may_read_all() {
         return not_allowed(&caller, "需要管理员权限");

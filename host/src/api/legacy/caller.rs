@@ -3,12 +3,24 @@
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::{area, fail};
 use crate::app::AppState;
 use crate::config::Role;
 use crate::players::Player;
+
+/// Why the caller was refused; each route family answers it in its own shape.
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        fail(self.status, &self.message)
+    }
+}
 
 pub enum Caller {
     Anonymous,
@@ -27,13 +39,18 @@ impl Caller {
         uri: &Uri,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> Result<Self, Response> {
+    ) -> Result<Self, Refusal> {
+        let refused = |status, message: &str| Refusal {
+            status,
+            message: message.to_owned(),
+        };
         if headers.contains_key("coffer-key") {
             let signed =
                 crate::api::v1::game_auth::verify_request(state, method, uri, headers, body)
-                    .await?;
+                    .await
+                    .map_err(|e| refused(e.status(), &format!("签名无效: {e}")))?;
             if &signed.game != area(state).game() {
-                return Err(fail(StatusCode::FORBIDDEN, "该游戏无权访问"));
+                return Err(refused(StatusCode::FORBIDDEN, "该游戏无权访问"));
             }
             return Ok(Self::GameServer);
         }
@@ -52,7 +69,7 @@ impl Caller {
         }
         match area(state).session_player(token).await {
             Some(player) => Ok(Self::Player(player)),
-            None => Err(fail(StatusCode::UNAUTHORIZED, "登录已失效，请重新登录")),
+            None => Err(refused(StatusCode::UNAUTHORIZED, "登录已失效，请重新登录")),
         }
     }
 

@@ -116,15 +116,28 @@ fn body_fields(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     if form {
-        return Ok(url::form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect());
+        return match crate::api::edge::text::decode_form(body) {
+            Ok(fields) => Ok(fields
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect()),
+            Err(refused) => Err(fail(
+                StatusCode::BAD_REQUEST,
+                &format!("请求格式错误: {refused}"),
+            )),
+        };
     }
     if body.is_empty() {
         return Ok(Map::new());
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => match crate::api::edge::text::check_fields(&map) {
+            Ok(()) => Ok(map),
+            Err(refused) => Err(fail(
+                StatusCode::BAD_REQUEST,
+                &format!("请求格式错误: {refused}"),
+            )),
+        },
         _ => Err(fail(StatusCode::BAD_REQUEST, "请求格式错误")),
     }
 }

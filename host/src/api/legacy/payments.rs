@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::Form;
 use axum::body::Bytes;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -39,21 +37,19 @@ pub async fn pay(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    form: Result<Form<PayForm>, FormRejection>,
+    body: Bytes,
 ) -> Response {
     let legacy = area(&state);
-    let player = match Caller::of(&state, &method, &uri, &headers, &Bytes::new()).await {
+    let player = match Caller::of(&state, &method, &uri, &headers, &body).await {
         Ok(Caller::Player(player)) => Some(player),
         Ok(Caller::Anonymous) if legacy.config().anonymous_pay => None,
         Ok(Caller::Anonymous) => return pay_error(StatusCode::UNAUTHORIZED, "请先登录"),
         Ok(_) => return pay_error(StatusCode::FORBIDDEN, "只有玩家可以支付"),
-        Err(refused) => return refused,
+        Err(refused) => return pay_error(refused.status, &refused.message),
     };
-    let Ok(Form(form)) = form else {
-        return pay_error(
-            StatusCode::BAD_REQUEST,
-            "请求须为 application/x-www-form-urlencoded 表单",
-        );
+    let form = match pay_form(&headers, &body) {
+        Ok(form) => form,
+        Err(why) => return pay_error(StatusCode::BAD_REQUEST, &why),
     };
     // The form carries the card: it is never logged, and only the channel receives it.
     match legacy
@@ -74,6 +70,20 @@ pub async fn pay(
             pay_error(StatusCode::INTERNAL_SERVER_ERROR, "服务器内部错误")
         }
     }
+}
+
+/// The urlencoded form, decoded strictly (see `edge::text`): the old client always sent one.
+fn pay_form(headers: &HeaderMap, body: &Bytes) -> Result<PayForm, String> {
+    let urlencoded = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !urlencoded {
+        return Err("请求须为 application/x-www-form-urlencoded 表单".into());
+    }
+    let fields = crate::api::edge::text::decode_form(body)
+        .map_err(|refused| format!("请求格式错误: {refused}"))?;
+    Ok(fields.into_iter().collect())
 }
 
 /// The player's address: the connection's, or, when that is a proxy on this host or a
@@ -245,7 +255,7 @@ pub async fn record(
 ) -> Response {
     let caller = match Caller::of(&state, &method, &uri, &headers, &body).await {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let fields = match body_fields(&headers, &body) {
         Ok(fields) => fields,
@@ -323,7 +333,7 @@ pub async fn for_user(
             listing(&state, Some(&user_id)).await
         }
         Ok(caller) => not_allowed(&caller, "只能查看自己的支付记录"),
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -337,7 +347,7 @@ pub async fn all(
     match Caller::of(&state, &method, &uri, &headers, &Bytes::new()).await {
         Ok(caller) if caller.may_read_all() => listing(&state, None).await,
         Ok(caller) => not_allowed(&caller, "需要管理员权限"),
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::game_auth::SignedBy;
 use crate::api::problem::Problem;
 use crate::app::AppState;
-use crate::orders::idempotency::{Claim, MAX_KEY_LEN, fingerprint};
+use crate::orders::idempotency::{Claim, MAX_KEY_LEN, Peeked, fingerprint};
 use crate::orders::{AttemptStatus, CreateOrder, OrderNo, OrderView, PaymentChoice, RefundAsk};
 
 /// What a handler answers, in a form that can be stored and replayed byte for byte.
@@ -86,9 +86,16 @@ fn order_answer(view: OrderView, success: StatusCode) -> Answer {
         .into()
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+/// The request's Idempotency-Key. Required: these requests move money, and a signed request
+/// must never be run twice (see docs/game-api.md, "Retries and replays").
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
     let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency-key-required",
+            "An Idempotency-Key header is required",
+        )
+        .with_detail("requests that move money need an Idempotency-Key, unique per operation"));
     };
     let key = value
         .to_str()
@@ -100,35 +107,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
                 "Idempotency-Key must be 1-{MAX_KEY_LEN} visible ASCII characters"
             ))
         })?;
-    Ok(Some(key.to_owned()))
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(
-    body: &[u8],
-) -> Result<(serde_json::Value, T), Problem> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            "The request body was refused",
-        )
-        .with_detail(e.to_string())
-    })?;
-    let parsed = T::deserialize(&value).map_err(|e| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-body",
-            "The request body was refused",
-        )
-        .with_detail(e.to_string())
-    })?;
-    Ok((value, parsed))
+    Ok(key.to_owned())
 }
 
 /// What every idempotent POST starts with: its key, its body parsed, and the fingerprint
 /// that tells two requests with the same key apart.
 struct Prepared<T> {
-    key: Option<String>,
+    key: String,
     fingerprint: String,
     body: T,
 }
@@ -139,7 +124,7 @@ fn prepare<T: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<Prepared<T>, Problem> {
     let key = idempotency_key(headers)?;
-    let (value, body) = parse_json::<T>(body)?;
+    let (value, body) = crate::api::body::parse_object::<T>(body)?;
     Ok(Prepared {
         key,
         fingerprint: fingerprint("POST", path, &value),
@@ -152,22 +137,38 @@ fn order_no_in_path(order_no: &str) -> Result<OrderNo, Problem> {
     OrderNo::parse(order_no).map_err(|_| Problem::not_found("no such order"))
 }
 
-/// Runs `work` under the request's Idempotency-Key, if it has one. `work` answers
-/// `(answer, changed_something)`; only answers that changed something are stored.
+/// Runs `work` under the request's Idempotency-Key. `work` answers
+/// `(answer, changed_something)`; only answers that changed something are stored. A replay of
+/// the very same signed bytes never runs `work`: it gets the stored answer, or is refused.
 async fn idempotently<F>(
     state: &AppState,
     signed: &SignedBy,
-    key: Option<String>,
+    key: String,
     fingerprint: String,
     work: F,
 ) -> Response
 where
     F: Future<Output = (Answer, bool)>,
 {
-    let Some(key) = key else {
-        return work.await.0.into_response(false);
-    };
     let idempotency = &state.idempotency;
+    if signed.replayed {
+        return match idempotency.peek(&signed.game, &key, &fingerprint).await {
+            Ok(Peeked::Answered { status, body }) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                Answer { status, body }.into_response(true)
+            }
+            Ok(Peeked::InProgress) => Problem::conflict(
+                "idempotency-key-in-use",
+                "a request with this Idempotency-Key is still being processed; retry later",
+            )
+            .into_response(),
+            Ok(Peeked::Nothing) => {
+                super::game_auth::AuthRefusal::from(crate::games::SignatureError::Replayed)
+                    .into_response()
+            }
+            Err(e) => Problem::internal(&e).into_response(),
+        };
+    }
     let lease = match idempotency.claim(&signed.game, &key, &fingerprint).await {
         Ok(Claim::Run(lease)) => lease,
         Ok(Claim::Replay { status, body }) => {

@@ -6,7 +6,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::api::problem::{Json, Problem};
+use crate::api::body::Json;
+use crate::api::problem::Problem;
 use crate::app::AppState;
 use crate::config::Role;
 use crate::games::GameId;

@@ -1,0 +1,547 @@
+//! What an outside test pass found (as a user, an attacker and a load would see Coffer): replayed
+//! signed requests, bodies that are not objects, NUL and invalid UTF-8, unknown regions and
+//! filters, answers out of shape. Each test failed before its fix; SQLite and PostgreSQL where
+//! storage is involved.
+
+mod legacy;
+mod shop;
+
+use coffer_signing::signature_header;
+use coffer_sim::carespay::{CARD_APPROVED, CARD_DECLINED};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shop::{ADMIN_TOKEN, Backend, Shop};
+
+both_backends!(
+    a_replayed_signed_refund_refunds_once,
+    a_replayed_payment_retry_charges_the_card_once,
+    a_replayed_profile_update_is_refused,
+    requests_that_move_money_need_an_idempotency_key,
+    bodies_that_are_not_objects_change_nothing,
+    nul_characters_are_refused_on_every_route,
+    invalid_utf8_in_legacy_forms_is_refused_not_replaced,
+    unknown_regions_are_refused_not_priced,
+    unknown_admin_filters_are_refused,
+);
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Sends exactly these signed bytes (as a captured request would be sent again).
+async fn send_signed(
+    shop: &Shop,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    signed_at: i64,
+    idempotency_key: Option<&str>,
+) -> (StatusCode, Value) {
+    let signature = signature_header(&shop.game.secret, signed_at, method, path, body);
+    let mut request = shop
+        .http
+        .request(method.parse().unwrap(), shop.url(path))
+        .header("coffer-key", &shop.game.key_id)
+        .header("coffer-signature", signature)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(key) = idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn kind(body: &Value) -> &str {
+    body["type"]
+        .as_str()
+        .and_then(|t| t.rsplit('/').next())
+        .unwrap_or("")
+}
+
+async fn paid_order(backend: Backend) -> (Shop, String, String) {
+    let shop = Shop::start(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    let order_no = shop.paid_card_order(&player, "replay-1").await;
+    (shop, player, order_no)
+}
+
+async fn a_replayed_signed_refund_refunds_once(backend: Backend) {
+    let (shop, _, order_no) = paid_order(backend).await;
+    let path = format!("/v1/orders/{order_no}/refunds");
+    let body = br#"{"amount_minor":10,"reason":"goodwill"}"#;
+    let t = now_s();
+    let (first, refund) = send_signed(&shop, "POST", &path, body, t, Some("rf-a")).await;
+    assert_eq!(first, StatusCode::CREATED, "{refund}");
+    // The captured bytes again, as they were, then under other keys (the key is not signed).
+    let (again, same) = send_signed(&shop, "POST", &path, body, t, Some("rf-a")).await;
+    assert_eq!(again, StatusCode::CREATED);
+    assert_eq!(
+        same["refund_no"], refund["refund_no"],
+        "the first answer, again"
+    );
+    for key in [Some("rf-b"), None] {
+        let (status, refused) = send_signed(&shop, "POST", &path, body, t, key).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+        assert_eq!(kind(&refused), "signature-replayed");
+    }
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 1);
+    // Signed anew, the same refund is another operation.
+    let (fresh, _) = send_signed(&shop, "POST", &path, body, t - 1, Some("rf-c")).await;
+    assert_eq!(fresh, StatusCode::CREATED);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 2);
+    shop.stop().await;
+}
+
+async fn a_replayed_payment_retry_charges_the_card_once(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    let card = |number: &str| {
+        json!({ "method": "card", "flow": "direct_card", "channel": "carespay",
+                "customer": { "email": "a@example.test", "first_name": "Ada", "last_name": "P",
+                              "billing": { "country": "US", "city": "SF", "line1": "1 Main", "postal_code": "94105" } },
+                "card": { "number": number, "expiry_month": 12, "expiry_year": 2031,
+                          "cvc": "123", "holder_name": "Ada P" } })
+    };
+    let mut order = card(CARD_DECLINED);
+    for (k, v) in [
+        ("player_id", json!(player)),
+        ("sku", json!("gems-100")),
+        ("region", json!("US")),
+        ("merchant_order_no", json!("retry-1")),
+        ("client_ip", json!("203.0.113.7")),
+    ] {
+        order[k] = v;
+    }
+    let declined = shop.call("POST", "/v1/orders", Some(order)).await;
+    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED);
+    let order_no = declined.body["order"]["order_no"].as_str().unwrap();
+    let path = format!("/v1/orders/{order_no}/payments");
+    let body = card(CARD_APPROVED).to_string().into_bytes();
+    let t = now_s();
+    let (paid, _) = send_signed(&shop, "POST", &path, &body, t, Some("pay-2")).await;
+    assert_eq!(paid, StatusCode::OK);
+    for key in ["pay-3", "pay-4"] {
+        let (status, _) = send_signed(&shop, "POST", &path, &body, t, Some(key)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM payment_attempts").await,
+        2,
+        "one declined attempt, one paid: the card was sent to the channel once"
+    );
+    shop.stop().await;
+}
+
+async fn a_replayed_profile_update_is_refused(backend: Backend) {
+    let shop = legacy::legacy_shop(backend).await;
+    legacy::player(&shop, "p1").await;
+    let path = "/api/users/p1";
+    let t = now_s();
+    let grant = br#"{"gold":900}"#;
+    let (status, answer) = send_signed(&shop, "PUT", path, grant, t, None).await;
+    assert_eq!((status, &answer["success"]), (StatusCode::OK, &json!(true)));
+    // The player spends some gold; the captured grant must not reset it.
+    let (_, spent) = send_signed(&shop, "PUT", path, br#"{"gold":100}"#, t, None).await;
+    assert_eq!(spent["success"], true);
+    let (replayed, refused) = send_signed(&shop, "PUT", path, grant, t, None).await;
+    assert_eq!(replayed, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["success"], false, "the legacy shape: {refused}");
+    let (_, profile) = legacy::json_call(&shop, "GET", path, None, None).await;
+    assert_eq!(profile["data"]["gold"], 100);
+    shop.stop().await;
+}
+
+async fn requests_that_move_money_need_an_idempotency_key(backend: Backend) {
+    let (shop, player, order_no) = paid_order(backend).await;
+    let order = shop.qr_order(&player, "gems-100", "no-key");
+    let paths_and_bodies = [
+        ("/v1/orders".to_owned(), order),
+        (format!("/v1/orders/{order_no}/refunds"), json!({})),
+        (
+            format!("/v1/orders/{order_no}/payments"),
+            json!({ "method": "alipay", "flow": "qr_code" }),
+        ),
+    ];
+    for (path, body) in paths_and_bodies {
+        let answer = shop
+            .client
+            .send("POST", &path, Some(&body), None)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(kind(&answer.body), "idempotency-key-required");
+    }
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 0);
+    shop.stop().await;
+}
+
+async fn bodies_that_are_not_objects_change_nothing(backend: Backend) {
+    let (shop, _, order_no) = paid_order(backend).await;
+    let path = format!("/v1/orders/{order_no}/refunds");
+    for (i, body) in ["[]", "[1]", "7", "null", "\"x\""].iter().enumerate() {
+        let key = format!("array-{i}");
+        let (status, refused) =
+            send_signed(&shop, "POST", &path, body.as_bytes(), now_s(), Some(&key)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {refused}");
+        assert_eq!(kind(&refused), "malformed-json");
+    }
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 0);
+    let players_before = shop.count("SELECT COUNT(*) FROM players").await;
+    for (path, body) in [
+        (
+            "/v1/players",
+            json!(["star-knights", "eve", "a long password"]),
+        ),
+        (
+            "/v1/players/login",
+            json!(["star-knights", "ada", "correct horse"]),
+        ),
+    ] {
+        let response = shop
+            .http
+            .post(shop.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+    }
+    let quote = shop
+        .http
+        .post(shop.url("/v1/admin/plugins/carespay/quote"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!([{ "currency": "USD", "minor": 100 }, "card", "direct_card"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(quote.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM players").await,
+        players_before
+    );
+    shop.stop().await;
+}
+
+async fn nul_characters_are_refused_on_every_route(backend: Backend) {
+    let shop = legacy::legacy_shop(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    let order_no = shop.paid_card_order(&player, "nul-1").await;
+    let before = (
+        shop.count("SELECT COUNT(*) FROM orders").await,
+        shop.count("SELECT COUNT(*) FROM players").await,
+    );
+    // Without credentials.
+    let anonymous = [
+        (
+            "POST",
+            "/v1/players/login",
+            Some(json!({ "game": "star-knights", "username": "ada\u{0}", "password": "x" })),
+        ),
+        (
+            "POST",
+            "/api/auth/login",
+            Some(json!({ "pid": "p\u{0}", "password": "secret-pass" })),
+        ),
+        ("GET", "/api/users/%00", None),
+        ("GET", "/api/payment/status/%00", None),
+    ];
+    for (method, path, body) in anonymous {
+        let (status, answer) = legacy::json_call(&shop, method, path, body, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        if path.starts_with("/api/") {
+            assert_eq!(answer["success"], false, "{path}: legacy shape");
+        } else {
+            assert_eq!(kind(&answer), "invalid-text", "{path}");
+        }
+    }
+    let mut form = legacy::pay_form("10014\u{0}01", CARD_APPROVED, "8", legacy::DIAMONDS_12);
+    form.retain(|(k, _)| k != "md5Info");
+    let (status, paid) = legacy::pay(&shop, &form, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{paid}");
+    assert_eq!(paid["code"], "ERROR");
+    // Signed and admin routes.
+    let mut order = shop.qr_order(&player, "gems-100", "nul\u{0}2");
+    order["device"] = json!("x");
+    assert_eq!(
+        shop.call("POST", "/v1/orders", Some(order)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let refund = shop
+        .call(
+            "POST",
+            &format!("/v1/orders/{order_no}/refunds"),
+            Some(json!({ "reason": "\u{0}" })),
+        )
+        .await;
+    assert_eq!(refund.status, StatusCode::BAD_REQUEST);
+    for path in [
+        "/v1/admin/players?search=%00",
+        "/v1/admin/deliveries?order_no=%00",
+        "/v1/admin/orders?merchant_order_no=a%00",
+    ] {
+        let (status, answer) = shop.admin("GET", path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["status"], 400);
+    }
+    assert_eq!(
+        (
+            shop.count("SELECT COUNT(*) FROM orders").await,
+            shop.count("SELECT COUNT(*) FROM players").await
+        ),
+        before
+    );
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 0);
+    shop.stop().await;
+}
+
+async fn invalid_utf8_in_legacy_forms_is_refused_not_replaced(backend: Backend) {
+    let shop = legacy::legacy_shop(backend).await;
+    let register = shop
+        .http
+        .post(shop.url("/api/auth/register"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("pid=%FF%FE&name=x&password=secret-pass")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), StatusCode::BAD_REQUEST);
+    let refused: Value = register.json().await.unwrap();
+    assert_eq!(refused["success"], false);
+    let token = legacy::player(&shop, "p2").await;
+    let form: String = legacy::pay_form("1001400000000042", CARD_APPROVED, "3", "x")
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if k == "productInfo" {
+                "%FF%FE".to_owned()
+            } else {
+                url_encode(&v)
+            };
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let paid = shop
+        .http
+        .post(shop.url("/api/pay"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::BAD_REQUEST);
+    let refused: Value = paid.json().await.unwrap();
+    assert_eq!(refused["code"], "ERROR");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM players WHERE username LIKE '%\u{FFFD}%'")
+            .await,
+        0
+    );
+    shop.stop().await;
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn unknown_regions_are_refused_not_priced(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    let mut order = shop.qr_order(&player, "gems-100", "zz-1");
+    order["region"] = json!("ZZ");
+    let answer = shop.call("POST", "/v1/orders", Some(order)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body["detail"].as_str().unwrap().contains("region"),
+        "{}",
+        answer.body
+    );
+    let catalog = shop.call("GET", "/v1/catalog?region=ZZ", None).await;
+    assert_eq!(catalog.status, StatusCode::BAD_REQUEST);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
+    shop.stop().await;
+}
+
+async fn unknown_admin_filters_are_refused(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    for path in [
+        "/v1/admin/orders?before=abc",
+        "/v1/admin/orders?status=bogus",
+        "/v1/admin/orders?limit=5000",
+        "/v1/admin/orders?colour=red",
+        "/v1/admin/deliveries?status=bogus",
+        "/v1/admin/deliveries?game=Not%20A%20Game",
+        "/v1/admin/deliveries?limit=0",
+    ] {
+        let (status, answer) = shop.admin("GET", path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["status"], 400, "{path}: problem+json");
+    }
+    let (status, _) = shop
+        .admin("GET", "/v1/admin/deliveries?status=dead&limit=10", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    shop.stop().await;
+}
+
+/// Answers produced by extractors, the router and the body limit keep their family's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_keeps_the_shape_of_its_routes() {
+    let shop = legacy::legacy_shop(Backend::Sqlite).await;
+    let problem = |response: reqwest::Response| async move {
+        let status = response.status();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let allow = response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(content_type, "application/problem+json", "{body}");
+        assert_eq!(body["status"], status.as_u16());
+        (status, allow)
+    };
+    let (status, _) = problem(
+        shop.http
+            .get(shop.url("/v1/orders/%FF"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Signed, so that they pass authentication and reach the router.
+    let signed = |method: &str, path: &str| {
+        let signature = signature_header(&shop.game.secret, now_s(), method, path, b"");
+        shop.http
+            .request(method.parse().unwrap(), shop.url(path))
+            .header("coffer-key", &shop.game.key_id)
+            .header("coffer-signature", signature)
+            .send()
+    };
+    let (status, allow) = problem(signed("PUT", "/v1/orders").await.unwrap()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(allow.unwrap().contains("POST"));
+    let (status, _) = problem(signed("DELETE", "/v1/orders/x").await.unwrap()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _) = problem(shop.http.put(shop.url("/v1/orders")).send().await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "unsigned: refused before routing"
+    );
+
+    // A 10 MB body: answered as soon as its length is known (raw, since an HTTP client would
+    // still be writing the body when the answer comes and the connection closes).
+    let mut request = "POST /api/auth/register HTTP/1.1\r\nHost: coffer\r\n\
+                       Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n"
+        .to_owned();
+    request.push_str(&" ".repeat(1100 << 10));
+    let (head, body) = raw_exchange(&shop, &request).await;
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    assert_eq!(body["success"], false, "{body}");
+
+    let form = legacy::pay_form("1001400000000077", CARD_APPROVED, "8", legacy::DIAMONDS_12);
+    let (status, refused) = legacy::pay(&shop, &form, Some("not-a-session")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused["code"], "ERROR", "{refused}");
+    shop.stop().await;
+}
+
+/// Writes `request` on a fresh connection and reads one answer: its head and its JSON body.
+async fn raw_exchange(shop: &Shop, request: &str) -> (String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = shop.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let answer = loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buffer))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        received.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&received).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length || n == 0 {
+                break (head.to_owned(), body[..length.min(body.len())].to_owned());
+            }
+        }
+        assert!(n > 0, "closed before a whole answer: {text}");
+    };
+    (
+        answer.0,
+        serde_json::from_str(&answer.1).unwrap_or(Value::Null),
+    )
+}
+
+/// WeChat Pay's plugin answers a refusal with 500; a forgery must get a 4xx (a 5xx pages the
+/// on-call engineer and asks the channel to retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_notifications_get_a_4xx_on_every_channel() {
+    let shop = Shop::start(Backend::Sqlite).await;
+    for channel in ["wechatpay", "alipay"] {
+        let response = shop
+            .http
+            .post(shop.url(&format!("/v1/callbacks/{channel}")))
+            .header("content-type", "application/json")
+            .header("wechatpay-signature", "Zm9yZ2Vk")
+            .header("wechatpay-timestamp", now_s().to_string())
+            .header("wechatpay-nonce", "n")
+            .header("wechatpay-serial", "0")
+            .body(r#"{"id":"forged","resource":{}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "{channel}: {}",
+            response.status()
+        );
+    }
+    shop.stop().await;
+}
