@@ -22,6 +22,9 @@ both_backends!(
     invalid_utf8_in_legacy_forms_is_refused_not_replaced,
     unknown_regions_are_refused_not_priced,
     unknown_admin_filters_are_refused,
+    alipay_notifications_about_subjects_with_ampersands_are_accepted,
+    refunds_made_in_a_channels_console_reach_the_game,
+    carespay_answers_without_a_signature_still_settle_payments,
 );
 
 fn now_s() -> i64 {
@@ -543,5 +546,161 @@ async fn forged_notifications_get_a_4xx_on_every_channel() {
             response.status()
         );
     }
+    shop.stop().await;
+}
+
+async fn alipay_notifications_about_subjects_with_ampersands_are_accepted(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_sku(json!({
+        "code": "bundle", "kind": "bundle", "title": "Gems & Gold / 50% = more",
+        "grants": [{ "item": "gem", "quantity": 50 }],
+        "prices": [{ "currency": "CNY", "amount_minor": 600 }]
+    }))
+    .await;
+    let player = shop.add_player("ada").await;
+    let created = shop.order_qr(&player, "bundle", "amp-1").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let order_no = created.body["order_no"].as_str().unwrap().to_owned();
+    shop.sim_control(&format!("/_control/alipay/pay/{order_no}"), json!({}))
+        .await;
+    shop.wait_for_status(&order_no, "paid").await;
+    let deliveries = shop.sim_control_get("/_control/notifications").await;
+    let first = deliveries["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["order_no"] == order_no.as_str() && d["attempt"] == 1)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        first["acked"], true,
+        "the first notification is accepted: {first}"
+    );
+    shop.stop().await;
+}
+
+async fn refunds_made_in_a_channels_console_reach_the_game(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    let paid_by = |channel: &'static str, merchant_order_no: &'static str| {
+        let shop = &shop;
+        let player = player.clone();
+        async move {
+            let mut body = shop.qr_order(&player, "gems-100", merchant_order_no);
+            if channel == "wechatpay" {
+                body["method"] = json!("wechat-pay");
+            }
+            let created = shop.call("POST", "/v1/orders", Some(body)).await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+            let order_no = created.body["order_no"].as_str().unwrap().to_owned();
+            shop.sim_control(&format!("/_control/{channel}/pay/{order_no}"), json!({}))
+                .await;
+            shop.wait_for_status(&order_no, "paid").await;
+            order_no
+        }
+    };
+    let refunded_events =
+        || shop.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'order.refunded'");
+
+    // WeChat Pay tells of each refund with its own number and amount; told twice, recorded once.
+    let wechat = paid_by("wechatpay", "console-1").await;
+    shop.set_faults(json!({ "duplicate_notifications": true }))
+        .await;
+    shop.sim_control(
+        &format!("/_control/wechatpay/refund/{wechat}"),
+        json!({ "amount_minor": 200 }),
+    )
+    .await;
+    let detail = shop.wait_for_status(&wechat, "partially_refunded").await;
+    assert_eq!(detail["order"]["refunded"]["amount_minor"], 200, "{detail}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    shop.set_faults(json!({})).await;
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM refunds WHERE origin = 'channel'")
+            .await,
+        1
+    );
+    assert_eq!(refunded_events().await, 1);
+
+    // Alipay tells only that the whole payment was refunded: the rest is recorded.
+    let alipay = paid_by("alipay", "console-2").await;
+    shop.sim_control(
+        &format!("/_control/alipay/refund/{alipay}"),
+        json!({ "amount_minor": 600 }),
+    )
+    .await;
+    let detail = shop.wait_for_status(&alipay, "refunded").await;
+    assert_eq!(detail["order"]["refunded"]["amount_minor"], 600);
+    assert_eq!(refunded_events().await, 2);
+
+    // A partial refund of an amount Alipay does not tell: parked for an operator.
+    let partial = paid_by("alipay", "console-3").await;
+    shop.sim_control(
+        &format!("/_control/alipay/refund/{partial}"),
+        json!({ "amount_minor": 100 }),
+    )
+    .await;
+    let mut parked = 0;
+    for _ in 0..100 {
+        parked = shop
+            .count("SELECT COUNT(*) FROM payment_conflicts WHERE kind = 'refund_at_channel_unknown_amount'")
+            .await;
+        if parked == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(parked, 1);
+    shop.wait_for_status(&partial, "paid").await;
+    assert_eq!(refunded_events().await, 2);
+    shop.stop().await;
+}
+
+async fn carespay_answers_without_a_signature_still_settle_payments(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    shop.set_faults(json!({ "unsigned_answers": true })).await;
+    // The pay answer, unsigned: paid at once.
+    shop.paid_card_order(&player, "unsigned-1").await;
+    // The query answer, unsigned: a 3-D Secure payment confirmed after the browser's return.
+    let mut body = shop.qr_order(&player, "gems-100", "unsigned-2");
+    for (k, v) in [
+        ("method", json!("card")),
+        ("flow", json!("direct_card")),
+        ("region", json!("US")),
+        (
+            "customer",
+            json!({ "email": "a@example.test", "first_name": "Ada", "last_name": "P",
+                    "billing": { "country": "US", "city": "SF", "line1": "1 Main", "postal_code": "94105" } }),
+        ),
+        (
+            "card",
+            json!({ "number": coffer_sim::carespay::CARD_3DS, "expiry_month": 12,
+                    "expiry_year": 2031, "cvc": "123", "holder_name": "Ada P" }),
+        ),
+    ] {
+        body[k] = v;
+    }
+    let created = shop.call("POST", "/v1/orders", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let order_no = created.body["order_no"].as_str().unwrap().to_owned();
+    let decided = shop
+        .sim_control(
+            &format!("/_control/carespay/3ds/{order_no}"),
+            json!({ "approve": true }),
+        )
+        .await;
+    let page = shop
+        .http
+        .get(decided["return_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Payment received"), "{page}");
     shop.stop().await;
 }

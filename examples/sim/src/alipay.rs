@@ -28,6 +28,7 @@ struct Trade {
     trade_no: String,
     total_cents: i64,
     subject: String,
+    body: String,
     status: &'static str,
     notify_url: String,
     return_url: String,
@@ -153,6 +154,7 @@ async fn gateway(sim: &Sim, params: Vec<(String, String)>) -> Response {
                 trade_no: format!("2026{}", random_hex(10)),
                 total_cents: total,
                 subject: text("subject"),
+                body: text("body"),
                 status: "WAIT_BUYER_PAY",
                 notify_url: get_param(&params, "notify_url").to_owned(),
                 return_url: get_param(&params, "return_url").to_owned(),
@@ -255,7 +257,7 @@ fn refund(sim: &Sim, method: &str, biz: &Value) -> Response {
     }
     let trade = t.clone();
     drop(trades);
-    notify(sim, &trade, Some((&request_no, wanted)));
+    notify(sim, &trade, Some(&request_no));
     signed_answer(sim, method, answer(&trade, "Y"))
 }
 
@@ -271,7 +273,9 @@ fn now_beijing() -> (String, String) {
     (day, time)
 }
 
-fn notify(sim: &Sim, t: &Trade, refund: Option<(&str, i64)>) {
+/// The trade's notification; `refund_no` for one about a refund (its `refund_fee` is the
+/// trade's refunded total, as Alipay sends it).
+fn notify(sim: &Sim, t: &Trade, refund_no: Option<&str>) {
     if t.notify_url.is_empty() {
         return;
     }
@@ -290,14 +294,16 @@ fn notify(sim: &Sim, t: &Trade, refund: Option<(&str, i64)>) {
         ("total_amount", yuan(t.total_cents)),
         ("receipt_amount", yuan(t.total_cents)),
         ("subject", t.subject.clone()),
+        ("body", t.body.clone()),
         ("gmt_payment", t.paid_at.clone()),
     ]
     .into_iter()
+    .filter(|(_, v)| !v.is_empty())
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    if let Some((request_no, amount)) = refund {
+    if let Some(request_no) = refund_no {
         params.push(("out_biz_no".into(), request_no.to_owned()));
-        params.push(("refund_fee".into(), yuan(amount)));
+        params.push(("refund_fee".into(), yuan(t.refunded_cents)));
         params.push(("gmt_refund".into(), now));
     }
     let signed = |key: &rsa::PrivateKey| {
@@ -349,6 +355,29 @@ pub fn pay(sim: &Sim, out_trade_no: &str) -> Option<String> {
     };
     notify(sim, &trade, None);
     Some(return_url(sim, &trade))
+}
+
+/// A refund made in the merchant's console, not through the API: Alipay only notifies it.
+pub fn console_refund(sim: &Sim, out_trade_no: &str, cents: i64) -> bool {
+    let trade = {
+        let mut trades = sim.alipay.trades.lock().unwrap();
+        let Some(t) = trades.get_mut(out_trade_no) else {
+            return false;
+        };
+        if t.status != "TRADE_SUCCESS" || cents <= 0 || t.refunded_cents + cents > t.total_cents {
+            return false;
+        }
+        t.refunded_cents += cents;
+        t.refunds
+            .push((format!("console-{}", random_hex(6)), cents));
+        if t.refunded_cents == t.total_cents {
+            t.status = "TRADE_CLOSED";
+        }
+        t.clone()
+    };
+    let request_no = trade.refunds.last().expect("just pushed").0.clone();
+    notify(sim, &trade, Some(&request_no));
+    true
 }
 
 /// The synchronous return: signed parameters on the merchant's return URL.

@@ -106,7 +106,7 @@ fn answer_md5(sim: &Sim, p: &Payment) -> String {
 }
 
 fn answer_json(sim: &Sim, p: &Payment, auth_3d_url: Option<String>) -> Value {
-    json!({
+    let mut answer = json!({
         "merNo": MERCHANT_NO,
         "billNo": p.bill_no,
         "orderNo": p.order_no,
@@ -117,7 +117,13 @@ fn answer_json(sim: &Sim, p: &Payment, auth_3d_url: Option<String>) -> Value {
         "tradeStatus": p.trade_status,
         "md5Info": answer_md5(sim, p),
         "auth3DUrl": auth_3d_url,
-    })
+    });
+    if sim.faults.get().unsigned_answers {
+        let fields = answer.as_object_mut().expect("an object");
+        fields.remove("merNo");
+        fields.remove("md5Info");
+    }
+    answer
 }
 
 fn error(code: &str, message: &str) -> Response {
@@ -164,7 +170,8 @@ async fn pay(State(sim): State<Arc<Sim>>, Form(form): Form<HashMap<String, Strin
     if f("md5Info") != expected {
         return error("E0001", "md5Info verification failed");
     }
-    if f("billNo").is_empty() || f("amount").is_empty() || f("notifyUrl").is_empty() {
+    // The notification address is `noticeUrl`, as the merchant integrations send it.
+    if f("billNo").is_empty() || f("amount").is_empty() || f("noticeUrl").is_empty() {
         return error("E0003", "missing required field");
     }
     if sim
@@ -192,7 +199,7 @@ async fn pay(State(sim): State<Arc<Sim>>, Form(form): Form<HashMap<String, Strin
         trade_status,
         message: message.to_owned(),
         return_url: f("returnURL").to_owned(),
-        notify_url: f("notifyUrl").to_owned(),
+        notify_url: f("noticeUrl").to_owned(),
         refunded_cents: 0,
         day: today(),
         refunds: vec![],

@@ -17,6 +17,48 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/carespay/3ds/{order_no}", post(carespay_3ds))
         .route("/alipay/pay/{out_trade_no}", post(alipay_pay))
         .route("/wechatpay/pay/{out_trade_no}", post(wechatpay_pay))
+        .route("/alipay/refund/{out_trade_no}", post(alipay_console_refund))
+        .route(
+            "/wechatpay/refund/{out_trade_no}",
+            post(wechatpay_console_refund),
+        )
+}
+
+#[derive(Deserialize)]
+struct ConsoleRefund {
+    amount_minor: i64,
+}
+
+/// A refund made in Alipay's merchant console (notified, never asked for through the API).
+async fn alipay_console_refund(
+    State(sim): State<Arc<Sim>>,
+    Path(out_trade_no): Path<String>,
+    Json(refund): Json<ConsoleRefund>,
+) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
+    if crate::alipay::console_refund(&sim, &out_trade_no, refund.amount_minor) {
+        Ok(Json(json!({ "refunded": refund.amount_minor })))
+    } else {
+        Err((
+            axum::http::StatusCode::CONFLICT,
+            format!("trade {out_trade_no} cannot be refunded that much"),
+        ))
+    }
+}
+
+/// A refund made on WeChat Pay's merchant platform.
+async fn wechatpay_console_refund(
+    State(sim): State<Arc<Sim>>,
+    Path(out_trade_no): Path<String>,
+    Json(refund): Json<ConsoleRefund>,
+) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
+    if crate::wechatpay::console_refund(&sim, &out_trade_no, refund.amount_minor) {
+        Ok(Json(json!({ "refunded": refund.amount_minor })))
+    } else {
+        Err((
+            axum::http::StatusCode::CONFLICT,
+            format!("order {out_trade_no} cannot be refunded that much"),
+        ))
+    }
 }
 
 async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {

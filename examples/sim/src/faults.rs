@@ -24,6 +24,9 @@ pub struct Faults {
     pub reorder_notifications: bool,
     /// The next N notifications carry a wrong signature.
     pub forge_notifications: u32,
+    /// CaresPay answers pay and query requests without `merNo` and `md5Info`, as a gateway
+    /// that does not sign its answers would (the signature is an inferred detail).
+    pub unsigned_answers: bool,
 }
 
 #[derive(Default)]

@@ -365,6 +365,43 @@ fn rfc3339_now() -> String {
     now().2.replace(' ', "T") + "+08:00"
 }
 
+/// A refund made on the merchant platform, not through the API: notified to the order's
+/// notification URL.
+pub fn console_refund(sim: &Sim, out_trade_no: &str, wanted: i64) -> bool {
+    let (order, out_refund_no, refund_id) = {
+        let mut orders = sim.wechatpay.orders.lock().unwrap();
+        let Some(o) = orders.get_mut(out_trade_no) else {
+            return false;
+        };
+        if !matches!(o.state, "SUCCESS" | "REFUND") || wanted <= 0 || o.refunded + wanted > o.total
+        {
+            return false;
+        }
+        let out_refund_no = format!("console{}", random_hex(6));
+        let refund_id = format!("5030{}", random_hex(10));
+        o.refunded += wanted;
+        o.state = "REFUND";
+        o.refunds
+            .push((out_refund_no.clone(), wanted, refund_id.clone()));
+        (o.clone(), out_refund_no, refund_id)
+    };
+    let resource = json!({
+        "mchid": MCH_ID, "out_trade_no": order.out_trade_no, "transaction_id": order.transaction_id,
+        "out_refund_no": out_refund_no, "refund_id": refund_id, "refund_status": "SUCCESS",
+        "success_time": rfc3339_now(),
+        "amount": { "total": order.total, "refund": wanted, "payer_total": order.total, "payer_refund": wanted },
+    });
+    notify(
+        sim,
+        &order.out_trade_no,
+        &order.notify_url,
+        "REFUND.SUCCESS",
+        "refund",
+        resource,
+    );
+    true
+}
+
 /// The player scans and pays (through the control API).
 pub fn pay(sim: &Sim, out_trade_no: &str) -> bool {
     let order = {

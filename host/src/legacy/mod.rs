@@ -83,6 +83,7 @@ impl From<OrderError> for LegacyError {
     fn from(error: OrderError) -> Self {
         match error {
             OrderError::Database(e) => Self::Internal(e.to_string()),
+            OrderError::Invariant(why) => Self::Internal(why),
             other => Self::Order(other),
         }
     }

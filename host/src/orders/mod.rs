@@ -6,6 +6,8 @@
 //! in a second one. A crash or a channel failure in between leaves a pending order with an
 //! attempt that says how far it got, never a half-written order.
 
+mod channel_refunds;
+mod conflicts;
 pub mod idempotency;
 mod model;
 mod order_no;
@@ -78,6 +80,9 @@ pub enum OrderError {
     NotRefundable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A rule about money that must always hold did not: a bug. Nothing was applied.
+    #[error("internal invariant broken: {0}")]
+    Invariant(String),
 }
 
 impl From<TransitionError> for OrderError {

@@ -11,13 +11,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::channel_refunds::{self, ChannelRefund, Given, Recorded};
+use super::conflicts::{self, Conflict};
 use super::payment::{clean_id, scrub};
 use super::routing::contract_money;
-use super::{AttemptStatus, Failure, OrderError, OrderNo, OrderStatus, Orders, store};
+use super::{AttemptStatus, Failure, OrderError, OrderNo, Orders, store};
 use crate::catalog::MoneyView;
-use crate::fulfillment::{EventKind, enqueue};
 use crate::games::GameId;
-use crate::store::{new_id, now_ms};
+use crate::store::{Tx, new_id, now_ms};
 
 /// `POST /v1/orders/{order_no}/refunds`.
 #[derive(Debug, Clone, Deserialize)]
@@ -222,7 +223,12 @@ impl Orders {
             .fetch_optional(&mut *tx)
             .await?
         else {
-            tracing::error!(channel, refund_no = %update.refund_no, "refund update for an unknown refund");
+            // Not a refund Coffer asked for: made at the channel.
+            let order_no = self.apply_channel_refund(&mut tx, channel, update).await?;
+            tx.commit().await?;
+            if let Some(order_no) = order_no {
+                self.status_cache.invalidate(&order_no).await;
+            }
             return Ok(());
         };
         let (refund, _, _) = refund_from_row(&row)?;
@@ -242,23 +248,21 @@ impl Orders {
             } else {
                 "refund_amount_mismatch"
             };
-            sqlx::query(
-                "INSERT INTO payment_conflicts (id, kind, channel, payment_ref, order_no, \
-                 channel_txn_id, detail, created_at, resolved_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) ON CONFLICT DO NOTHING",
+            let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
+            conflicts::record(
+                &mut tx,
+                Conflict {
+                    kind,
+                    channel,
+                    payment_ref: &refund.refund_no,
+                    order_no: Some(&order_no),
+                    channel_txn_id: update.channel_refund_id.as_deref(),
+                    detail: format!(
+                        "refund of {} {} reported succeeded for {} minor units",
+                        amount, refund.amount.currency, update.amount.minor
+                    ),
+                },
             )
-            .bind(new_id("pc_"))
-            .bind(kind)
-            .bind(channel.to_owned())
-            .bind(clean_id(&refund.refund_no))
-            .bind(refund.order_no.clone())
-            .bind(update.channel_refund_id.as_deref().map(clean_id))
-            .bind(format!(
-                "refund of {} {} reported succeeded for {} minor units",
-                amount, refund.amount.currency, update.amount.minor
-            ))
-            .bind(now_ms())
-            .execute(&mut *tx)
             .await?;
             tx.commit().await?;
             tracing::error!(refund_no = %refund.refund_no, kind, "refund update not applied; recorded as a conflict");
@@ -284,29 +288,74 @@ impl Orders {
             return Ok(());
         }
         let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
-        let mut order = store::lock_order(&mut tx, self.store.backend(), &order_no)
+        let order = store::lock_order(&mut tx, self.store.backend(), &order_no)
             .await?
             .ok_or_else(|| OrderError::NotFound(refund.order_no.clone()))?;
-        let refunded = order.refunded_minor + amount;
-        let to = if refunded >= order.amount.minor() {
-            OrderStatus::Refunded
-        } else {
-            OrderStatus::PartiallyRefunded
-        };
-        let reason = format!("refund {} of {} minor units", refund.refund_no, amount);
-        if store::transition(&mut tx, &order_no, order.status, to, &reason).await? {
-            sqlx::query("UPDATE orders SET refunded_minor = $1 WHERE order_no = $2")
-                .bind(refunded)
-                .bind(order_no.to_string())
-                .execute(&mut *tx)
-                .await?;
-            order.status = to;
-            order.refunded_minor = refunded;
-            enqueue(&mut tx, EventKind::OrderRefunded, &order).await?;
-        }
+        channel_refunds::credit(&mut tx, &order, &refund.refund_no, amount).await?;
         tx.commit().await?;
         self.status_cache.invalidate(&order_no).await;
         Ok(())
+    }
+
+    /// A refund event for a refund Coffer did not ask for: recorded against the payment it
+    /// names (see `channel_refunds`). Returns the order it moved, if any.
+    async fn apply_channel_refund(
+        &self,
+        tx: &mut Tx,
+        channel: &str,
+        update: &RefundUpdate,
+    ) -> Result<Option<OrderNo>, OrderError> {
+        if update.status != RefundStatus::Succeeded {
+            // Nothing has moved yet; the channel tells again when it has.
+            tracing::info!(channel, refund_no = %update.refund_no, status = ?update.status, "refund at the channel not final yet");
+            return Ok(None);
+        }
+        let Some((order_no, attempt_no)) =
+            store::find_attempt(&mut **tx, channel, &update.order_no).await?
+        else {
+            conflicts::record(
+                tx,
+                Conflict {
+                    kind: "refund_of_unknown_payment",
+                    channel,
+                    payment_ref: &update.order_no,
+                    order_no: None,
+                    channel_txn_id: update.channel_refund_id.as_deref(),
+                    detail: format!(
+                        "refund {} of {} {} for a payment Coffer does not know",
+                        update.refund_no, update.amount.minor, update.amount.currency
+                    ),
+                },
+            )
+            .await?;
+            tracing::error!(channel, payment_ref = %update.order_no, "refund for an unknown payment; recorded as a conflict");
+            return Ok(None);
+        };
+        let order = store::lock_order(tx, self.store.backend(), &order_no)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+        let attempt = store::attempts(&mut **tx, &order_no)
+            .await?
+            .into_iter()
+            .find(|a| a.attempt_no == attempt_no)
+            .ok_or_else(|| OrderError::NotFound(update.order_no.clone()))?;
+        let given = match coffer_money::Currency::parse(&update.amount.currency) {
+            Ok(currency) => Given::Exactly(Money::new(update.amount.minor, currency)),
+            Err(_) => Given::Some,
+        };
+        let recorded = channel_refunds::record(
+            tx,
+            &order,
+            &attempt,
+            ChannelRefund {
+                channel_refund_no: &update.refund_no,
+                channel_refund_id: update.channel_refund_id.as_deref(),
+                given,
+                channel_status: &update.channel_status,
+            },
+        )
+        .await?;
+        Ok((recorded == Recorded::Refunded).then_some(order_no))
     }
 
     pub async fn get_refund(&self, refund_no: &str) -> Result<Option<Refund>, OrderError> {

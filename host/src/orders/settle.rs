@@ -9,12 +9,14 @@
 
 use coffer_plugin_runtime::contract::{PaymentStatus, PaymentUpdate, QueryRequest};
 
+use super::channel_refunds::{self, ChannelRefund, Given, Recorded};
+use super::conflicts::{self, Conflict};
 use super::model::{Attempt, Failure, Order};
 use super::payment::{AMOUNT_MISMATCH, clean_id, scrub};
 use super::routing::contract_money;
 use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, store};
 use crate::fulfillment::{EventKind, enqueue};
-use crate::store::{Tx, new_id, now_ms};
+use crate::store::{Tx, now_ms};
 
 /// What an update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum Settled {
     AttemptUpdated(AttemptStatus),
     /// Nothing to do: already applied, or older than what is known.
     Unchanged,
+    /// A refund made at the channel was recorded (and an `order.refunded` event written).
+    Refunded,
     /// Refused and recorded for an operator.
     Conflict(&'static str),
 }
@@ -118,13 +122,50 @@ impl Orders {
             PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
             PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
             PaymentStatus::Pending => AttemptStatus::Processing,
-            PaymentStatus::Refunded
-            | PaymentStatus::PartiallyRefunded
-            | PaymentStatus::Chargeback => {
-                // Refunds are applied from refund updates; a payment status saying so is only
-                // informative here.
-                tracing::warn!(order_no = %order.order_no, status = ?update.status, "payment update reports a refund or chargeback; not applied");
-                return Ok(Settled::Unchanged);
+            PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => {
+                // The channel tells of a refund at the payment's level (Alipay's trade
+                // notification): a refund Coffer made settles on its own; one made at the
+                // channel is recorded, or parked when its amount cannot be known.
+                let given = if update.status == PaymentStatus::Refunded {
+                    Given::TheRest
+                } else {
+                    Given::Some
+                };
+                let channel_refund_no = if given == Given::TheRest {
+                    "whole-payment"
+                } else {
+                    "partial"
+                };
+                let recorded = channel_refunds::record(
+                    tx,
+                    order,
+                    attempt,
+                    ChannelRefund {
+                        channel_refund_no,
+                        channel_refund_id: None,
+                        given,
+                        channel_status: &update.channel_status,
+                    },
+                )
+                .await?;
+                return Ok(match recorded {
+                    Recorded::Refunded => Settled::Refunded,
+                    Recorded::Known => Settled::Unchanged,
+                    Recorded::Conflict => Settled::Conflict("refund_at_channel"),
+                });
+            }
+            PaymentStatus::Chargeback => {
+                record_conflict(
+                    tx,
+                    "chargeback",
+                    &channel,
+                    &payment_ref,
+                    Some(&order.order_no),
+                    update,
+                )
+                .await?;
+                tracing::error!(order_no = %order.order_no, "chargeback reported by the channel; recorded as a conflict");
+                return Ok(Settled::Conflict("chargeback"));
             }
         };
         if attempt.status == AttemptStatus::Paid {
@@ -344,10 +385,10 @@ impl Orders {
     }
 }
 
-/// Records a payment Coffer refused to apply, once per kind and payment.
+/// Records a payment update Coffer refused to apply, once per kind and payment.
 async fn record_conflict(
     tx: &mut Tx,
-    kind: &str,
+    kind: &'static str,
     channel: &str,
     payment_ref: &str,
     order_no: Option<&OrderNo>,
@@ -360,22 +401,18 @@ async fn record_conflict(
             || "none".to_owned(),
             |m| format!("{} {}", m.minor, m.currency)
         ),
-        scrub(&update.channel_status)
+        update.channel_status
     );
-    sqlx::query(
-        "INSERT INTO payment_conflicts (id, kind, channel, payment_ref, order_no, channel_txn_id, \
-         detail, created_at, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) \
-         ON CONFLICT DO NOTHING",
+    conflicts::record(
+        tx,
+        Conflict {
+            kind,
+            channel,
+            payment_ref,
+            order_no,
+            channel_txn_id: update.channel_txn_id.as_deref(),
+            detail,
+        },
     )
-    .bind(new_id("pc_"))
-    .bind(kind.to_owned())
-    .bind(channel.to_owned())
-    .bind(clean_id(payment_ref))
-    .bind(order_no.map(|o| o.to_string()))
-    .bind(update.channel_txn_id.as_deref().map(clean_id))
-    .bind(detail)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
 }

@@ -471,6 +471,18 @@ impl Shop {
         response.json().await.unwrap()
     }
 
+    /// A GET on the simulator's control API.
+    pub async fn sim_control_get(&self, path: &str) -> Value {
+        self.http
+            .get(self.sim.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn set_faults(&self, faults: Value) {
         let response = self
             .http

@@ -44,14 +44,17 @@ pub fn verify(content: &str, signature_base64: &str) -> Result<(), ChannelError>
 ///
 /// The signed string joins raw values with `&` and leaves empty values out, so two different
 /// forms can sign the same: a duplicated key (an empty copy first), or a value hiding
-/// `&key=value`. Both are refused; a genuine notification has neither, and a refused one is
-/// retried by Alipay or settled by a query.
+/// `&key=value` (which reads as one more parameter). Both are refused. A value with a bare `&`
+/// ("Gems & Gold") cannot be read as another parameter and is accepted: Alipay echoes the
+/// order's `subject` and `body`, and Coffer keeps `&`, `=` and `/` out of those anyway
+/// ([`channel_safe_text`]).
 pub fn verify_notification(params: &[(String, String)]) -> Result<(), ChannelError> {
     for (i, (key, value)) in params.iter().enumerate() {
         if params[..i].iter().any(|(k, _)| k == key) {
             return Err(bad_signature(format!("parameter {key} appears twice")));
         }
-        if key.contains(['&', '=']) || value.contains('&') {
+        let hides_a_parameter = value.split('&').skip(1).any(|part| part.contains('='));
+        if key.contains(['&', '=']) || hides_a_parameter {
             return Err(bad_signature(format!(
                 "parameter {key} would change the signed string"
             )));
@@ -67,4 +70,20 @@ pub fn verify_notification(params: &[(String, String)]) -> Result<(), ChannelErr
         &["sign", "sign_type"],
     );
     verify(&content, sign)
+}
+
+/// Text for `subject` and `body`: Alipay forbids `/`, `=` and `&` in them ("不可使用特殊字符，
+/// 如 /，=，&"), and echoes them in its notifications, so they become their full-width forms
+/// (which read the same to a player). Control characters become spaces; at most 256 characters.
+pub fn channel_safe_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '/' => '／',
+            '=' => '＝',
+            '&' => '＆',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .take(256)
+        .collect()
 }

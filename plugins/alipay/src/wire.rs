@@ -84,8 +84,8 @@ pub fn pay(request: &PaymentRequest) -> Result<PaymentStart, ChannelError> {
                 "out_trade_no": request.order_no,
                 "product_code": "FAST_INSTANT_TRADE_PAY",
                 "total_amount": total,
-                "subject": request.subject,
-                "body": request.description,
+                "subject": signing::channel_safe_text(&request.subject),
+                "body": signing::channel_safe_text(&request.description),
                 "time_expire": expire,
             });
             let url = Call::new("alipay.trade.page.pay", biz)?
@@ -98,7 +98,7 @@ pub fn pay(request: &PaymentRequest) -> Result<PaymentStart, ChannelError> {
             let biz = json!({
                 "out_trade_no": request.order_no,
                 "total_amount": total,
-                "subject": request.subject,
+                "subject": signing::channel_safe_text(&request.subject),
                 "time_expire": expire,
             });
             let call = Call::new("alipay.trade.precreate", biz)?

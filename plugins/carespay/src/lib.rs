@@ -61,15 +61,18 @@ impl Plugin for CaresPay {
         context: PaymentContext,
         response: HttpResponse,
     ) -> Result<PaymentOutcome, ChannelError> {
-        let answer = wire::Answer::read(&response)?;
+        let mut answer = wire::Answer::read(&response)?;
         answer.expect_order(&context.order_no, &context.amount)?;
+        if answer.bill_no.is_empty() {
+            answer.bill_no = context.order_no.clone();
+        }
         let action = match (answer.code.as_str(), &answer.auth_3d_url) {
             ("P0004", Some(url)) => NextAction::Redirect(url.clone()),
             ("P0004", None) => return Err(malformed("P0004 without auth3DUrl")),
             _ => NextAction::None,
         };
         Ok(PaymentOutcome {
-            update: answer.into_update()?,
+            update: answer.into_update(&context.amount)?,
             action,
         })
     }

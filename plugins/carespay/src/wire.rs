@@ -129,7 +129,8 @@ pub fn pay_request(request: &PaymentRequest) -> Result<HttpRequest, ChannelError
         ("currency", currency),
         ("language", &request.language),
         ("returnURL", &request.return_url),
-        ("notifyUrl", &request.notify_url),
+        // The old client's field name for the notification address.
+        ("noticeUrl", &request.notify_url),
         ("tradeUrl", &trade_url),
         ("firstName", &c.first_name),
         ("lastName", &c.last_name),
@@ -173,7 +174,7 @@ pub struct Answer {
     #[serde(default)]
     mer_no: String,
     #[serde(default)]
-    bill_no: String,
+    pub bill_no: String,
     #[serde(default)]
     order_no: String,
     #[serde(default)]
@@ -189,8 +190,14 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Reads a JSON answer: payment codes (P*) are signed and checked; anything else means
-    /// the gateway refused the request itself, and the outcome must be found by a query.
+    /// Reads the gateway's JSON answer to a request Coffer sent (pay, query). Payment codes (P*,
+    /// Q*) carry the payment; anything else means the gateway refused the request itself, and
+    /// the outcome must be found by a query.
+    ///
+    /// The answer comes over the connection Coffer opened to the configured endpoint (TLS in
+    /// production), so it is taken as it is when unsigned: whether the gateway signs its
+    /// answers, and with which fields, is inferred (see the crate's doc). A signature that is
+    /// there must verify, and a merchant number that is there must be ours.
     pub fn read(response: &HttpResponse) -> Result<Self, ChannelError> {
         if response.status >= 500 {
             return Err(ChannelError::Upstream(format!("HTTP {}", response.status)));
@@ -202,11 +209,14 @@ impl Answer {
                 answer.code, answer.message
             )));
         }
-        answer.verify()?;
+        if !answer.md5_info.is_empty() || !answer.mer_no.is_empty() {
+            answer.verify()?;
+        }
         Ok(answer)
     }
 
-    /// Reads a notification: a form POST with the same fields, signed the same way.
+    /// Reads a notification: a form POST with the same fields, signed the same way. It
+    /// arrives unauthenticated, so its signature and merchant number are required.
     pub fn from_notification(request: &InboundRequest) -> Result<Self, ChannelError> {
         let pairs = form::decode(&request.body);
         let get = |name| form::get(&pairs, name).unwrap_or_default().to_owned();
@@ -222,13 +232,17 @@ impl Answer {
             md5_info: get("md5Info"),
             auth_3d_url: None,
         };
+        if answer.md5_info.is_empty() {
+            return Err(bad_signature("notification without md5Info"));
+        }
         answer.verify()?;
         Ok(answer)
     }
 
+    /// Checks `md5Info` (with our merchant number when the answer leaves it out).
     fn verify(&self) -> Result<(), ChannelError> {
         let our_merchant = sdk::setting("merchant-no")?;
-        if self.mer_no != our_merchant {
+        if !self.mer_no.is_empty() && self.mer_no != our_merchant {
             return Err(bad_signature(format!(
                 "merNo {:?} is not ours",
                 self.mer_no
@@ -236,7 +250,7 @@ impl Answer {
         }
         let expected = md5_with_key(&format!(
             "{}{}{}{}{}{}{}",
-            self.mer_no,
+            our_merchant,
             self.bill_no,
             self.order_no,
             self.currency,
@@ -251,10 +265,14 @@ impl Answer {
         }
     }
 
-    /// Refuses an answer about another bill or another amount than the one asked about.
+    /// Refuses an answer about another bill or another amount than the one asked about. A
+    /// field the answer leaves out is not held against it (it answers our own request).
     pub fn expect_order(&self, order_no: &str, amount: &Money) -> Result<(), ChannelError> {
-        if self.bill_no != order_no {
+        if !self.bill_no.is_empty() && self.bill_no != order_no {
             return Err(malformed(format!("answer is about bill {}", self.bill_no)));
+        }
+        if self.amount.is_empty() && self.currency.is_empty() {
+            return Ok(());
         }
         let expected = (numeric_currency(&amount.currency), two_decimals(amount)?);
         if expected != (Some(self.currency.as_str()), self.amount.clone()) {
@@ -284,7 +302,9 @@ impl Answer {
         }
     }
 
-    pub fn into_update(self) -> Result<PaymentUpdate, ChannelError> {
+    /// The update this answer makes; `asked` is the payment it answers about (its amount
+    /// stands in when the answer does not repeat it; `expect_order` checked it when it does).
+    pub fn into_update(self, asked: &Money) -> Result<PaymentUpdate, ChannelError> {
         let status = match (self.code.as_str(), self.trade_status.as_str()) {
             ("P0004", _) => PaymentStatus::RequiresAction,
             (_, "S0001") | (_, "S0004") => PaymentStatus::Paid,
@@ -303,8 +323,13 @@ impl Answer {
             code: self.code.clone(),
             message: self.message.clone(),
         });
+        let amount = if self.amount.is_empty() && self.currency.is_empty() {
+            asked.clone()
+        } else {
+            self.money()?
+        };
         Ok(PaymentUpdate {
-            amount: Some(self.money()?),
+            amount: Some(amount),
             order_no: self.bill_no,
             channel_txn_id: (!self.order_no.is_empty()).then_some(self.order_no),
             status,
@@ -364,9 +389,12 @@ pub fn read_query_answer(
             channel_status: String::new(),
         });
     }
-    let answer = Answer::read(response)?;
+    let mut answer = Answer::read(response)?;
     answer.expect_order(&request.order_no, &request.amount)?;
-    answer.into_update()
+    if answer.bill_no.is_empty() {
+        answer.bill_no = request.order_no.clone();
+    }
+    answer.into_update(&request.amount)
 }
 
 pub fn refund_request(request: &RefundRequest) -> Result<HttpRequest, ChannelError> {
