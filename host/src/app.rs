@@ -17,6 +17,7 @@ use crate::orders::Orders;
 use crate::orders::idempotency::Idempotency;
 use crate::players::{PasswordHasherConfig, Players};
 use crate::store::Store;
+use crate::store::instance::{self, Instance};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -133,6 +134,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         catalog.clone(),
         &config.legacy,
     );
+    // Bound before registering: holding the address is what tells this process replaces the
+    // one that ran there before (see `store::instance`).
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let instance = Instance::register(&store, &instance::host_key(addr))
+        .await
+        .context("cannot register this instance in the database")?;
     let state = AppState {
         config: config.clone(),
         channels,
@@ -142,13 +152,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         legacy,
         idempotency: Arc::new(Idempotency::new(
             store.clone(),
+            instance.id(),
             config.orders.idempotency_lock_s,
             config.orders.idempotency_ttl_h,
         )),
         store,
         ready: Arc::new(AtomicBool::new(false)),
     };
-    let mut background = vec![tokio::spawn(housekeeping(state.clone()))];
+    let mut background = vec![
+        tokio::spawn(housekeeping(state.clone())),
+        tokio::spawn(instance.keep_alive(state.store.clone())),
+    ];
     if config.delivery.enabled {
         let dispatcher = Arc::new(crate::fulfillment::Dispatcher::new(
             state.store.clone(),
@@ -169,10 +183,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let jobs = crate::jobs::run(state.orders.clone(), config.jobs.clone());
         background.push(tokio::spawn(jobs));
     }
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let addr = listener.local_addr()?;
     let (shutdown, stop_requested) = watch::channel(false);
     let limits = listener_limits(&config);
     let mut servers = vec![crate::server::serve(

@@ -235,12 +235,21 @@ async fn duplicated_notifications_arrive_twice_and_verify_alike() {
 }
 
 #[tokio::test]
-async fn wrong_md5_key_is_refused_by_the_gateway_and_reported_as_upstream() {
+async fn wrong_md5_key_is_refused_by_the_gateway_before_anything_started() {
     let world = carespay_with_md5_key(Some("not-the-gateway-key")).await;
     let request = card_payment(&world, "CP-KEY-1", CARD_APPROVED, money(1999, "USD"));
-    let error = world.pay(&request).await.unwrap_err();
+    // The gateway refused the request itself (E0001): the payment never started, so another
+    // attempt may follow at once.
+    let outcome = world.pay(&request).await.unwrap();
+    assert_eq!(outcome.update.status, PaymentStatus::Failed);
+    assert_eq!(outcome.update.failure.unwrap().code, "E0001");
+    // A duplicate bill number is no such refusal: a payment with it exists.
+    let world = carespay().await;
+    let twice = card_payment(&world, "CP-KEY-2", CARD_APPROVED, money(1999, "USD"));
+    world.pay(&twice).await.unwrap();
+    let error = world.pay(&twice).await.unwrap_err();
     assert!(
-        matches!(&error, PluginError::Channel(ChannelError::Upstream(m)) if m.starts_with("E0001")),
+        matches!(&error, PluginError::Channel(ChannelError::Upstream(m)) if m.starts_with("E0004")),
         "{error:?}"
     );
 }

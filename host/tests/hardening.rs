@@ -25,6 +25,12 @@ both_backends!(
     alipay_notifications_about_subjects_with_ampersands_are_accepted,
     refunds_made_in_a_channels_console_reach_the_game,
     carespay_answers_without_a_signature_still_settle_payments,
+    a_payment_whose_caller_hung_up_is_recorded_at_once,
+    a_channel_503_does_not_block_the_next_attempt_for_minutes,
+    the_3ds_return_page_asks_the_channel_even_right_after_a_status_poll,
+    a_key_held_by_a_dead_instance_is_taken_over_at_once,
+    nobody_but_the_payer_writes_a_payment_record,
+    the_old_client_claims_its_anonymous_payment_and_the_game_learns_whose_it_was,
 );
 
 fn now_s() -> i64 {
@@ -702,5 +708,297 @@ async fn carespay_answers_without_a_signature_still_settle_payments(backend: Bac
         .await
         .unwrap();
     assert!(page.contains("Payment received"), "{page}");
+    shop.stop().await;
+}
+
+/// A card order body (CaresPay, US), for `card`.
+fn card_order(shop: &Shop, player: &str, merchant_order_no: &str, card: &str) -> Value {
+    let mut body = shop.qr_order(player, "gems-100", merchant_order_no);
+    for (k, v) in [
+        ("method", json!("card")),
+        ("flow", json!("direct_card")),
+        ("region", json!("US")),
+        ("channel", json!("carespay")),
+        (
+            "customer",
+            json!({ "email": "a@example.test", "first_name": "Ada", "last_name": "P",
+                    "billing": { "country": "US", "city": "SF", "line1": "1 Main", "postal_code": "94105" } }),
+        ),
+        (
+            "card",
+            json!({ "number": card, "expiry_month": 12, "expiry_year": 2031,
+                    "cvc": "123", "holder_name": "Ada P" }),
+        ),
+    ] {
+        body[k] = v;
+    }
+    body
+}
+
+async fn a_payment_whose_caller_hung_up_is_recorded_at_once(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    // The channel takes a while; the game server gives up (closes the connection) first.
+    shop.set_faults(json!({ "api_delay_ms": 1000 })).await;
+    let body = card_order(&shop, &player, "hang-up-1", CARD_APPROVED).to_string();
+    let signature = signature_header(
+        &shop.game.secret,
+        now_s(),
+        "POST",
+        "/v1/orders",
+        body.as_bytes(),
+    );
+    let gave_up = shop
+        .http
+        .post(shop.url("/v1/orders"))
+        .header("coffer-key", &shop.game.key_id)
+        .header("coffer-signature", signature)
+        .header("idempotency-key", "hang-up-1")
+        .header("content-type", "application/json")
+        .body(body)
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client hung up before the answer");
+    shop.set_faults(json!({})).await;
+    // The channel charged the card: the order is paid as soon as its answer is in, not when
+    // a recovery query finds it minutes later.
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let (_, listed) = shop
+            .admin("GET", "/v1/admin/orders?merchant_order_no=hang-up-1", None)
+            .await;
+        status = listed["orders"][0]["status"].clone();
+        if status == "paid" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "paid");
+    shop.stop().await;
+}
+
+async fn a_channel_503_does_not_block_the_next_attempt_for_minutes(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    shop.set_faults(json!({ "api_unavailable": 1 })).await;
+    let first = shop
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(card_order(&shop, &player, "busy-1", CARD_APPROVED)),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::BAD_GATEWAY, "{}", first.body);
+    assert_eq!(kind(&first.body), "payment-outcome-unknown");
+    let order_no = first.body["order"]["order_no"].as_str().unwrap();
+    // At once, with another card: the unknown attempt is asked about first (the gateway never
+    // saw it), then the new one goes through.
+    let mut choice = card_order(&shop, &player, "busy-1", CARD_APPROVED);
+    for field in [
+        "player_id",
+        "sku",
+        "region",
+        "merchant_order_no",
+        "client_ip",
+        "device",
+    ] {
+        choice.as_object_mut().unwrap().remove(field);
+    }
+    let second = shop
+        .call(
+            "POST",
+            &format!("/v1/orders/{order_no}/payments"),
+            Some(choice),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_eq!(second.body["status"], "paid");
+    shop.stop().await;
+}
+
+async fn the_3ds_return_page_asks_the_channel_even_right_after_a_status_poll(backend: Backend) {
+    let shop = legacy::legacy_shop(backend).await;
+    let token = legacy::player(&shop, "p3ds").await;
+    // Notifications lost: only a query can tell the payment went through.
+    shop.set_faults(json!({ "drop_notifications": 10 })).await;
+    let bill = "1001400000007001";
+    let (_, answer) = legacy::pay(
+        &shop,
+        &legacy::pay_form(
+            bill,
+            coffer_sim::carespay::CARD_3DS,
+            "8",
+            legacy::DIAMONDS_12,
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(answer["code"], "P0004", "{answer}");
+    // The old client polls every 3 s; a poll lands just before the cardholder returns.
+    let order_no = answer["orderNo"].as_str().unwrap();
+    let polled = legacy::bill_status(&shop, bill).await;
+    assert_eq!(polled["data"]["status"], "PENDING");
+    let decided = shop
+        .sim_control(
+            &format!("/_control/carespay/3ds/{order_no}"),
+            json!({ "approve": true }),
+        )
+        .await;
+    let page = shop
+        .http
+        .get(decided["return_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("支付成功"), "{page}");
+    shop.stop().await;
+}
+
+async fn a_key_held_by_a_dead_instance_is_taken_over_at_once(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.add_gems().await;
+    let player = shop.add_player("ada").await;
+    let body = shop.qr_order(&player, "gems-100", "crashed-1");
+    // What a process killed mid-request leaves: the key running, held by an instance that is
+    // no longer registered (a process started at its address since).
+    let fingerprint = coffer::orders::idempotency::fingerprint("POST", "/v1/orders", &body);
+    sqlx::query(
+        "INSERT INTO idempotency_keys (game_id, idempotency_key, request_sha256, state, \
+         response_status, response_body, created_at, locked_at, instance_id) \
+         VALUES ('star-knights', 'k-crashed', $1, 'running', NULL, NULL, $2, $2, 'in_gone')",
+    )
+    .bind(fingerprint)
+    .bind(now_s() * 1000)
+    .execute(shop.store().pool())
+    .await
+    .unwrap();
+    let retried = shop.order_with_key("k-crashed", &body).await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    // A key held by a live instance (this one) is still in use.
+    sqlx::query("UPDATE idempotency_keys SET state = 'running', instance_id = (SELECT id FROM instances LIMIT 1) WHERE idempotency_key = 'k-crashed'")
+        .execute(shop.store().pool())
+        .await
+        .unwrap();
+    let mut again = body.clone();
+    again["device"] = json!("ios");
+    let fingerprint = coffer::orders::idempotency::fingerprint("POST", "/v1/orders", &again);
+    sqlx::query(
+        "UPDATE idempotency_keys SET request_sha256 = $1 WHERE idempotency_key = 'k-crashed'",
+    )
+    .bind(fingerprint)
+    .execute(shop.store().pool())
+    .await
+    .unwrap();
+    let busy = shop.order_with_key("k-crashed", &again).await;
+    assert_eq!(busy.status, StatusCode::CONFLICT);
+    assert_eq!(kind(&busy.body), "idempotency-key-in-use");
+    shop.stop().await;
+}
+
+async fn nobody_but_the_payer_writes_a_payment_record(backend: Backend) {
+    let shop = legacy::legacy_shop(backend).await;
+    let token = legacy::player(&shop, "payer").await;
+    let bill = "1001400000008001";
+    let (_, paid) = legacy::pay(
+        &shop,
+        &legacy::pay_form(bill, CARD_APPROVED, "8", legacy::DIAMONDS_12),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(paid["code"], "P0001");
+    let mut forged = legacy::record("payer", bill, json!(8));
+    forged["product_info"] = json!("FORGED BY ANONYMOUS");
+    let (_, refused) =
+        legacy::json_call(&shop, "POST", "/api/payments/record", Some(forged), None).await;
+    assert_eq!(refused["success"], false, "{refused}");
+    let (_, done) = legacy::json_call(
+        &shop,
+        "POST",
+        "/api/payments/record",
+        Some(legacy::record("payer", bill, json!(8))),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(done["success"], true, "{done}");
+    let (_, listed) =
+        legacy::json_call(&shop, "GET", "/api/payments/user/payer", None, Some(&token)).await;
+    assert_eq!(
+        listed["data"][0]["product_info"],
+        legacy::DIAMONDS_12,
+        "{listed}"
+    );
+    shop.stop().await;
+}
+
+async fn the_old_client_claims_its_anonymous_payment_and_the_game_learns_whose_it_was(
+    backend: Backend,
+) {
+    let shop = legacy::legacy_shop_with(backend, |config| config.legacy.claim_window_s = 2).await;
+    let game = shop.connect_game_server().await;
+    legacy::player(&shop, "claimer").await;
+    legacy::player(&shop, "other").await;
+    let player_id: String = sqlx::query_scalar("SELECT id FROM players WHERE username = 'claimer'")
+        .fetch_one(shop.store().pool())
+        .await
+        .unwrap();
+    // The unchanged client: pays without a session, then uploads its record naming its player.
+    let bill = "1001400000009001";
+    let (_, paid) = legacy::pay(
+        &shop,
+        &legacy::pay_form(bill, CARD_APPROVED, "8", legacy::DIAMONDS_12),
+        None,
+    )
+    .await;
+    assert_eq!(paid["code"], "P0001");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        game.ledger().inventories.is_empty(),
+        "the delivery waits for the claim"
+    );
+    let upload = |pid: &str, bill: &str| {
+        legacy::json_call(
+            &shop,
+            "POST",
+            "/api/payments/record",
+            Some(legacy::record(pid, bill, json!(8))),
+            None,
+        )
+    };
+    let (_, claimed) = upload("claimer", bill).await;
+    assert_eq!(claimed["success"], true, "{claimed}");
+    let (_, stolen) = upload("other", bill).await;
+    assert_eq!(stolen["success"], false, "claimed once: {stolen}");
+    shop.wait_for_deliveries(|d| d.len() == 1 && d[0]["status"] == "delivered")
+        .await;
+    assert_eq!(game.ledger().inventories[&player_id]["diamond"], 12);
+    let (_, theirs) = legacy::json_call(
+        &shop,
+        "GET",
+        "/api/payments/user/claimer",
+        None,
+        Some(shop::ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(theirs["data"][0]["order_no"], bill, "{theirs}");
+
+    // Too late: the window is over; the delivery went out as the guest's.
+    let late = "1001400000009002";
+    legacy::pay(
+        &shop,
+        &legacy::pay_form(late, CARD_APPROVED, "8", legacy::DIAMONDS_12),
+        None,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let (_, refused) = upload("claimer", late).await;
+    assert_eq!(refused["success"], false, "{refused}");
+    shop.wait_for_deliveries(|d| d.len() == 2 && d.iter().all(|e| e["status"] == "delivered"))
+        .await;
     shop.stop().await;
 }

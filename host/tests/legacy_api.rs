@@ -202,9 +202,13 @@ async fn a_card_payment_goes_the_old_way_and_is_signed_by_coffer(backend: Backen
     assert_eq!(ip, "127.0.0.1");
     assert_no_card_stored(&shop, CARD_APPROVED).await;
 
-    // Nothing the old client sends proves whose an anonymous payment was: its record upload
-    // is refused, yet the payment is listed (the listings are Coffer's paid orders).
-    let (_, refused) = json_call(
+    // Paid anonymously, the payment is listed (the listings are Coffer's paid orders) without
+    // a player until the old client's record upload, from the address that paid and soon
+    // after, names one (tests/hardening.rs has the whole claim).
+    let (_, all) = json_call(&shop, "GET", "/api/payments/all", None, Some(VIEWER_TOKEN)).await;
+    assert_eq!(all["data"][0]["order_no"], "1001404732000616", "{all}");
+    assert_eq!(all["data"][0]["user_id"], "", "paid anonymously");
+    let (_, claimed) = json_call(
         &shop,
         "POST",
         "/api/payments/record",
@@ -212,10 +216,7 @@ async fn a_card_payment_goes_the_old_way_and_is_signed_by_coffer(backend: Backen
         None,
     )
     .await;
-    assert_eq!(refused["success"], false, "{refused}");
-    let (_, all) = json_call(&shop, "GET", "/api/payments/all", None, Some(VIEWER_TOKEN)).await;
-    assert_eq!(all["data"][0]["order_no"], "1001404732000616", "{all}");
-    assert_eq!(all["data"][0]["user_id"], "", "paid anonymously");
+    assert_eq!(claimed["success"], true, "{claimed}");
 
     // With the login token on /api/pay (one header), the order is the player's and the
     // client's upload is accepted; the listings show it with the old columns.
@@ -240,13 +241,13 @@ async fn a_card_payment_goes_the_old_way_and_is_signed_by_coffer(backend: Backen
         "POST",
         "/api/payments/record",
         Some(record("p2001", "1001404732000617", json!(8))),
-        None,
+        Some(token),
     )
     .await;
     assert_eq!(recorded, json!({ "success": true, "message": "记录成功" }));
     let (_, mine) = json_call(&shop, "GET", "/api/payments/user/p2001", None, Some(token)).await;
     let rows = mine["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{mine}");
+    assert_eq!(rows.len(), 2, "{mine}");
     let row = &rows[0];
 
     assert_eq!(row["user_id"], "p2001");
@@ -503,9 +504,18 @@ async fn records_are_accepted_only_for_orders_coffer_saw_paid(backend: Backend) 
     let shop = legacy_shop(backend).await;
     let rec01 = player(&shop, "rec01").await;
     player(&shop, "rec02").await;
-    let upload = |body: Value, token: Option<&'static str>| {
-        let shop = &shop;
-        async move { json_call(shop, "POST", "/api/payments/record", Some(body), token).await }
+    let upload = |body: Value, token: Option<&str>| {
+        let (shop, token) = (&shop, token.map(str::to_owned));
+        async move {
+            json_call(
+                shop,
+                "POST",
+                "/api/payments/record",
+                Some(body),
+                token.as_deref(),
+            )
+            .await
+        }
     };
     // Out of thin air: no such order.
     let (_, refused) = upload(record("rec01", "1001409999999999", json!(8)), None).await;
@@ -526,7 +536,11 @@ async fn records_are_accepted_only_for_orders_coffer_saw_paid(backend: Backend) 
         Some(&rec01),
     )
     .await;
-    let (_, refused) = upload(record("rec01", "1001400000005002", json!(800)), None).await;
+    let (_, refused) = upload(
+        record("rec01", "1001400000005002", json!(800)),
+        Some(&rec01),
+    )
+    .await;
     assert_eq!(refused["success"], false);
     assert!(
         refused["message"].as_str().unwrap().contains("金额"),
@@ -541,23 +555,25 @@ async fn records_are_accepted_only_for_orders_coffer_saw_paid(backend: Backend) 
         missing,
         json!({ "success": false, "message": "缺少必要参数" })
     );
-    // The right one, twice (harmless); someone else claiming it is refused.
+    // The right one, by the player who paid, twice (harmless); without the session (anyone),
+    // or by someone else, it is refused.
     for amount in [json!("8.00"), json!(8)] {
-        let (_, done) = upload(record("rec01", "1001400000005002", amount), None).await;
+        let (_, done) = upload(record("rec01", "1001400000005002", amount), Some(&rec01)).await;
         assert_eq!(done["success"], true, "{done}");
     }
+    let (_, forged) = upload(record("rec01", "1001400000005002", json!(8)), None).await;
+    assert_eq!(forged["success"], false, "{forged}");
     let (_, stolen) = upload(record("rec02", "1001400000005002", json!(8)), None).await;
     assert_eq!(stolen["success"], false, "{stolen}");
 
-    // An anonymous payment: only the game server or an operator may say whose it was.
+    // An anonymous payment: the game server or an operator may say whose it was (the old
+    // client's own claim is in tests/hardening.rs).
     pay(
         &shop,
         &pay_form("1001400000005003", CARD_APPROVED, "12.5", "自定义充值"),
         None,
     )
     .await;
-    let (_, claimed) = upload(record("rec02", "1001400000005003", json!(12.5)), None).await;
-    assert_eq!(claimed["success"], false, "{claimed}");
     let (status, _) = upload(
         record("rec02", "1001400000005003", json!(12.5)),
         Some(VIEWER_TOKEN),

@@ -153,6 +153,10 @@ fn refusal_ack(mut ack: HttpAnswer, rejected: bool) -> HttpAnswer {
     ack
 }
 
+/// How long a return page waits for the payment to settle after asking the channel (its
+/// notification often arrives with the browser).
+const RETURN_PATIENCE: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// `GET /v1/return/{channel}`: the player's browser back from the channel. Never trusted: the
 /// page says what a signed query confirms.
 pub async fn browser_return(
@@ -185,10 +189,9 @@ pub async fn browser_return(
             );
         }
     };
-    let patience = std::time::Duration::from_millis(1500);
     match state
         .orders
-        .confirm_and_wait(&channel_id, &claim.order_no, patience)
+        .confirm_return(&channel_id, &claim.order_no, RETURN_PATIENCE)
         .await
     {
         Ok(view) => {

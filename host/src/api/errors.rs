@@ -59,12 +59,13 @@ impl From<PlayerError> for Problem {
             .with_detail(detail),
             PlayerError::NotFound => Problem::not_found(&detail),
             PlayerError::UnknownGame => Problem::unprocessable("unknown-game", detail),
-            PlayerError::Busy => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            PlayerError::Busy { retry_after_s } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
                 "busy",
                 "Too many password checks at once",
             )
-            .with_detail(detail),
+            .with_detail(detail)
+            .retry_after(retry_after_s),
             PlayerError::Hashing(e) => Problem::internal(&e),
             PlayerError::Database(e) => Problem::internal(&e),
         }

@@ -16,6 +16,9 @@ pub struct Problem {
     /// Extension members (RFC 9457 §3.2), e.g. the order a failed payment belongs to.
     #[serde(flatten)]
     pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Sent as `Retry-After` (seconds), for refusals that will pass later.
+    #[serde(skip)]
+    pub retry_after_s: Option<u64>,
 }
 
 impl Problem {
@@ -26,7 +29,13 @@ impl Problem {
             status: status.as_u16(),
             detail: None,
             extensions: serde_json::Map::new(),
+            retry_after_s: None,
         }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds);
+        self
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -81,6 +90,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
         response
     }
 }

@@ -33,9 +33,13 @@ pub struct LegacyConfig {
     pub adhoc_min_amount: String,
     pub adhoc_max_amount: String,
     /// Accept `/api/pay` without a player session (the old client sends none): such orders
-    /// belong to the game's "#legacy-guest" player, and only the game server or an operator
-    /// may record whose they were (see docs/legacy.md, "Who pays").
+    /// belong to the game's "#legacy-guest" player until claimed (see `claim_window_s` and
+    /// docs/legacy.md, "Who pays").
     pub anonymous_pay: bool,
+    /// How long after an anonymous payment its record upload may name the player it was for
+    /// (from the address that paid), in seconds. Its delivery to the game server waits that
+    /// long for the claim, then goes out as the guest's.
+    pub claim_window_s: u64,
     /// Shortest password a new legacy player may choose (the old client asked for 6).
     pub min_password_chars: usize,
 }
@@ -53,6 +57,7 @@ impl Default for LegacyConfig {
             adhoc_min_amount: "1.00".into(),
             adhoc_max_amount: "2000.00".into(),
             anonymous_pay: true,
+            claim_window_s: 600,
             min_password_chars: 8,
         }
     }

@@ -8,4 +8,4 @@ pub mod outbox;
 pub mod stream;
 
 pub use dispatcher::{Dispatcher, delivery_signature};
-pub use outbox::{EventKind, enqueue};
+pub use outbox::{EventKind, enqueue, release_held};

@@ -61,8 +61,9 @@ impl StreamPublisher {
     ) -> Result<usize, PublishError> {
         let rows = sqlx::query(
             "SELECT event_id, game_id, kind, payload FROM outbox_events \
-             WHERE streamed_at IS NULL ORDER BY created_at, event_id LIMIT 100",
+             WHERE streamed_at IS NULL AND hold_until <= $1 ORDER BY created_at, event_id LIMIT 100",
         )
+        .bind(now_ms())
         .fetch_all(self.store.pool())
         .await?;
         for row in &rows {

@@ -48,8 +48,8 @@ pub enum LegacyError {
     /// The bill number was used before: by a Coffer order or in the old system's records.
     #[error("订单号重复: {0}")]
     DuplicateBill(String),
-    #[error("服务器繁忙，请稍后重试")]
-    Busy,
+    #[error("服务器繁忙，请{retry_after_s}秒后重试")]
+    Busy { retry_after_s: u64 },
     /// `legacy.game` does not exist or is disabled: a deployment mistake, not the player's.
     #[error("服务暂不可用：游戏不存在或已停用")]
     GameUnavailable,
@@ -71,7 +71,7 @@ impl From<PlayerError> for LegacyError {
             PlayerError::WrongCredentials => Self::WrongCredentials,
             PlayerError::UsernameTaken(_) => Self::PidTaken,
             PlayerError::NotFound => Self::UnknownPlayer,
-            PlayerError::Busy => Self::Busy,
+            PlayerError::Busy { retry_after_s } => Self::Busy { retry_after_s },
             PlayerError::UnknownGame => Self::GameUnavailable,
             PlayerError::Invalid(why) => Self::Invalid(why),
             other => Self::Internal(other.to_string()),

@@ -87,12 +87,15 @@ pub struct RecordUpload {
 }
 
 /// Who uploads a payment record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorder {
-    /// The game client, with or without a session: it may record a payment for the player
-    /// the order already belongs to.
-    Client,
-    /// The game server or an operator: may also say whose an anonymous (guest) order was.
+    /// A player with a session: records their own bills only.
+    Player(String),
+    /// The unchanged old client, which pays and records without a session: may claim an
+    /// anonymous bill for the player it names, once, within `legacy.claim_window_s` of the
+    /// payment and from the address that paid it. Nothing else.
+    Anonymous(IpAddr),
+    /// The game server or an operator: may also say, at any time, whose an anonymous bill was.
     Trusted,
 }
 
@@ -291,6 +294,11 @@ impl Legacy {
             client_ip: client_ip.to_string(),
             device: "legacy client".into(),
             fixed_amount,
+            // An anonymous bill's delivery waits for its player to claim it (record upload).
+            delivery_hold_ms: match player {
+                Some(_) => 0,
+                None => (self.config.claim_window_s as i64) * 1000,
+            },
         };
         Ok(self
             .orders
@@ -344,7 +352,7 @@ impl Legacy {
         let Some(view) = self.find_bill(bill_no, BillKey::Client).await? else {
             return Ok(None);
         };
-        let view = self.confirm_open_payment(view, Duration::ZERO).await?;
+        let view = self.confirm_open_payment(view, None).await?;
         Ok(Some(BillStatus {
             bill_no: bill_no.to_owned(),
             state: BillState::of(&view),
@@ -352,22 +360,34 @@ impl Legacy {
         }))
     }
 
-    /// Asks the channel about the order's open payment, then waits up to `patience` for a
-    /// query already running elsewhere (a notification often arrives with the browser).
+    /// Asks the channel about the order's open payment. With `return_patience` (the
+    /// player's browser back from 3-D Secure), asks now whatever the throttle says and waits
+    /// that long for the payment to settle; without (a status poll), asks at most once per
+    /// throttle interval.
     pub async fn confirm_open_payment(
         &self,
         view: OrderView,
-        patience: Duration,
+        return_patience: Option<Duration>,
     ) -> Result<OrderView, LegacyError> {
         let Some(attempt) = view.payment.as_ref().filter(|_| view.awaiting_payment()) else {
             return Ok(view);
         };
-        match self
-            .orders
-            .confirm_and_wait(&attempt.channel, &attempt.payment_ref, patience)
-            .await
-        {
-            Ok(fresh) => Ok(fresh),
+        let (channel, payment_ref) = (&attempt.channel, &attempt.payment_ref);
+        let confirmed = match return_patience {
+            Some(patience) => self
+                .orders
+                .confirm_return(channel, payment_ref, patience)
+                .await
+                .map(Some),
+            None => self
+                .orders
+                .confirm_claim(channel, payment_ref)
+                .await
+                .map(|_| None),
+        };
+        match confirmed {
+            Ok(Some(fresh)) => Ok(fresh),
+            Ok(None) => Ok(self.orders.view(&view.order_no).await?),
             Err(error) => {
                 tracing::info!(order_no = %view.order_no, %error, "legacy bill not confirmed yet");
                 Ok(self.orders.view(&view.order_no).await?)
@@ -376,15 +396,17 @@ impl Legacy {
     }
 
     /// Records the old client's payment upload, only for an order Coffer saw paid, for the
-    /// player it belongs to and the amount it was paid. Recording the same payment again is
-    /// harmless. Nothing the client sends proves whose an anonymous order was, so only a
-    /// trusted recorder may attribute one.
+    /// player it belongs to and the amount it was paid: written by that player, the game
+    /// server or an operator, never by anyone else, and never changing what Coffer knows
+    /// (amount, time, player come from the order). Recording the same payment again is
+    /// harmless. An anonymous bill is claimed by the upload that names its player (see
+    /// [`Recorder`]): it becomes that player's order, and its delivery goes out naming them.
     pub async fn record_payment(
         &self,
         upload: RecordUpload,
         recorder: Recorder,
     ) -> Result<(), LegacyError> {
-        let view = self
+        let mut view = self
             .find_bill(&upload.order_no, BillKey::Client)
             .await?
             .ok_or_else(|| LegacyError::Refused("订单不存在，无法记录".into()))?;
@@ -395,16 +417,47 @@ impl Legacy {
         let guest = super::accounts::player_by_pid(&self.store, &self.game, GUEST_USERNAME)
             .await?
             .filter(|g| *g == view.player_id);
-        match (guest.is_some(), recorder) {
-            (true, Recorder::Client) => {
-                return Err(LegacyError::Refused(
-                    "匿名支付的订单只能由游戏服务器或管理员记录；支付时请携带登录令牌".into(),
-                ));
-            }
-            (false, _) if view.player_id != profile.player_id => {
+        let claim = match (&guest, &recorder) {
+            (_, Recorder::Player(player)) if *player != view.player_id => {
                 return Err(LegacyError::Refused("订单不属于该玩家，无法记录".into()));
             }
-            _ => {}
+            (None, _) if view.player_id != profile.player_id => {
+                return Err(LegacyError::Refused("订单不属于该玩家，无法记录".into()));
+            }
+            (None, Recorder::Anonymous(_)) => {
+                return Err(LegacyError::Refused(
+                    "该订单由已登录玩家支付，只能由该玩家（携带登录令牌）记录".into(),
+                ));
+            }
+            (Some(_), Recorder::Anonymous(address)) => {
+                let order = self
+                    .orders
+                    .get(&view.order_no)
+                    .await?
+                    .ok_or_else(|| LegacyError::Refused("订单不存在，无法记录".into()))?;
+                let window_ms = (self.config.claim_window_s as i64) * 1000;
+                let same_address = order.client_ip == address.to_string();
+                if !same_address || now_ms() > paid_at + window_ms {
+                    return Err(LegacyError::Refused(
+                        "匿名支付的订单只能在支付后不久、由支付时的设备记录；请联系客服".into(),
+                    ));
+                }
+                true
+            }
+            (Some(_), _) => true,
+            (None, _) => false,
+        };
+        if claim {
+            let guest = guest.as_deref().expect("a claim is of a guest bill");
+            if !self
+                .orders
+                .assign(&view.order_no, guest, &profile.player_id)
+                .await?
+            {
+                return Err(LegacyError::Refused("该订单已由其他玩家记录".into()));
+            }
+            tracing::info!(order_no = %view.order_no, player = %profile.player_id, "anonymous legacy bill claimed");
+            view.player_id = profile.player_id.clone();
         }
         let currency = Currency::parse(&view.amount.currency)
             .map_err(|e| LegacyError::Internal(e.to_string()))?;

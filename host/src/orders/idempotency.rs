@@ -2,6 +2,10 @@
 //! same stored answer; with a different request, 422; while the first request with that key
 //! is still running, 409. Keys are per game and kept for `idempotency_ttl_h` hours.
 //!
+//! A key held by a request whose process died (killed, crashed) is taken over by the first
+//! retry as soon as the death is known: at once after that process restarted, within
+//! `store::instance::DEAD_AFTER_MS` otherwise, and after `idempotency_lock_s` at the latest.
+//!
 //! An answer is stored once the request changed something (an order exists). A request
 //! refused before that (bad input, sold out) stores nothing, so it may be fixed and retried
 //! with the same key.
@@ -10,7 +14,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::games::GameId;
-use crate::store::{Store, now_ms};
+use crate::store::{Store, instance, now_ms};
 
 /// What to do with a request that carries a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,14 +78,17 @@ fn redact_card(body: &serde_json::Value) -> serde_json::Value {
 
 pub struct Idempotency {
     store: Store,
+    /// This process's instance id, recorded with each key it holds.
+    instance: String,
     lock_ms: i64,
     ttl_ms: i64,
 }
 
 impl Idempotency {
-    pub fn new(store: Store, lock_s: u64, ttl_h: u64) -> Self {
+    pub fn new(store: Store, instance: &str, lock_s: u64, ttl_h: u64) -> Self {
         Self {
             store,
+            instance: instance.to_owned(),
             lock_ms: (lock_s as i64) * 1000,
             ttl_ms: (ttl_h as i64) * 3600 * 1000,
         }
@@ -97,21 +104,22 @@ impl Idempotency {
         let now = now_ms();
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (game_id, idempotency_key, request_sha256, state, \
-             response_status, response_body, created_at, locked_at) \
-             VALUES ($1, $2, $3, 'running', NULL, NULL, $4, $4) ON CONFLICT DO NOTHING",
+             response_status, response_body, created_at, locked_at, instance_id) \
+             VALUES ($1, $2, $3, 'running', NULL, NULL, $4, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(game.as_str().to_owned())
         .bind(key.to_owned())
         .bind(fingerprint.to_owned())
         .bind(now)
+        .bind(self.instance.clone())
         .execute(self.store.writer())
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Run(Lease(now)));
         }
         let Some(row) = sqlx::query(
-            "SELECT request_sha256, state, response_status, response_body, created_at, locked_at \
-             FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2",
+            "SELECT request_sha256, state, response_status, response_body, created_at, locked_at, \
+             instance_id FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2",
         )
         .bind(game.as_str().to_owned())
         .bind(key.to_owned())
@@ -145,18 +153,26 @@ impl Idempotency {
                 body: row.try_get("response_body")?,
             });
         }
-        // Running. If its holder has held it too long, it died: take it over, atomically, so
-        // that only one retry does.
+        // Running. If its holder is gone (its instance died: restarted, or silent) or has held
+        // the key too long, take it over, atomically, so that only one retry does.
         let locked_at: i64 = row.try_get("locked_at")?;
-        if locked_at < now - self.lock_ms {
+        let holder: Option<String> = row.try_get("instance_id")?;
+        let holder_gone = match holder.as_deref() {
+            Some(holder) if holder != self.instance => {
+                !instance::is_alive(self.store.pool(), holder).await?
+            }
+            _ => false,
+        };
+        if holder_gone || locked_at < now - self.lock_ms {
             let taken = sqlx::query(
-                "UPDATE idempotency_keys SET locked_at = $1 \
+                "UPDATE idempotency_keys SET locked_at = $1, instance_id = $5 \
                  WHERE game_id = $2 AND idempotency_key = $3 AND state = 'running' AND locked_at = $4",
             )
             .bind(now)
             .bind(game.as_str().to_owned())
             .bind(key.to_owned())
             .bind(locked_at)
+            .bind(self.instance.clone())
             .execute(self.store.writer())
             .await?;
             if taken.rows_affected() == 1 {

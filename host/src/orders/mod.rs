@@ -23,6 +23,13 @@ mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// When an attempt of unknown outcome is asked about again, after it was recorded.
+const UNKNOWN_OUTCOME_QUERY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+];
+
 use coffer_money::Currency;
 use coffer_plugin_runtime::Registry;
 
@@ -107,6 +114,9 @@ pub struct Orders {
     status_cache: moka::future::Cache<OrderNo, Arc<OrderView>>,
     /// Payments recently queried because of an unverified claim (see `confirm_claim`).
     claim_throttle: moka::future::Cache<String, ()>,
+    /// Signed queries under way, by channel and payment (see `query_once`).
+    queries_in_flight:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, settle::QueryInFlight>>>,
 }
 
 impl Orders {
@@ -132,8 +142,9 @@ impl Orders {
             status_cache,
             claim_throttle: moka::future::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(2))
+                .time_to_live(settle::CLAIM_QUERY_INTERVAL)
                 .build(),
+            queries_in_flight: Arc::default(),
         }
     }
 
@@ -233,13 +244,39 @@ impl Orders {
             expires_at: now + (self.config.expire_after_s as i64) * 1000,
             paid_at: None,
             refunded_minor: 0,
+            delivery_hold_ms: request.delivery_hold_ms,
             created_at: now,
             updated_at: now,
         };
         let attempt = new_attempt(&order.order_no, 1, channel.id(), choice);
         self.insert_new_order(&order, sku.spec.effective_limit(), &attempt)
             .await?;
-        Ok(self.run_recorded(&order, channel, choice, attempt).await)
+        Ok(self
+            .run_detached(order, channel, request.payment, attempt)
+            .await)
+    }
+
+    /// Runs a recorded attempt on a task of its own and waits for it. Once a payment may be on
+    /// its way to the channel, recording what became of it (the attempt, the settlement, the
+    /// event) must not depend on the caller: an HTTP client that hangs up, or a request that
+    /// times out, drops the caller's future, never this task.
+    async fn run_detached(
+        &self,
+        order: Order,
+        channel: Arc<coffer_plugin_runtime::Channel>,
+        choice: PaymentChoice,
+        attempt: Attempt,
+    ) -> OrderView {
+        let this = self.clone();
+        let fallback = OrderView::new(order.clone(), Some(unrecorded(attempt.clone())));
+        let task =
+            tokio::spawn(async move { this.run_recorded(&order, channel, &choice, attempt).await });
+        match task.await {
+            Ok(view) => view,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // The runtime is shutting down: the attempt is settled by query after the restart.
+            Err(_) => fallback,
+        }
     }
 
     /// Runs an attempt whose order exists. From here on the answer must carry the order, even
@@ -256,13 +293,7 @@ impl Orders {
             Ok(view) => view,
             Err(error) => {
                 tracing::error!(order_no = %order.order_no, %error, "cannot record a payment attempt's outcome; it will be settled by query");
-                let mut attempt = fallback;
-                attempt.status = AttemptStatus::Unknown;
-                attempt.failure = Some(Failure {
-                    code: payment::NOT_RECORDED.into(),
-                    message: "the outcome could not be recorded".into(),
-                });
-                OrderView::new(order.clone(), Some(attempt))
+                OrderView::new(order.clone(), Some(unrecorded(fallback)))
             }
         }
     }
@@ -380,6 +411,9 @@ impl Orders {
         // arrived (and been applied) while the answer was on its way.
         if attempt.status != AttemptStatus::Paid {
             store::update_created_attempt(self.store.writer(), &order.order_no, &attempt).await?;
+            if attempt.status == AttemptStatus::Unknown {
+                self.follow_up_unknown(&attempt);
+            }
         } else {
             // Through the one place that pays orders: the transition, the event, and a conflict
             // if another attempt had paid the order already.
@@ -398,6 +432,40 @@ impl Orders {
         }
         self.status_cache.invalidate(&order.order_no).await;
         self.view(&order.order_no).await
+    }
+
+    /// Asks the channel about an attempt whose outcome is unknown (no answer, an unusable
+    /// one) a few times in the next seconds, in the background: the order takes no other
+    /// attempt meanwhile, so waiting for the recovery job (minutes) would block the player.
+    fn follow_up_unknown(&self, attempt: &Attempt) {
+        let this = self.clone();
+        let (channel, payment_ref) = (attempt.channel.clone(), attempt.payment_ref.clone());
+        tokio::spawn(async move {
+            for delay in UNKNOWN_OUTCOME_QUERY_DELAYS {
+                tokio::time::sleep(delay).await;
+                if let Err(error) = this.confirm_by_query(&channel, &payment_ref).await {
+                    tracing::info!(%channel, %payment_ref, %error, "unknown payment outcome not confirmed yet");
+                }
+                match this.attempt_by_ref(&channel, &payment_ref).await {
+                    Ok(Some((_, attempt))) if !attempt.status.outcome_unknown() => return,
+                    Ok(None) => return,
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    /// Settles, by a signed query now, the attempts whose outcome is unknown: another attempt
+    /// may start only once they are known not to have taken the money.
+    async fn confirm_unknown(&self, attempts: &[Attempt]) {
+        for attempt in attempts.iter().filter(|a| a.status.outcome_unknown()) {
+            if let Err(error) = self
+                .confirm_by_query(&attempt.channel, &attempt.payment_ref)
+                .await
+            {
+                tracing::info!(payment_ref = %attempt.payment_ref, %error, "blocking attempt not confirmed");
+            }
+        }
     }
 
     /// Starts another payment attempt on a pending order, e.g. another card or channel after
@@ -420,8 +488,13 @@ impl Orders {
             });
         }
         // Checked again inside the transaction; checked here too so that a blocked order
-        // says so whatever channel was asked for.
-        blocking_attempt(&store::attempts(self.store.pool(), order_no).await?)?;
+        // says so whatever channel was asked for. An attempt of unknown outcome is asked about
+        // first (a channel that answered 503 most likely never started it).
+        let earlier = store::attempts(self.store.pool(), order_no).await?;
+        if blocking_attempt(&earlier).is_err() {
+            self.confirm_unknown(&earlier).await;
+            blocking_attempt(&store::attempts(self.store.pool(), order_no).await?)?;
+        }
         let channel = routing::choose(
             &self.registry,
             choice.channel.as_deref(),
@@ -446,9 +519,51 @@ impl Orders {
         let attempt = new_attempt(order_no, earlier.len() as i64 + 1, channel.id(), &choice);
         store::insert_attempt(&mut tx, order_no, &attempt).await?;
         tx.commit().await?;
-        self.run_attempt(&current, channel, &choice, attempt)
-            .await?;
-        self.view(order_no).await
+        Ok(self.run_detached(current, channel, choice, attempt).await)
+    }
+
+    /// Gives a paid order of player `from` to player `to` of the same game (a legacy anonymous
+    /// bill claimed by its player): the purchase counts for `to` from now on, and an
+    /// `order.paid` not yet sent goes out at once, naming `to`. `false` when the order is not
+    /// `from`'s (any more).
+    pub async fn assign(
+        &self,
+        order_no: &OrderNo,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, OrderError> {
+        let mut tx = self.store.begin_write().await?;
+        let Some(mut order) = store::lock_order(&mut tx, self.store.backend(), order_no).await?
+        else {
+            return Ok(false);
+        };
+        if order.player_id != from || order.paid_at.is_none() {
+            return Ok(false);
+        }
+        let moved = sqlx::query(
+            "UPDATE orders SET player_id = $1, updated_at = $2 WHERE order_no = $3 AND player_id = $4",
+        )
+        .bind(to.to_owned())
+        .bind(now_ms())
+        .bind(order_no.to_string())
+        .bind(from.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(false);
+        }
+        crate::catalog::release_purchase(&mut tx, from, &order.game, &order.sku).await?;
+        crate::catalog::count_purchase(&mut tx, to, &order.game, &order.sku, i64::MAX).await?;
+        order.player_id = to.to_owned();
+        crate::fulfillment::release_held(&mut tx, &order).await?;
+        tx.commit().await?;
+        self.status_cache.invalidate(order_no).await;
+        Ok(true)
+    }
+
+    /// The order as stored, with what the view leaves out (the address it was paid from).
+    pub async fn get(&self, order_no: &OrderNo) -> Result<Option<Order>, OrderError> {
+        Ok(store::get_order(&self.store, order_no).await?)
     }
 
     /// The order with its latest attempt, fresh from the store.
@@ -517,6 +632,16 @@ fn new_attempt(
         created_at: now,
         updated_at: now,
     }
+}
+
+/// An attempt whose outcome could not be recorded: unknown until a query settles it.
+fn unrecorded(mut attempt: Attempt) -> Attempt {
+    attempt.status = AttemptStatus::Unknown;
+    attempt.failure = Some(Failure {
+        code: payment::NOT_RECORDED.into(),
+        message: "the outcome could not be recorded".into(),
+    });
+    attempt
 }
 
 /// The merchant order id of an attempt: the order number, then `<order number>P<n>`. At most

@@ -27,6 +27,8 @@ pub struct Order {
     pub expires_at: i64,
     pub paid_at: Option<i64>,
     pub refunded_minor: i64,
+    /// How long `order.paid` waits after the payment before it is delivered (0: not at all).
+    pub delivery_hold_ms: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -163,22 +163,45 @@ impl Orders {
             reason: ask.reason.clone(),
             notify_url: format!("{}/v1/callbacks/{}", self.public_url, attempt.channel),
         };
-        let outcome = match channel.build_refund(&request).await {
+        // On a task of its own: once the refund may be on its way to the channel, recording
+        // the answer must not depend on the caller waiting for it.
+        let this = self.clone();
+        let sent = tokio::spawn(async move {
+            this.send_refund(channel, &attempt.channel, &request).await;
+        });
+        if let Err(error) = sent.await
+            && error.is_panic()
+        {
+            std::panic::resume_unwind(error.into_panic());
+        }
+        self.get_refund(&refund_no)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(refund_no))
+    }
+
+    /// Sends a recorded refund to the channel and records its answer. From here the refund
+    /// exists (and may have been sent): errors are logged, and the caller answers with the
+    /// refund as stored, so a retried request finds it instead of refunding again.
+    async fn send_refund(
+        &self,
+        channel: std::sync::Arc<coffer_plugin_runtime::Channel>,
+        channel_id: &str,
+        request: &RefundRequest,
+    ) {
+        let (order_no, refund_no) = (&request.order_no, &request.refund_no);
+        let outcome = match channel.build_refund(request).await {
             Err(error) => Err(("failed", scrub(&error.to_string()))),
             Ok(call) => match self.http.send(&call).await {
                 Err(error) => Err(("unknown", scrub(&error.to_string()))),
                 Ok(response) => channel
-                    .parse_refund_response(&request, &response)
+                    .parse_refund_response(request, &response)
                     .await
                     .map_err(|e| ("unknown", scrub(&e.to_string()))),
             },
         };
-        // From here the refund exists (and may have been sent): errors are logged, and the
-        // answer is the refund as stored, so a retried request finds it instead of refunding
-        // again.
         match outcome {
             Ok(update) => {
-                if let Err(error) = self.apply_refund_update(&attempt.channel, &update).await {
+                if let Err(error) = self.apply_refund_update(channel_id, &update).await {
                     tracing::error!(%order_no, %refund_no, %error, "cannot record the channel's refund answer; a notification or an operator settles it");
                 }
             }
@@ -204,9 +227,6 @@ impl Orders {
                 }
             }
         }
-        self.get_refund(&refund_no)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(refund_no))
     }
 
     /// Applies a channel's word on a refund (its answer, a signed notification, a query).

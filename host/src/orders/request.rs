@@ -35,6 +35,10 @@ pub struct CreateOrder {
     /// request body, only set by Coffer's own callers.
     #[serde(skip)]
     pub fixed_amount: Option<coffer_money::Money>,
+    /// How long `order.paid` waits before delivery (the legacy API's anonymous bills, until
+    /// their player claims them): only set by Coffer's own callers.
+    #[serde(skip)]
+    pub delivery_hold_ms: i64,
 }
 
 /// How to pay: shared by order creation and `POST /v1/orders/{order_no}/payments`.

@@ -8,6 +8,7 @@
 //! conflict for an operator, never applied and never dropped.
 
 use coffer_plugin_runtime::contract::{PaymentStatus, PaymentUpdate, QueryRequest};
+use futures_util::FutureExt;
 
 use super::channel_refunds::{self, ChannelRefund, Given, Recorded};
 use super::conflicts::{self, Conflict};
@@ -32,6 +33,14 @@ pub enum Settled {
     /// Refused and recorded for an operator.
     Conflict(&'static str),
 }
+
+/// How often an unverified claim may make this instance query the channel about one payment.
+pub(super) const CLAIM_QUERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A signed query under way, which several callers may wait for.
+pub(super) type QueryInFlight = futures_util::future::Shared<
+    futures_util::future::BoxFuture<'static, Result<(Settled, OrderNo), String>>,
+>;
 
 /// Why a claim could not be confirmed.
 #[derive(Debug, thiserror::Error)]
@@ -321,10 +330,10 @@ impl Orders {
         Ok((settled, order.order_no))
     }
 
-    /// Confirms an unverified claim (a browser return, an unsigned notification) by query, but
-    /// only for attempts that have not settled, and at most once per payment every two seconds
-    /// on this instance: anyone can send claims, and each would cost a signed call to the
-    /// channel.
+    /// Confirms an unverified claim (an unsigned notification, a status poll) by query, but
+    /// only for attempts that have not settled, and at most once per payment every
+    /// [`CLAIM_QUERY_INTERVAL`] on this instance: anyone can send claims, and each would cost
+    /// a signed call to the channel. A query already under way is joined.
     pub async fn confirm_claim(
         &self,
         channel_id: &str,
@@ -340,27 +349,81 @@ impl Orders {
             return Ok((Settled::Unchanged, order.order_no));
         }
         self.claim_throttle.insert(key, ()).await;
-        self.confirm_by_query(channel_id, payment_ref).await
+        self.query_once(channel_id, payment_ref).await
     }
 
-    /// Confirms a claim (see [`Orders::confirm_claim`]), then gives a query already under way
-    /// (the channel's notification often arrives with the browser) up to `patience` to settle
-    /// the payment. Returns the order as it then stands.
-    pub async fn confirm_and_wait(
+    /// The player's browser back from the channel: the moment a player waits for an answer.
+    /// Asks the channel now (joining a query already under way, whatever the throttle did for
+    /// polls), then gives the payment up to `patience` to settle (the channel's notification
+    /// often arrives with the browser). Returns the order as it then stands.
+    pub async fn confirm_return(
         &self,
         channel_id: &str,
         payment_ref: &str,
         patience: std::time::Duration,
     ) -> Result<super::OrderView, ConfirmError> {
-        let (_, order_no) = self.confirm_claim(channel_id, payment_ref).await?;
+        let (order, attempt) = self
+            .attempt_by_ref(channel_id, payment_ref)
+            .await?
+            .ok_or_else(|| ConfirmError::UnknownPayment(payment_ref.to_owned()))?;
+        if !matches!(attempt.status, AttemptStatus::Paid | AttemptStatus::Failed) {
+            self.claim_throttle
+                .insert(format!("{channel_id}/{payment_ref}"), ())
+                .await;
+            if let Err(error) = self.query_once(channel_id, payment_ref).await {
+                tracing::info!(%channel_id, %payment_ref, %error, "browser return not confirmed by query");
+            }
+        }
         let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let view = self.view(&order_no).await?;
+            let view = self.view(&order.order_no).await?;
             if !view.awaiting_payment() || tokio::time::Instant::now() >= deadline {
                 return Ok(view);
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+
+    /// [`Orders::confirm_by_query`], once at a time per payment: a caller arriving while a
+    /// query is under way waits for its answer instead of making a second one. The query runs
+    /// on a task of its own, so it finishes (and is recorded) even if every caller goes away.
+    async fn query_once(
+        &self,
+        channel_id: &str,
+        payment_ref: &str,
+    ) -> Result<(Settled, OrderNo), ConfirmError> {
+        let key = format!("{channel_id}/{payment_ref}");
+        let shared = {
+            let mut in_flight = self.queries_in_flight.lock().expect("queries lock");
+            match in_flight.get(&key) {
+                Some(query) => query.clone(),
+                None => {
+                    let this = self.clone();
+                    let (channel, payment, slot) =
+                        (channel_id.to_owned(), payment_ref.to_owned(), key.clone());
+                    let task = tokio::spawn(async move {
+                        let answer = this
+                            .confirm_by_query(&channel, &payment)
+                            .await
+                            .map_err(|e| e.to_string());
+                        this.queries_in_flight
+                            .lock()
+                            .expect("queries lock")
+                            .remove(&slot);
+                        answer
+                    });
+                    let query: QueryInFlight = async move {
+                        task.await
+                            .unwrap_or_else(|e| Err(format!("the query task failed: {e}")))
+                    }
+                    .boxed()
+                    .shared();
+                    in_flight.insert(key, query.clone());
+                    query
+                }
+            }
+        };
+        shared.await.map_err(ConfirmError::Query)
     }
 
     /// The order and attempt a channel's payment reference belongs to.

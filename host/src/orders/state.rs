@@ -145,6 +145,11 @@ impl AttemptStatus {
     pub fn allows_another_attempt(self) -> bool {
         matches!(self, Self::Failed)
     }
+
+    /// Whether nobody knows yet if this attempt took the money (only a query can tell).
+    pub fn outcome_unknown(self) -> bool {
+        matches!(self, Self::Created | Self::Unknown)
+    }
 }
 
 #[cfg(test)]

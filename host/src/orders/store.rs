@@ -33,6 +33,7 @@ fn order_from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         paid_at: row.try_get("paid_at")?,
         refunded_minor: row.try_get("refunded_minor")?,
+        delivery_hold_ms: row.try_get("delivery_hold_ms")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -70,8 +71,8 @@ pub(super) async fn insert_order(tx: &mut Tx, order: &Order) -> Result<(), sqlx:
     sqlx::query(
         "INSERT INTO orders (order_no, game_id, player_id, merchant_order_no, sku_code, region, \
          amount_minor, currency, subject, grants, status, holds_stock, client_ip, device, \
-         expires_at, paid_at, refunded_minor, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, 0, $16, $16)",
+         expires_at, paid_at, refunded_minor, delivery_hold_ms, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, 0, $16, $17, $17)",
     )
     .bind(order.order_no.as_str().to_owned())
     .bind(order.game.as_str().to_owned())
@@ -88,6 +89,7 @@ pub(super) async fn insert_order(tx: &mut Tx, order: &Order) -> Result<(), sqlx:
     .bind(order.client_ip.clone())
     .bind(order.device.clone())
     .bind(order.expires_at)
+    .bind(order.delivery_hold_ms)
     .bind(order.created_at)
     .execute(&mut **tx)
     .await?;

@@ -29,7 +29,7 @@ pub struct Player {
 impl From<HashError> for PlayerError {
     fn from(error: HashError) -> Self {
         match error {
-            HashError::Busy => Self::Busy,
+            HashError::Busy { retry_after_s } => Self::Busy { retry_after_s },
             HashError::Failed(e) => Self::Hashing(e),
         }
     }
@@ -49,8 +49,8 @@ pub enum PlayerError {
     NotFound,
     #[error("no such game, or it is disabled")]
     UnknownGame,
-    #[error("too many password checks at once; retry shortly")]
-    Busy,
+    #[error("too many password checks at once; retry in {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
     #[error("cannot hash the password: {0}")]
     Hashing(String),
     #[error(transparent)]

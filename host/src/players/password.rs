@@ -12,14 +12,16 @@ use crate::config::PasswordHashConfig;
 /// from making the server hash megabytes.
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
-/// How long a request waits for a free hashing slot before being told to come back later.
-const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a request waits in the queue for a hashing slot before being told to come back
+/// later: a login answers within a few seconds, or says when to retry.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
-    /// Every hashing slot is busy: a flood of logins or registrations.
-    #[error("too many password checks at once; retry shortly")]
-    Busy,
+    /// The queue for hashing slots is full (or did not move in time): a flood of logins or
+    /// registrations. Retry after about `retry_after_s` seconds.
+    #[error("too many password checks at once; retry in {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
     #[error("{0}")]
     Failed(String),
 }
@@ -28,12 +30,31 @@ pub enum HashError {
 pub struct PasswordHasherConfig {
     params: Params,
     /// Argon2 is memory- and CPU-hard on purpose; unauthenticated callers must not be able to
-    /// start more of it at once than there are cores (each one takes `memory_kib`).
+    /// start more of it at once than there are cores (each one takes `memory_kib`). Callers
+    /// wait their turn in order (tokio's semaphore is fair).
     slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Callers waiting for a slot, and the most that may: as many as the slots can serve
+    /// within [`HASHING_WAIT`] at the measured cost of one hash.
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    max_waiting: usize,
+    /// How long one hash took at start, for the queue's bound and Retry-After.
+    hash_time: std::time::Duration,
     /// A hash of nothing anyone knows, checked when the account does not exist, so that a
     /// login for an unknown name takes as long as one for a known name.
     decoy: std::sync::Arc<String>,
     workers: HashingThreads,
+}
+
+/// The longest queue for hashing slots, however cheap hashing is.
+const MAX_WAITING: usize = 10_000;
+
+/// A caller's place in the hashing queue, given up when dropped.
+struct QueuePlace<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -91,23 +112,46 @@ impl PasswordHasherConfig {
             None,
         )
         .map_err(|e| format!("players.password_hash: {e}"))?;
+        let started = std::time::Instant::now();
         let decoy = hash_with(&params, &crate::store::random_token(""))?;
+        let hash_time = started.elapsed().max(std::time::Duration::from_micros(100));
         // Made on the caller's thread: give that memory back (the hashing threads keep theirs).
         BLOCKS.with_borrow_mut(|blocks| *blocks = Vec::new());
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let per_slot = (HASHING_WAIT.as_micros() / hash_time.as_micros()).max(1) as usize;
         Ok(Self {
             params,
             slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
+            waiting: std::sync::Arc::default(),
+            max_waiting: (cores * per_slot).clamp(cores, MAX_WAITING),
+            hash_time,
             decoy: std::sync::Arc::new(decoy),
             workers: HashingThreads::start(cores),
         })
     }
 
+    /// A hashing slot, after the callers already waiting; refused at once when the queue is
+    /// as long as the slots can serve in [`HASHING_WAIT`].
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, HashError> {
+        use std::sync::atomic::Ordering;
+        let ahead = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _queued = QueuePlace(&self.waiting);
+        if ahead >= self.max_waiting {
+            return Err(self.busy(ahead));
+        }
         let acquire = self.slots.clone().acquire_owned();
         match tokio::time::timeout(HASHING_WAIT, acquire).await {
             Ok(Ok(permit)) => Ok(permit),
-            _ => Err(HashError::Busy),
+            _ => Err(self.busy(self.waiting.load(Ordering::Acquire))),
+        }
+    }
+
+    /// Busy, with how long the `waiting` callers ahead will take to be served.
+    fn busy(&self, waiting: usize) -> HashError {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u128;
+        let wait_us = (waiting as u128 + 1) * self.hash_time.as_micros() / cores;
+        HashError::Busy {
+            retry_after_s: (wait_us.div_ceil(1_000_000) as u64).max(1),
         }
     }
 

@@ -7,6 +7,7 @@
 //! two requests could race on.
 
 mod ids;
+pub mod instance;
 
 use std::path::Path;
 use std::str::FromStr;

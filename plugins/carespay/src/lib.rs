@@ -61,6 +61,20 @@ impl Plugin for CaresPay {
         context: PaymentContext,
         response: HttpResponse,
     ) -> Result<PaymentOutcome, ChannelError> {
+        if let Some(failure) = wire::refused_before_starting(&response) {
+            return Ok(PaymentOutcome {
+                update: PaymentUpdate {
+                    order_no: context.order_no,
+                    channel_txn_id: None,
+                    status: PaymentStatus::Failed,
+                    amount: None,
+                    paid_at: None,
+                    failure: Some(failure),
+                    channel_status: String::new(),
+                },
+                action: NextAction::None,
+            });
+        }
         let mut answer = wire::Answer::read(&response)?;
         answer.expect_order(&context.order_no, &context.amount)?;
         if answer.bill_no.is_empty() {

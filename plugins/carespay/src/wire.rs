@@ -340,6 +340,20 @@ impl Answer {
     }
 }
 
+/// The gateway's refusal of a pay request it did not start: an error code (E0001 signature,
+/// E0002 merchant, E0003 missing field...) instead of a payment code. E0004 (duplicate bill) is
+/// not one: a payment with this bill number exists, so the outcome is for a query to tell.
+pub fn refused_before_starting(response: &HttpResponse) -> Option<Failure> {
+    if response.status >= 500 {
+        return None;
+    }
+    let answer: Answer = serde_json::from_slice(&response.body).ok()?;
+    (answer.code.starts_with('E') && answer.code != "E0004").then(|| Failure {
+        code: answer.code,
+        message: answer.message,
+    })
+}
+
 /// The browser back from 3-D Secure: unsigned, so only a claim to check with a query.
 pub fn browser_return(request: &InboundRequest) -> CallbackVerdict {
     let pairs = form::decode(request.query.as_bytes());

@@ -89,9 +89,14 @@ fn fail(status: StatusCode, message: &str) -> Response {
 /// itself get a 5xx.
 fn refusal(error: LegacyError) -> Response {
     match error {
-        LegacyError::Busy | LegacyError::GameUnavailable => {
-            fail(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+        LegacyError::Busy { retry_after_s } => {
+            let mut refused = fail(StatusCode::TOO_MANY_REQUESTS, &error.to_string());
+            refused
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_s.into());
+            refused
         }
+        LegacyError::GameUnavailable => fail(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
         LegacyError::Internal(why) => {
             tracing::error!(error = %why, "legacy request failed");
             fail(StatusCode::INTERNAL_SERVER_ERROR, "服务器内部错误")

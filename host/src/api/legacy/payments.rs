@@ -62,7 +62,7 @@ pub async fn pay(
             pay_error(StatusCode::CONFLICT, &error.to_string())
         }
         Err(LegacyError::Invalid(why)) => pay_error(StatusCode::BAD_REQUEST, &why),
-        Err(error @ (LegacyError::Busy | LegacyError::GameUnavailable)) => {
+        Err(error @ (LegacyError::Busy { .. } | LegacyError::GameUnavailable)) => {
             pay_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
         }
         Err(error) => {
@@ -184,6 +184,10 @@ pub async fn status(State(state): State<AppState>, Path(bill_no): Path<String>) 
     }
 }
 
+/// How long the 3-D Secure return page waits for the payment to settle after asking the
+/// channel (its notification often arrives with the browser).
+const RETURN_PATIENCE: Duration = Duration::from_millis(1500);
+
 /// `GET /api/get3DResult?amount&billNo&code&message`: where the browser comes back after
 /// 3-D Secure. Its parameters are unsigned and believed in nothing: the page shows what the
 /// channel's signed query says.
@@ -197,7 +201,7 @@ pub async fn three_d_result(
     let legacy = area(&state);
     let outcome = match legacy.find_bill(bill_no, BillKey::Channel).await {
         Ok(Some(view)) => legacy
-            .confirm_open_payment(view, Duration::from_millis(1500))
+            .confirm_open_payment(view, Some(RETURN_PATIENCE))
             .await
             .map(Some),
         other => other,
@@ -248,6 +252,7 @@ pub async fn three_d_result(
 /// `POST /api/payments/record`: accepted only for an order Coffer saw paid.
 pub async fn record(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -275,7 +280,8 @@ pub async fn record(
         Caller::Player(_) if !caller.is_player(&user_id) => {
             return fail(StatusCode::FORBIDDEN, "只能记录自己的支付");
         }
-        Caller::Anonymous | Caller::Player(_) => Recorder::Client,
+        Caller::Player(player) => Recorder::Player(player.id.to_string()),
+        Caller::Anonymous => Recorder::Anonymous(client_ip(peer, &headers)),
         _ if caller.is_trusted() => Recorder::Trusted,
         _ => return fail(StatusCode::FORBIDDEN, "只读令牌不能记录支付"),
     };

@@ -148,7 +148,7 @@ async fn idempotently<F>(
     work: F,
 ) -> Response
 where
-    F: Future<Output = (Answer, bool)>,
+    F: Future<Output = (Answer, bool)> + Send + 'static,
 {
     let idempotency = &state.idempotency;
     if signed.replayed {
@@ -169,46 +169,53 @@ where
             Err(e) => Problem::internal(&e).into_response(),
         };
     }
-    let lease = match idempotency.claim(&signed.game, &key, &fingerprint).await {
-        Ok(Claim::Run(lease)) => lease,
-        Ok(Claim::Replay { status, body }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            return Answer { status, body }.into_response(true);
+    // The claim, the work and the record of its answer run on a task of their own, so that a
+    // caller who hangs up (or a request timeout) never leaves a payment half-recorded or a key
+    // held without an answer.
+    let state = state.clone();
+    let game = signed.game.clone();
+    let task = tokio::spawn(async move {
+        let idempotency = &state.idempotency;
+        let lease = match idempotency.claim(&game, &key, &fingerprint).await {
+            Ok(Claim::Run(lease)) => lease,
+            Ok(Claim::Replay { status, body }) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return (Answer { status, body }, true);
+            }
+            Ok(Claim::InProgress) => {
+                let refused = Problem::conflict(
+                    "idempotency-key-in-use",
+                    "a request with this Idempotency-Key is still being processed; retry later",
+                );
+                return (refused.into(), false);
+            }
+            Ok(Claim::Mismatch) => {
+                let refused = Problem::unprocessable(
+                    "idempotency-key-reused",
+                    "this Idempotency-Key was used with a different request",
+                );
+                return (refused.into(), false);
+            }
+            Err(e) => return (Problem::internal(&e).into(), false),
+        };
+        let (answer, changed) = work.await;
+        let recorded = if changed {
+            idempotency
+                .finish(&game, &key, lease, answer.status.as_u16(), &answer.body)
+                .await
+        } else {
+            idempotency.release(&game, &key, lease).await
+        };
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "cannot record an idempotency key");
         }
-        Ok(Claim::InProgress) => {
-            return Problem::conflict(
-                "idempotency-key-in-use",
-                "a request with this Idempotency-Key is still being processed; retry later",
-            )
-            .into_response();
-        }
-        Ok(Claim::Mismatch) => {
-            return Problem::unprocessable(
-                "idempotency-key-reused",
-                "this Idempotency-Key was used with a different request",
-            )
-            .into_response();
-        }
-        Err(e) => return Problem::internal(&e).into_response(),
-    };
-    let (answer, changed) = work.await;
-    let recorded = if changed {
-        idempotency
-            .finish(
-                &signed.game,
-                &key,
-                lease,
-                answer.status.as_u16(),
-                &answer.body,
-            )
-            .await
-    } else {
-        idempotency.release(&signed.game, &key, lease).await
-    };
-    if let Err(e) = recorded {
-        tracing::error!(error = %e, "cannot record an idempotency key");
+        (answer, false)
+    });
+    match task.await {
+        Ok((answer, replayed)) => answer.into_response(replayed),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Problem::internal(&error).into_response(),
     }
-    answer.into_response(false)
 }
 
 pub async fn create(
@@ -222,12 +229,9 @@ pub async fn create(
         Err(refused) => return refused.into_response(),
     };
     let request = prepared.body;
-    let work = async {
-        match state
-            .orders
-            .create(&signed.game, &signed.default_region, request)
-            .await
-        {
+    let (orders, by) = (state.orders.clone(), signed.clone());
+    let work = async move {
+        match orders.create(&by.game, &by.default_region, request).await {
             Ok(view) => (order_answer(view, StatusCode::CREATED), true),
             Err(error) => (Problem::from(error).into(), false),
         }
@@ -252,12 +256,9 @@ pub async fn retry_payment(
         Err(refused) => return refused.into_response(),
     };
     let choice = prepared.body;
-    let work = async {
-        match state
-            .orders
-            .retry_payment(&signed.game, &order_no, choice)
-            .await
-        {
+    let (orders, game) = (state.orders.clone(), signed.game.clone());
+    let work = async move {
+        match orders.retry_payment(&game, &order_no, choice).await {
             Ok(view) => (order_answer(view, StatusCode::OK), true),
             Err(error) => (Problem::from(error).into(), false),
         }
@@ -294,8 +295,9 @@ pub async fn refund(
         Err(refused) => return refused.into_response(),
     };
     let ask = prepared.body;
-    let work = async {
-        match state.orders.refund(&signed.game, &order_no, ask).await {
+    let (orders, game) = (state.orders.clone(), signed.game.clone());
+    let work = async move {
+        match orders.refund(&game, &order_no, ask).await {
             Ok(refund) => (Answer::json(StatusCode::CREATED, &refund), true),
             Err(error) => (Problem::from(error).into(), false),
         }
