@@ -1002,3 +1002,48 @@ async fn the_old_client_claims_its_anonymous_payment_and_the_game_learns_whose_i
         .await;
     shop.stop().await;
 }
+
+/// 200 players logging in at once, with real password hashing: they queue in order; past what
+/// can be answered within a few seconds they are told when to come back (429 + Retry-After),
+/// never that the service is broken (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_logins_queues_fairly_and_never_answers_503() {
+    let shop = legacy::legacy_shop_with(Backend::Sqlite, |config| {
+        config.players.password_hash.memory_kib = 8 * 1024;
+        config.players.password_hash.iterations = 2;
+    })
+    .await;
+    shop.add_player("ada").await;
+    legacy::player(&shop, "p-burst").await;
+    let login = |i: usize| {
+        let request = if i % 2 == 0 {
+            shop.http.post(shop.url("/v1/players/login")).json(
+                &json!({ "game": "star-knights", "username": "ada", "password": "correct horse" }),
+            )
+        } else {
+            shop.http
+                .post(shop.url("/api/auth/login"))
+                .json(&json!({ "pid": "p-burst", "password": "secret-pass" }))
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            (response.status(), retry_after)
+        }
+    };
+    let answers = futures::future::join_all((0..200).map(login)).await;
+    let ok = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    for (status, retry_after) in &answers {
+        assert!(
+            *status == StatusCode::OK
+                || (*status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_some_and(|s| s >= 1)),
+            "{status} {retry_after:?}"
+        );
+    }
+    assert!(ok >= 20, "only {ok} of 200 logins got through");
+    shop.stop().await;
+}
