@@ -119,14 +119,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store.clone(),
         Duration::from_secs(config.catalog.cache_ttl_s),
     );
+    let players = Players::new(store.clone(), hasher, config.players.session_ttl_s);
     let orders = Orders::new(
         store.clone(),
         catalog.clone(),
+        players.clone(),
         channels.registry.clone(),
         config.orders.clone(),
         &config.server.public_url,
     );
-    let players = Players::new(store.clone(), hasher, config.players.session_ttl_s);
     let legacy = Legacy::new(
         store.clone(),
         players.clone(),

@@ -752,59 +752,42 @@ async fn the_store_refuses_illegal_and_stale_transitions(backend: Backend) {
     let order_no = OrderNo::parse(created.body["order_no"].as_str().unwrap()).unwrap();
     let store = shop.store().clone();
 
+    let try_transition = |from: OrderStatus, to: OrderStatus, reason: &'static str| {
+        store.write(
+            (order_no.clone(), from, to, reason),
+            |tx, (order_no, from, to, reason)| {
+                Box::pin(async move { transition(tx, order_no, *from, *to, reason).await })
+            },
+        )
+    };
     // Illegal: pending cannot be delivered or refunded.
     for to in [
         OrderStatus::Delivered,
         OrderStatus::Refunded,
         OrderStatus::Pending,
     ] {
-        let mut tx = store.begin_write().await.unwrap();
-        let result = transition(&mut tx, &order_no, OrderStatus::Pending, to, "test").await;
+        let result = try_transition(OrderStatus::Pending, to, "test").await;
         assert!(
             matches!(result, Err(TransitionError::Illegal(_))),
             "pending -> {to}: {result:?}"
         );
     }
     // Stale: the order is not paid, so "paid -> delivered" finds nothing to move.
-    let mut tx = store.begin_write().await.unwrap();
-    let moved = transition(
-        &mut tx,
-        &order_no,
-        OrderStatus::Paid,
-        OrderStatus::Delivered,
-        "test",
-    )
-    .await
-    .unwrap();
+    let moved = try_transition(OrderStatus::Paid, OrderStatus::Delivered, "test")
+        .await
+        .unwrap();
     assert!(!moved);
-    drop(tx);
     // Legal and current: applied once; the same move again finds nothing.
-    let mut tx = store.begin_write().await.unwrap();
     assert!(
-        transition(
-            &mut tx,
-            &order_no,
-            OrderStatus::Pending,
-            OrderStatus::Closed,
-            "expired"
-        )
-        .await
-        .unwrap()
+        try_transition(OrderStatus::Pending, OrderStatus::Closed, "expired")
+            .await
+            .unwrap()
     );
-    tx.commit().await.unwrap();
-    let mut tx = store.begin_write().await.unwrap();
     assert!(
-        !transition(
-            &mut tx,
-            &order_no,
-            OrderStatus::Pending,
-            OrderStatus::Closed,
-            "again"
-        )
-        .await
-        .unwrap()
+        !try_transition(OrderStatus::Pending, OrderStatus::Closed, "again")
+            .await
+            .unwrap()
     );
-    drop(tx);
     let (_, detail) = shop
         .admin("GET", &format!("/v1/admin/orders/{order_no}"), None)
         .await;

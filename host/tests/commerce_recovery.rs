@@ -33,7 +33,7 @@ async fn expire_at(shop: &Shop, order_no: &str, at_ms: i64) {
     sqlx::query("UPDATE orders SET expires_at = $1 WHERE order_no = $2")
         .bind(at_ms)
         .bind(order_no.to_owned())
-        .execute(shop.store().writer())
+        .execute(shop.store().pool())
         .await
         .unwrap();
 }

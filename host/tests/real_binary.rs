@@ -68,9 +68,7 @@ impl Host {
             // SAFETY: setrlimit is async-signal-safe, and nothing else runs between fork and
             // exec here.
             unsafe {
-                command.pre_exec(move || {
-                    rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit)
-                });
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
             }
         }
         self.child = Some(command.spawn().unwrap());
@@ -247,7 +245,9 @@ sha256 = "{token}"
             .unwrap();
         let player: Value = http
             .post(format!("{base}/v1/players"))
-            .json(&json!({ "game": "star-knights", "username": "ada", "password": "correct horse" }))
+            .json(
+                &json!({ "game": "star-knights", "username": "ada", "password": "correct horse" }),
+            )
             .send()
             .await
             .unwrap()
@@ -388,11 +388,18 @@ async fn a_request_cut_by_kill_nine_is_retried_with_its_key_at_once(backend: Bac
     let client = world.client.clone();
     let cut = tokio::spawn({
         let body = body.clone();
-        async move { client.send("POST", "/v1/orders", Some(&body), Some("k-cut")).await }
+        async move {
+            client
+                .send("POST", "/v1/orders", Some(&body), Some("k-cut"))
+                .await
+        }
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
     world.host.kill_nine();
-    assert!(cut.await.unwrap().is_err(), "the client lost its connection");
+    assert!(
+        cut.await.unwrap().is_err(),
+        "the client lost its connection"
+    );
     world
         .http
         .put(world.sim.url("/_control/faults"))
@@ -465,31 +472,31 @@ async fn thousands_of_idle_sockets_keep_neither_game_servers_nor_channels_out() 
     for i in 0..10 {
         let started = Instant::now();
         let round = async {
-        let catalog = world
-            .client
-            .send("GET", "/v1/catalog?region=CN", None, None)
-            .await
-            .unwrap();
-        assert_eq!(catalog.status, StatusCode::OK);
-        let merchant_order_no = format!("busy-{i}");
-        let order = world
-            .client
-            .send(
-                "POST",
-                "/v1/orders",
-                Some(&world.qr_order(&merchant_order_no)),
-                Some(&merchant_order_no),
-            )
-            .await
-            .unwrap();
-        assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
-        let health = world
-            .http
-            .get(format!("http://{legacy}/api/health"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(health.status(), StatusCode::OK);
+            let catalog = world
+                .client
+                .send("GET", "/v1/catalog?region=CN", None, None)
+                .await
+                .unwrap();
+            assert_eq!(catalog.status, StatusCode::OK);
+            let merchant_order_no = format!("busy-{i}");
+            let order = world
+                .client
+                .send(
+                    "POST",
+                    "/v1/orders",
+                    Some(&world.qr_order(&merchant_order_no)),
+                    Some(&merchant_order_no),
+                )
+                .await
+                .unwrap();
+            assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
+            let health = world
+                .http
+                .get(format!("http://{legacy}/api/health"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(health.status(), StatusCode::OK);
             order
         };
         // Bounded: without the limits, a call waits forever for a listener out of descriptors.
@@ -526,7 +533,10 @@ async fn thousands_of_idle_sockets_keep_neither_game_servers_nor_channels_out() 
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        assert!(status == "paid" || status == "delivered", "{order_no}: {status}");
+        assert!(
+            status == "paid" || status == "delivered",
+            "{order_no}: {status}"
+        );
     }
     // Most idle sockets were closed to make room: the process holds at most what fits.
     let mut closed = 0;
@@ -539,7 +549,10 @@ async fn thousands_of_idle_sockets_keep_neither_game_servers_nor_channels_out() 
             closed += 1;
         }
     }
-    assert!(closed >= 2000, "only {closed} of 3000 idle sockets were closed");
+    assert!(
+        closed >= 2000,
+        "only {closed} of 3000 idle sockets were closed"
+    );
     // And the silent one, after the header timeout.
     use tokio::io::AsyncReadExt;
     let mut byte = [0u8; 1];

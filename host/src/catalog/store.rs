@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{CatalogError, Sku, SkuSpec};
 use crate::games::GameId;
-use crate::store::{Store, Tx, is_unique_violation, now_ms};
+use crate::store::{Store, Tx, now_ms};
 
 fn sku_from_row(row: &AnyRow) -> Result<Sku, sqlx::Error> {
     let decode = |e: String| sqlx::Error::Decode(e.into());
@@ -97,22 +97,28 @@ pub(super) async fn insert(
         return Err(CatalogError::UnknownGame(game.to_string()));
     }
     let now = now_ms();
-    let inserted = sqlx::query(
-        "INSERT INTO skus (game_id, code, kind, title, description, grants, prices, period_days, \
-         stock_total, per_player_limit, sale_starts_at, sale_ends_at, enabled, stock_reserved, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $14)",
-    )
-    .bind(game.as_str().to_owned())
-    .bind(spec.code.clone());
-    let inserted = bind_spec(inserted, &spec)
-        .bind(now)
-        .execute(store.writer())
-        .await;
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Err(CatalogError::Exists(spec.code)),
-        other => other?,
-    };
+    let inserted = store
+        .write(
+            (game.clone(), spec.clone(), now),
+            |tx, (game, spec, now)| {
+                Box::pin(async move {
+                    let insert = sqlx::query(
+                    "INSERT INTO skus (game_id, code, kind, title, description, grants, prices, \
+                     period_days, stock_total, per_player_limit, sale_starts_at, sale_ends_at, \
+                     enabled, stock_reserved, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $14) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(game.as_str().to_owned())
+                .bind(spec.code.clone());
+                    bind_spec(insert, spec).bind(*now).execute(&mut *tx).await
+                })
+            },
+        )
+        .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(CatalogError::Exists(spec.code));
+    }
     Ok(Sku {
         game: game.clone(),
         spec,
@@ -127,7 +133,15 @@ pub(super) async fn replace(
     game: &GameId,
     spec: SkuSpec,
 ) -> Result<Sku, CatalogError> {
-    let mut tx = store.begin_write().await?;
+    store
+        .write((game.clone(), spec.clone()), |tx, (game, spec)| {
+            Box::pin(replace_in(tx, game, spec))
+        })
+        .await?;
+    get(store, game, &spec.code).await
+}
+
+async fn replace_in(tx: &mut Tx, game: &GameId, spec: &SkuSpec) -> Result<(), CatalogError> {
     let reserved: Option<i64> =
         sqlx::query_scalar("SELECT stock_reserved FROM skus WHERE game_id = $1 AND code = $2")
             .bind(game.as_str().to_owned())
@@ -135,7 +149,7 @@ pub(super) async fn replace(
             .fetch_optional(&mut *tx)
             .await?;
     let Some(reserved) = reserved else {
-        return Err(CatalogError::NotFound(spec.code));
+        return Err(CatalogError::NotFound(spec.code.clone()));
     };
     // Guarded in the UPDATE too: an order may reserve a unit between the read and the write.
     let updated = sqlx::query(
@@ -144,7 +158,7 @@ pub(super) async fn replace(
          sale_ends_at = $10, enabled = $11, updated_at = $12 \
          WHERE game_id = $13 AND code = $14 AND ($7 IS NULL OR stock_reserved <= $7)",
     );
-    let updated = bind_spec(updated, &spec)
+    let updated = bind_spec(updated, spec)
         .bind(now_ms())
         .bind(game.as_str().to_owned())
         .bind(spec.code.clone())
@@ -156,8 +170,7 @@ pub(super) async fn replace(
             reserved,
         });
     }
-    tx.commit().await?;
-    get(store, game, &spec.code).await
+    Ok(())
 }
 
 /// Units left of each limited SKU of a game, read fresh (stock moves with every order, so it
@@ -194,7 +207,7 @@ pub async fn reserve_stock(tx: &mut Tx, game: &GameId, code: &str) -> Result<boo
     )
     .bind(game.as_str().to_owned())
     .bind(code.to_owned())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -207,7 +220,7 @@ pub async fn release_stock(tx: &mut Tx, game: &GameId, code: &str) -> Result<(),
     )
     .bind(game.as_str().to_owned())
     .bind(code.to_owned())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -234,7 +247,7 @@ pub async fn count_purchase(
     .bind(game.as_str().to_owned())
     .bind(code.to_owned())
     .bind(limit)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -253,7 +266,7 @@ pub async fn release_purchase(
     .bind(player.to_owned())
     .bind(game.as_str().to_owned())
     .bind(code.to_owned())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

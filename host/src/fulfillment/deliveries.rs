@@ -139,28 +139,40 @@ pub async fn get(
 /// ask for delivered events again: it deduplicates by event id). False if there is no such
 /// event. Its retry window starts over.
 pub async fn redeliver(store: &Store, event_id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE outbox_events SET status = 'pending', next_attempt_at = $1, locked_until = NULL, \
-         window_started_at = $1 WHERE event_id = $2",
-    )
-    .bind(now_ms())
-    .bind(event_id.to_owned())
-    .execute(store.writer())
-    .await?;
+    let done = store
+        .write((now_ms(), event_id.to_owned()), |tx, (now, event_id)| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE outbox_events SET status = 'pending', next_attempt_at = $1, \
+                     locked_until = NULL, window_started_at = $1 WHERE event_id = $2",
+                )
+                .bind(*now)
+                .bind(event_id.clone())
+                .execute(&mut *tx)
+                .await
+            })
+        })
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Queues every dead event (of one game, if given) to be sent again; returns how many.
 /// Their retry windows start over.
 pub async fn redeliver_dead(store: &Store, game: Option<&str>) -> Result<u64, sqlx::Error> {
-    let now = now_ms();
-    let done = sqlx::query(
-        "UPDATE outbox_events SET status = 'pending', next_attempt_at = $1, locked_until = NULL, \
-         window_started_at = $1 WHERE status = 'dead' AND ($2 IS NULL OR game_id = $2)",
-    )
-    .bind(now)
-    .bind(game.map(str::to_owned))
-    .execute(store.writer())
-    .await?;
+    let done = store
+        .write((now_ms(), game.map(str::to_owned)), |tx, (now, game)| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE outbox_events SET status = 'pending', next_attempt_at = $1, \
+                     locked_until = NULL, window_started_at = $1 \
+                     WHERE status = 'dead' AND ($2 IS NULL OR game_id = $2)",
+                )
+                .bind(*now)
+                .bind(game.clone())
+                .execute(&mut *tx)
+                .await
+            })
+        })
+        .await?;
     Ok(done.rows_affected())
 }

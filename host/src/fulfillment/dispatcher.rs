@@ -1,8 +1,13 @@
 //! The dispatcher: claims due events, POSTs each to its game's delivery URL, signed, and records
-//! the outcome. Claiming sets a lease on the rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL; the
+//! the outcomes. Claiming sets a lease on the rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL; the
 //! single writer on SQLite), so two instances never send the same event at once. Delivery is
 //! at least once: a game server deduplicates by `event_id`.
+//!
+//! A round claims up to `delivery.batch` events in one statement, sends them all at once, and
+//! records every outcome in one write (a few statements for the whole round), so the delivery
+//! side keeps pace with the purchases without taking the writer from them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,21 +16,37 @@ use sha2::Sha256;
 use sqlx::Row;
 
 use crate::config::DeliveryConfig;
-use crate::orders::{OrderNo, OrderStatus, transition};
-use crate::store::{Backend, Store, now_ms};
+use crate::games::{DeliveryTarget, GameId};
+use crate::orders::OrderStatus;
+use crate::store::{Backend, Store, Tx, now_ms};
 
 /// One claimed event, ready to send.
 struct Claimed {
     event_id: String,
+    game: String,
     order_no: String,
     kind: String,
     payload: String,
     attempts: i64,
     window_started_at: i64,
-    /// The lease this claim holds; the outcome is recorded only while it still holds it.
+}
+
+/// What became of one send.
+struct Outcome {
+    event_id: String,
+    attempt_no: i64,
+    http_status: Option<u16>,
+    /// `None` when the game acknowledged it.
+    error: Option<String>,
+    duration_ms: i64,
+    /// For a failure: when to try again, or `None` to dead-letter it.
+    retry_at: Option<i64>,
+}
+
+/// A round's outcomes, recorded in one write while the round's lease still holds.
+struct Outcomes {
     lease_until: i64,
-    url: String,
-    secret: String,
+    outcomes: Vec<Outcome>,
 }
 
 #[derive(Clone)]
@@ -80,74 +101,95 @@ impl Dispatcher {
 
     /// Claims and sends one batch; returns how many events were attempted.
     pub async fn dispatch_once(&self) -> Result<usize, sqlx::Error> {
-        let claimed = self.claim().await?;
+        let now = now_ms();
+        // Long enough for the sends and the bookkeeping; a crashed holder's events come back.
+        let lease_until = now + (self.config.timeout_ms as i64) * 2 + 30_000;
+        let claim = (
+            lease_until,
+            now,
+            i64::from(self.config.batch),
+            self.store.backend(),
+        );
+        let claimed = self
+            .store
+            .write(claim, |tx, (lease_until, now, batch, backend)| {
+                Box::pin(claim_in(tx, *lease_until, *now, *batch, *backend))
+            })
+            .await?;
         let count = claimed.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let mut targets: HashMap<String, Option<DeliveryTarget>> = HashMap::new();
+        for event in &claimed {
+            if !targets.contains_key(&event.game) {
+                let target = match GameId::parse(&event.game) {
+                    Ok(game) => crate::games::delivery_target(&self.store, &game).await?,
+                    Err(_) => None,
+                };
+                targets.insert(event.game.clone(), target);
+            }
+        }
         let mut sends = tokio::task::JoinSet::new();
         for event in claimed {
             let this = self.clone();
-            sends.spawn(async move { this.deliver(event).await });
+            let target = targets.get(&event.game).cloned().flatten();
+            sends.spawn(async move { this.deliver(event, target).await });
         }
+        let mut outcomes = Vec::with_capacity(count);
         while let Some(done) = sends.join_next().await {
-            if let Ok(Err(error)) = done {
-                tracing::warn!(%error, "cannot record a delivery");
+            match done {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(error) => tracing::error!(%error, "a delivery task failed"),
             }
         }
+        let round = Outcomes {
+            lease_until,
+            outcomes,
+        };
+        self.store
+            .write(round, |tx, round| Box::pin(record_in(tx, round)))
+            .await?;
         Ok(count)
     }
 
-    async fn claim(&self) -> Result<Vec<Claimed>, sqlx::Error> {
-        let now = now_ms();
-        // Long enough for the send and the bookkeeping; a crashed holder's events come back.
-        let lease_until = now + (self.config.timeout_ms as i64) * 2 + 30_000;
-        let lock = match self.store.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
+    async fn deliver(&self, event: Claimed, target: Option<DeliveryTarget>) -> Outcome {
+        let started = Instant::now();
+        let (http_status, error) = match target {
+            Some(target) => self.send(&event, &target).await,
+            None => (None, Some("the game is gone".to_owned())),
         };
-        let sql = format!(
-            "UPDATE outbox_events SET locked_until = $1, attempts = attempts + 1 \
-             WHERE event_id IN (SELECT event_id FROM outbox_events \
-               WHERE status = 'pending' AND next_attempt_at <= $2 \
-               AND (locked_until IS NULL OR locked_until < $2) \
-               ORDER BY next_attempt_at LIMIT $3 {lock}) \
-             RETURNING event_id, game_id, order_no, kind, payload, attempts, window_started_at"
-        );
-        let mut tx = self.store.begin_write().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(lease_until)
-            .bind(now)
-            .bind(i64::from(self.config.batch))
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in rows {
-            let game_id: String = row.try_get("game_id")?;
-            let game = sqlx::query("SELECT delivery_url, delivery_secret FROM games WHERE id = $1")
-                .bind(game_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            claimed.push(Claimed {
-                event_id: row.try_get("event_id")?,
-                order_no: row.try_get("order_no")?,
-                kind: row.try_get("kind")?,
-                payload: row.try_get("payload")?,
-                attempts: row.try_get("attempts")?,
-                window_started_at: row.try_get("window_started_at")?,
-                lease_until,
-                url: game.try_get("delivery_url")?,
-                secret: game.try_get("delivery_secret")?,
-            });
+        let retry_at = error.as_ref().and_then(|error| {
+            let now = now_ms();
+            let give_up =
+                now - event.window_started_at >= (self.config.give_up_after_s as i64) * 1000;
+            if give_up {
+                tracing::error!(event_id = %event.event_id, order_no = %event.order_no, attempts = event.attempts, %error, "delivery dead-lettered");
+                None
+            } else {
+                Some(now + self.backoff_ms(event.attempts))
+            }
+        });
+        Outcome {
+            event_id: event.event_id,
+            attempt_no: event.attempts,
+            http_status,
+            error,
+            duration_ms: started.elapsed().as_millis() as i64,
+            retry_at,
         }
-        tx.commit().await?;
-        Ok(claimed)
     }
 
-    async fn deliver(&self, event: Claimed) -> Result<(), sqlx::Error> {
-        let started = Instant::now();
+    async fn send(
+        &self,
+        event: &Claimed,
+        target: &DeliveryTarget,
+    ) -> (Option<u16>, Option<String>) {
         let body = event.payload.clone().into_bytes();
-        let signature = delivery_signature(&event.secret, now_ms() / 1000, &body);
+        let signature = delivery_signature(&target.secret, now_ms() / 1000, &body);
         let sent = self
             .http
-            .post(&event.url)
+            .post(&target.url)
             .header("content-type", "application/json")
             .header("coffer-signature", signature)
             .header("coffer-event-id", &event.event_id)
@@ -155,8 +197,7 @@ impl Dispatcher {
             .body(body)
             .send()
             .await;
-        let duration_ms = started.elapsed().as_millis() as i64;
-        let (http_status, error) = match &sent {
+        match &sent {
             Ok(response) if response.status().is_success() => {
                 (Some(response.status().as_u16()), None)
             }
@@ -169,81 +210,7 @@ impl Dispatcher {
                 None,
                 Some("cannot reach the game's delivery URL".to_owned()),
             ),
-        };
-        self.record(&event, http_status, error, duration_ms).await
-    }
-
-    /// Records the attempt and what becomes of the event, in one transaction.
-    async fn record(
-        &self,
-        event: &Claimed,
-        http_status: Option<u16>,
-        error: Option<String>,
-        duration_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        let now = now_ms();
-        let mut tx = self.store.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO delivery_attempts (event_id, attempt_no, at, http_status, error, duration_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(event.event_id.clone())
-        .bind(event.attempts)
-        .bind(now)
-        .bind(http_status.map(i64::from))
-        .bind(error.clone())
-        .bind(duration_ms)
-        .execute(&mut *tx)
-        .await?;
-        match &error {
-            None => {
-                let recorded = sqlx::query(
-                    "UPDATE outbox_events SET status = 'delivered', delivered_at = $1, \
-                     locked_until = NULL, last_error = NULL WHERE event_id = $2 AND locked_until = $3",
-                )
-                .bind(now)
-                .bind(event.event_id.clone())
-                .bind(event.lease_until)
-                .execute(&mut *tx)
-                .await?;
-                if recorded.rows_affected() == 1
-                    && event.kind == super::EventKind::OrderPaid.as_str()
-                    && let Ok(order_no) = OrderNo::parse(&event.order_no)
-                {
-                    // Only a paid order becomes delivered; a refunded one stays refunded.
-                    let _ = transition(
-                        &mut tx,
-                        &order_no,
-                        OrderStatus::Paid,
-                        OrderStatus::Delivered,
-                        "the game acknowledged order.paid",
-                    )
-                    .await
-                    .map_err(|e| tracing::error!(%e, "cannot mark an order delivered"));
-                }
-            }
-            Some(error) => {
-                let give_up =
-                    now - event.window_started_at >= (self.config.give_up_after_s as i64) * 1000;
-                let delay = self.backoff_ms(event.attempts);
-                let status = if give_up { "dead" } else { "pending" };
-                if give_up {
-                    tracing::error!(event_id = %event.event_id, order_no = %event.order_no, attempts = event.attempts, %error, "delivery dead-lettered");
-                }
-                sqlx::query(
-                    "UPDATE outbox_events SET status = $1, next_attempt_at = $2, locked_until = NULL, \
-                     last_error = $3 WHERE event_id = $4 AND locked_until = $5",
-                )
-                .bind(status)
-                .bind(now + delay)
-                .bind(error.clone())
-                .bind(event.event_id.clone())
-                .bind(event.lease_until)
-                .execute(&mut *tx)
-                .await?;
-            }
         }
-        tx.commit().await
     }
 
     /// Exponential backoff with jitter: base x 2^(attempt-1), capped, then a random 50-100 %
@@ -260,6 +227,177 @@ impl Dispatcher {
         let jittered = full / 2 + (full / 2) * u64::from(byte[0]) / 255;
         jittered as i64
     }
+}
+
+/// Claims up to `batch` due events with a lease until `lease_until`.
+async fn claim_in(
+    tx: &mut Tx,
+    lease_until: i64,
+    now: i64,
+    batch: i64,
+    backend: Backend,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE outbox_events SET locked_until = $1, attempts = attempts + 1 \
+         WHERE event_id IN (SELECT event_id FROM outbox_events \
+           WHERE status = 'pending' AND next_attempt_at <= $2 \
+           AND (locked_until IS NULL OR locked_until < $2) \
+           ORDER BY next_attempt_at LIMIT $3 {lock}) \
+         RETURNING event_id, game_id, order_no, kind, payload, attempts, window_started_at"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lease_until)
+        .bind(now)
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Claimed {
+                event_id: row.try_get("event_id")?,
+                game: row.try_get("game_id")?,
+                order_no: row.try_get("order_no")?,
+                kind: row.try_get("kind")?,
+                payload: row.try_get("payload")?,
+                attempts: row.try_get("attempts")?,
+                window_started_at: row.try_get("window_started_at")?,
+            })
+        })
+        .collect()
+}
+
+/// `$first, $first+1, ...`: `count` numbered placeholders.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Records a round's outcomes, only for the events this round's lease still holds: every
+/// attempt, the events delivered (and their orders, paid -> delivered), and each failure's
+/// next try or dead letter.
+async fn record_in(tx: &mut Tx, round: &Outcomes) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let outcomes = &round.outcomes;
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let rows = (0..outcomes.len())
+        .map(|i| format!("({})", placeholders(i * 6 + 1, 6)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut attempts = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO delivery_attempts (event_id, attempt_no, at, http_status, error, duration_ms) \
+         VALUES {rows} ON CONFLICT DO NOTHING"
+    )))
+    .persistent(false);
+    for outcome in outcomes {
+        attempts = attempts
+            .bind(outcome.event_id.clone())
+            .bind(outcome.attempt_no)
+            .bind(now)
+            .bind(outcome.http_status.map(i64::from))
+            .bind(outcome.error.clone())
+            .bind(outcome.duration_ms);
+    }
+    attempts.execute(&mut *tx).await?;
+
+    let delivered: Vec<&Outcome> = outcomes.iter().filter(|o| o.error.is_none()).collect();
+    if !delivered.is_empty() {
+        let mut marked = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox_events SET status = 'delivered', delivered_at = $1, \
+             locked_until = NULL, last_error = NULL \
+             WHERE locked_until = $2 AND event_id IN ({}) RETURNING order_no, kind",
+            placeholders(3, delivered.len())
+        )))
+        .persistent(false)
+        .bind(now)
+        .bind(round.lease_until);
+        for outcome in &delivered {
+            marked = marked.bind(outcome.event_id.clone());
+        }
+        let marked = marked.fetch_all(&mut *tx).await?;
+        // Only a paid order becomes delivered; a refunded one stays refunded.
+        let paid_orders: Vec<String> = marked
+            .iter()
+            .filter(|row| {
+                row.try_get::<String, _>("kind")
+                    .is_ok_and(|kind| kind == super::EventKind::OrderPaid.as_str())
+            })
+            .filter_map(|row| row.try_get("order_no").ok())
+            .collect();
+        if !paid_orders.is_empty() {
+            mark_delivered(tx, &paid_orders, now).await?;
+        }
+    }
+    for outcome in outcomes.iter().filter(|o| o.error.is_some()) {
+        let (status, next) = match outcome.retry_at {
+            Some(at) => ("pending", at),
+            None => ("dead", now),
+        };
+        sqlx::query(
+            "UPDATE outbox_events SET status = $1, next_attempt_at = $2, locked_until = NULL, \
+             last_error = $3 WHERE event_id = $4 AND locked_until = $5",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(outcome.error.clone())
+        .bind(outcome.event_id.clone())
+        .bind(round.lease_until)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Moves the paid orders among `order_nos` to delivered, with their transitions.
+async fn mark_delivered(tx: &mut Tx, order_nos: &[String], now: i64) -> Result<(), sqlx::Error> {
+    OrderStatus::Paid
+        .transition(OrderStatus::Delivered)
+        .expect("paid -> delivered is in the table");
+    let mut moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE orders SET status = 'delivered', updated_at = $1 \
+         WHERE status = 'paid' AND order_no IN ({}) RETURNING order_no",
+        placeholders(2, order_nos.len())
+    )))
+    .persistent(false)
+    .bind(now);
+    for order_no in order_nos {
+        moved = moved.bind(order_no.clone());
+    }
+    let moved: Vec<String> = moved
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .filter_map(|row| row.try_get("order_no").ok())
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let rows = (0..moved.len())
+        .map(|i| {
+            format!(
+                "(${}, 'paid', 'delivered', 'the game acknowledged order.paid', $1)",
+                i + 2
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut transitions = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO order_transitions (order_no, from_status, to_status, reason, at) VALUES {rows}"
+    )))
+    .persistent(false)
+    .bind(now);
+    for order_no in &moved {
+        transitions = transitions.bind(order_no.clone());
+    }
+    transitions.execute(&mut *tx).await?;
+    Ok(())
 }
 
 #[cfg(test)]

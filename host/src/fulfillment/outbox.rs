@@ -64,7 +64,7 @@ pub async fn enqueue(tx: &mut Tx, kind: EventKind, order: &Order) -> Result<Stri
     .bind(now)
     .bind(now.max(hold_until))
     .bind(hold_until)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(event_id)
 }
@@ -79,7 +79,7 @@ pub async fn release_held(tx: &mut Tx, order: &Order) -> Result<u64, sqlx::Error
          WHERE order_no = $1 AND status = 'pending' AND attempts = 0 AND hold_until > 0",
     )
     .bind(order.order_no.as_str().to_owned())
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     for row in &held {
         let event_id: String = row.try_get("event_id")?;
@@ -97,7 +97,7 @@ pub async fn release_held(tx: &mut Tx, order: &Order) -> Result<u64, sqlx::Error
         .bind(serde_json::to_string(&payload).expect("events serialize"))
         .bind(now)
         .bind(event_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     Ok(held.len() as u64)

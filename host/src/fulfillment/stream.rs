@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use crate::config::StreamConfig;
-use crate::store::{Store, now_ms};
+use crate::store::{Backend, Store, now_ms};
 
 pub struct StreamPublisher {
     store: Store,
@@ -59,28 +59,44 @@ impl StreamPublisher {
         &self,
         connection: &mut redis::aio::MultiplexedConnection,
     ) -> Result<usize, PublishError> {
-        let rows = sqlx::query(
-            "SELECT event_id, game_id, kind, payload FROM outbox_events \
-             WHERE streamed_at IS NULL AND hold_until <= $1 ORDER BY created_at, event_id LIMIT 100",
-        )
-        .bind(now_ms())
-        .fetch_all(self.store.pool())
-        .await?;
-        for row in &rows {
-            let event_id: String = row.try_get("event_id")?;
-            // Claimed first, so that several instances do not all add it; given back if the
-            // XADD fails.
-            let claimed = sqlx::query(
-                "UPDATE outbox_events SET streamed_at = $1 WHERE event_id = $2 AND streamed_at IS NULL",
-            )
-            .bind(now_ms())
-            .bind(event_id.clone())
-            .execute(self.store.writer())
+        // Claimed first, all at once, so that several instances do not all add them; the
+        // ones not added are given back.
+        let claim = (now_ms(), self.store.backend());
+        let rows = self
+            .store
+            .write(claim, |tx, (now, backend)| {
+                Box::pin(async move {
+                    let lock = match backend {
+                        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+                        Backend::Sqlite => "",
+                    };
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE outbox_events SET streamed_at = $1 WHERE event_id IN \
+                         (SELECT event_id FROM outbox_events WHERE streamed_at IS NULL \
+                          AND hold_until <= $1 ORDER BY created_at, event_id LIMIT 100 {lock}) \
+                         RETURNING event_id, game_id, kind, payload, created_at"
+                    )))
+                    .bind(*now)
+                    .fetch_all(&mut *tx)
+                    .await
+                })
+            })
             .await?;
-            if claimed.rows_affected() == 0 {
-                continue;
-            }
-            let game: String = row.try_get("game_id")?;
+        let mut events = rows
+            .iter()
+            .map(|row| {
+                Ok::<_, sqlx::Error>((
+                    row.try_get::<i64, _>("created_at")?,
+                    row.try_get::<String, _>("event_id")?,
+                    row.try_get::<String, _>("game_id")?,
+                    row.try_get::<String, _>("kind")?,
+                    row.try_get::<String, _>("payload")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // In the order they were recorded (RETURNING does not promise one).
+        events.sort();
+        for (i, (_, event_id, game, kind, payload)) in events.iter().enumerate() {
             let key = format!("{}:{game}", self.config.key_prefix);
             let added: Result<String, redis::RedisError> = redis::cmd("XADD")
                 .arg(&key)
@@ -89,22 +105,34 @@ impl StreamPublisher {
                 .arg(self.config.max_len)
                 .arg("*")
                 .arg("event_id")
-                .arg(&event_id)
+                .arg(event_id)
                 .arg("type")
-                .arg(row.try_get::<String, _>("kind")?)
+                .arg(kind)
                 .arg("payload")
-                .arg(row.try_get::<String, _>("payload")?)
+                .arg(payload)
                 .query_async(connection)
                 .await;
             if let Err(error) = added {
-                sqlx::query("UPDATE outbox_events SET streamed_at = NULL WHERE event_id = $1")
-                    .bind(event_id)
-                    .execute(self.store.writer())
+                let not_added: Vec<String> = events[i..].iter().map(|e| e.1.clone()).collect();
+                self.store
+                    .write(not_added, |tx, not_added| {
+                        Box::pin(async move {
+                            for event_id in not_added {
+                                sqlx::query(
+                                    "UPDATE outbox_events SET streamed_at = NULL WHERE event_id = $1",
+                                )
+                                .bind(event_id.clone())
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            Ok::<_, sqlx::Error>(())
+                        })
+                    })
                     .await?;
                 return Err(error.into());
             }
         }
-        Ok(rows.len())
+        Ok(events.len())
     }
 }
 

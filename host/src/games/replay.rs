@@ -5,7 +5,7 @@
 //! the first request, when it carried the same Idempotency-Key.
 
 use super::signature::{SIGNATURE_TOLERANCE_S, Verified};
-use crate::store::{Store, is_unique_violation, now_ms};
+use crate::store::{Store, Tx, now_ms};
 
 /// What became of a signature handed to [`remember`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,41 +24,62 @@ pub async fn remember(
     signature: &Verified,
     idempotency_key: Option<&str>,
 ) -> Result<SignatureUse, sqlx::Error> {
-    // A second after the last moment the signature could verify, in milliseconds.
-    let expires_at = (signature.timestamp + SIGNATURE_TOLERANCE_S + 1) * 1000;
+    let used = UsedSignature {
+        key_id: key_id.to_owned(),
+        mac: signature.mac.clone(),
+        idempotency_key: idempotency_key.map(str::to_owned),
+        // A second after the last moment the signature could verify, in milliseconds.
+        expires_at: (signature.timestamp + SIGNATURE_TOLERANCE_S + 1) * 1000,
+    };
+    store
+        .write(used, |tx, used| Box::pin(remember_in(tx, used)))
+        .await
+}
+
+struct UsedSignature {
+    key_id: String,
+    mac: String,
+    idempotency_key: Option<String>,
+    expires_at: i64,
+}
+
+async fn remember_in(tx: &mut Tx, used: &UsedSignature) -> Result<SignatureUse, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO used_signatures (key_id, mac, idempotency_key, expires_at) \
-         VALUES ($1, $2, $3, $4)",
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )
-    .bind(key_id.to_owned())
-    .bind(signature.mac.clone())
-    .bind(idempotency_key.map(str::to_owned))
-    .bind(expires_at)
-    .execute(store.writer())
-    .await;
-    match inserted {
-        Ok(_) => Ok(SignatureUse::First),
-        Err(e) if is_unique_violation(&e) => {
-            let stored: Option<Option<String>> = sqlx::query_scalar(
-                "SELECT idempotency_key FROM used_signatures WHERE key_id = $1 AND mac = $2",
-            )
-            .bind(key_id.to_owned())
-            .bind(signature.mac.clone())
-            .fetch_optional(store.writer())
-            .await?;
-            Ok(SignatureUse::Replayed {
-                idempotency_key: stored.flatten(),
-            })
-        }
-        Err(e) => Err(e),
+    .bind(used.key_id.clone())
+    .bind(used.mac.clone())
+    .bind(used.idempotency_key.clone())
+    .bind(used.expires_at)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(SignatureUse::First);
     }
+    let stored: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT idempotency_key FROM used_signatures WHERE key_id = $1 AND mac = $2",
+    )
+    .bind(used.key_id.clone())
+    .bind(used.mac.clone())
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(SignatureUse::Replayed {
+        idempotency_key: stored.flatten(),
+    })
 }
 
 /// Forgets signatures that can no longer verify; returns how many.
 pub async fn purge_expired(store: &Store) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM used_signatures WHERE expires_at < $1")
-        .bind(now_ms())
-        .execute(store.writer())
-        .await?;
-    Ok(done.rows_affected())
+    store
+        .write(now_ms(), |tx, now| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM used_signatures WHERE expires_at < $1")
+                    .bind(*now)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
 }

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Game, GameError, GameId, Region, validate_delivery_url};
-use crate::store::{Store, is_unique_violation, now_ms, random_token};
+use crate::store::{Store, Tx, now_ms, random_token};
 
 /// What an operator gives to create a game.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,26 +74,15 @@ pub async fn create(store: &Store, new: NewGame) -> Result<(Game, ApiKey, String
         key_id: crate::store::new_id("ck_"),
         secret: random_token("cs_"),
     };
-    let mut tx = store.begin_write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO games (id, name, default_region, delivery_url, delivery_secret, enabled, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-    )
-    .bind(new.id.as_str().to_owned())
-    .bind(new.name.trim().to_owned())
-    .bind(new.default_region.as_str().to_owned())
-    .bind(new.delivery_url.clone())
-    .bind(delivery_secret.clone())
-    .bind(true)
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Err(GameError::Exists(new.id)),
-        other => other?,
+    let created = NewRows {
+        new: new.clone(),
+        key: key.clone(),
+        delivery_secret: delivery_secret.clone(),
+        now,
     };
-    insert_key(&mut tx, &new.id, &key, now).await?;
-    tx.commit().await?;
+    store
+        .write(created, |tx, created| Box::pin(insert_game(tx, created)))
+        .await?;
     let game = Game {
         id: new.id,
         name: new.name.trim().to_owned(),
@@ -106,12 +95,37 @@ pub async fn create(store: &Store, new: NewGame) -> Result<(Game, ApiKey, String
     Ok((game, key, delivery_secret))
 }
 
-async fn insert_key(
-    tx: &mut crate::store::Tx,
-    game: &GameId,
-    key: &ApiKey,
+/// What a new game writes.
+struct NewRows {
+    new: NewGame,
+    key: ApiKey,
+    delivery_secret: String,
     now: i64,
-) -> Result<(), sqlx::Error> {
+}
+
+async fn insert_game(tx: &mut Tx, rows: &NewRows) -> Result<(), GameError> {
+    let new = &rows.new;
+    let inserted = sqlx::query(
+        "INSERT INTO games (id, name, default_region, delivery_url, delivery_secret, enabled, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(new.id.as_str().to_owned())
+    .bind(new.name.trim().to_owned())
+    .bind(new.default_region.as_str().to_owned())
+    .bind(new.delivery_url.clone())
+    .bind(rows.delivery_secret.clone())
+    .bind(true)
+    .bind(rows.now)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(GameError::Exists(new.id.clone()));
+    }
+    insert_key(tx, &new.id, &rows.key, rows.now).await?;
+    Ok(())
+}
+
+async fn insert_key(tx: &mut Tx, game: &GameId, key: &ApiKey, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO game_api_keys (key_id, game_id, secret, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, NULL)",
@@ -120,7 +134,7 @@ async fn insert_key(
     .bind(game.as_str().to_owned())
     .bind(key.secret.clone())
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -148,21 +162,28 @@ pub async fn update(store: &Store, id: &str, patch: GamePatch) -> Result<Game, G
     if let Some(url) = &patch.delivery_url {
         validate_delivery_url(url).map_err(GameError::Invalid)?;
     }
-    let mut tx = store.begin_write().await?;
+    store
+        .write((id.to_owned(), patch), |tx, (id, patch)| {
+            Box::pin(update_game(tx, id, patch))
+        })
+        .await
+}
+
+async fn update_game(tx: &mut Tx, id: &str, patch: &GamePatch) -> Result<Game, GameError> {
     let row = sqlx::query("SELECT * FROM games WHERE id = $1")
         .bind(id.to_owned())
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| GameError::NotFound(id.to_owned()))?;
     let mut game = game_from_row(&row)?;
-    if let Some(name) = patch.name {
+    if let Some(name) = &patch.name {
         game.name = name.trim().to_owned();
     }
-    if let Some(region) = patch.default_region {
-        game.default_region = region;
+    if let Some(region) = &patch.default_region {
+        game.default_region = region.clone();
     }
-    if let Some(url) = patch.delivery_url {
-        game.delivery_url = url;
+    if let Some(url) = &patch.delivery_url {
+        game.delivery_url = url.clone();
     }
     if let Some(enabled) = patch.enabled {
         game.enabled = enabled;
@@ -180,7 +201,6 @@ pub async fn update(store: &Store, id: &str, patch: GamePatch) -> Result<Game, G
     .bind(id.to_owned())
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(game)
 }
 
@@ -194,33 +214,70 @@ pub async fn rotate_api_key(store: &Store, id: &str, grace_s: u64) -> Result<Api
         secret: random_token("cs_"),
     };
     let expires = now.saturating_add((grace_s as i64).saturating_mul(1000));
-    let mut tx = store.begin_write().await?;
-    sqlx::query(
-        "UPDATE game_api_keys SET expires_at = $1 \
-         WHERE game_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
-    )
-    .bind(expires)
-    .bind(game.id.as_str().to_owned())
-    .execute(&mut *tx)
-    .await?;
-    insert_key(&mut tx, &game.id, &key, now).await?;
-    tx.commit().await?;
+    let rotation = (game.id, key.clone(), expires, now);
+    store
+        .write(rotation, |tx, (game, key, expires, now)| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE game_api_keys SET expires_at = $1 \
+                     WHERE game_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+                )
+                .bind(*expires)
+                .bind(game.as_str().to_owned())
+                .execute(&mut *tx)
+                .await?;
+                insert_key(tx, game, key, *now).await
+            })
+        })
+        .await?;
     Ok(key)
 }
 
 /// Replaces the secret deliveries are signed with, returning the new one once.
 pub async fn rotate_delivery_secret(store: &Store, id: &str) -> Result<String, GameError> {
     let secret = random_token("cds_");
-    let done = sqlx::query("UPDATE games SET delivery_secret = $1, updated_at = $2 WHERE id = $3")
-        .bind(secret.clone())
-        .bind(now_ms())
-        .bind(id.to_owned())
-        .execute(store.writer())
+    let change = (secret.clone(), id.to_owned(), now_ms());
+    let done = store
+        .write(change, |tx, (secret, id, now)| {
+            Box::pin(async move {
+                sqlx::query("UPDATE games SET delivery_secret = $1, updated_at = $2 WHERE id = $3")
+                    .bind(secret.clone())
+                    .bind(*now)
+                    .bind(id.clone())
+                    .execute(&mut *tx)
+                    .await
+            })
+        })
         .await?;
     if done.rows_affected() == 0 {
         return Err(GameError::NotFound(id.to_owned()));
     }
     Ok(secret)
+}
+
+/// Where a game's events go, and the secret they are signed with.
+#[derive(Debug, Clone)]
+pub struct DeliveryTarget {
+    pub url: String,
+    pub secret: String,
+}
+
+/// The delivery target of `game`; `None` if there is no such game.
+pub async fn delivery_target(
+    store: &Store,
+    game: &GameId,
+) -> Result<Option<DeliveryTarget>, sqlx::Error> {
+    let row = sqlx::query("SELECT delivery_url, delivery_secret FROM games WHERE id = $1")
+        .bind(game.as_str().to_owned())
+        .fetch_optional(store.pool())
+        .await?;
+    row.map(|row| {
+        Ok(DeliveryTarget {
+            url: row.try_get("delivery_url")?,
+            secret: row.try_get("delivery_secret")?,
+        })
+    })
+    .transpose()
 }
 
 /// A key that is still valid, with its game.

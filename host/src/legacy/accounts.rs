@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use super::{GUEST_USERNAME, Legacy, LegacyError};
 use crate::games::GameId;
 use crate::players::{Player, Session, escape_like};
-use crate::store::{Store, is_unique_violation, new_id, now_ms};
+use crate::store::{Store, Tx, new_id, now_ms};
 
 /// What a new legacy player starts with, as in the old system.
 pub const START_LEVEL: i64 = 1;
@@ -195,18 +195,24 @@ impl Legacy {
             .player_by_pid(pid)
             .await?
             .ok_or(LegacyError::UnknownPlayer)?;
-        sqlx::query(
-            "INSERT INTO legacy_profiles (player_id, level, gold, icon, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (player_id) DO NOTHING",
-        )
-        .bind(player_id)
-        .bind(START_LEVEL)
-        .bind(START_GOLD)
-        .bind(START_ICON.to_owned())
-        .bind(now_ms())
-        .execute(self.store.writer())
-        .await?;
-        let row = select().fetch_one(self.store.writer()).await?;
+        self.store
+            .write(player_id, |tx, player_id| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO legacy_profiles (player_id, level, gold, icon, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (player_id) DO NOTHING",
+                    )
+                    .bind(player_id.clone())
+                    .bind(START_LEVEL)
+                    .bind(START_GOLD)
+                    .bind(START_ICON.to_owned())
+                    .bind(now_ms())
+                    .execute(&mut *tx)
+                    .await
+                })
+            })
+            .await?;
+        let row = select().fetch_one(self.store.pool()).await?;
         Ok(profile_from_row(&row)?)
     }
 
@@ -233,17 +239,27 @@ impl Legacy {
             validate_icon(icon)?;
         }
         let profile = self.profile(pid).await?;
-        sqlx::query(
-            "UPDATE legacy_profiles SET level = COALESCE($1, level), gold = COALESCE($2, gold), \
-             icon = COALESCE($3, icon), updated_at = $4 WHERE player_id = $5",
-        )
-        .bind(change.level)
-        .bind(change.gold)
-        .bind(change.icon)
-        .bind(now_ms())
-        .bind(profile.player_id.clone())
-        .execute(self.store.writer())
-        .await?;
+        self.store
+            .write(
+                (change, profile.player_id.clone()),
+                |tx, (change, player_id)| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "UPDATE legacy_profiles SET level = COALESCE($1, level), \
+                         gold = COALESCE($2, gold), icon = COALESCE($3, icon), updated_at = $4 \
+                         WHERE player_id = $5",
+                        )
+                        .bind(change.level)
+                        .bind(change.gold)
+                        .bind(change.icon.clone())
+                        .bind(now_ms())
+                        .bind(player_id.clone())
+                        .execute(&mut *tx)
+                        .await
+                    })
+                },
+            )
+            .await?;
         self.profile(pid).await
     }
 
@@ -330,26 +346,71 @@ pub(super) async fn insert_player(
     imported: Option<ImportedProfile>,
     created_at: i64,
 ) -> Result<Option<Profile>, LegacyError> {
-    let now = now_ms();
-    let player_id = new_id("pl_");
-    let mut tx = store.begin_write().await?;
+    let new = NewLegacyPlayer {
+        game: game.clone(),
+        player_id: new_id("pl_"),
+        pid: pid.to_owned(),
+        name: name.to_owned(),
+        password_hash: password_hash.to_owned(),
+        imported,
+        created_at,
+        now: now_ms(),
+    };
+    let Some((legacy_id, level, gold, icon)) = store
+        .write(new.clone(), |tx, new| Box::pin(insert_player_in(tx, new)))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let player_id = new.player_id;
+    Ok(Some(Profile {
+        id: legacy_id,
+        pid: pid.to_owned(),
+        name: name.to_owned(),
+        level,
+        gold,
+        icon,
+        created_at,
+        player_id,
+    }))
+}
+
+/// What inserting a legacy player writes.
+#[derive(Clone)]
+struct NewLegacyPlayer {
+    game: GameId,
+    player_id: String,
+    pid: String,
+    name: String,
+    password_hash: String,
+    imported: Option<ImportedProfile>,
+    created_at: i64,
+    now: i64,
+}
+
+/// Inserts the player and their profile; `None` when the pid is taken. Returns the profile's
+/// id, level, gold and icon.
+async fn insert_player_in(
+    tx: &mut Tx,
+    new: &NewLegacyPlayer,
+) -> Result<Option<(i64, i64, i64, String)>, LegacyError> {
     let inserted = sqlx::query(
         "INSERT INTO players (id, game_id, username, password_hash, display_name, email, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, '', $6, $7)",
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, '', $6, $7) ON CONFLICT DO NOTHING",
     )
-    .bind(player_id.clone())
-    .bind(game.as_str().to_owned())
-    .bind(pid.to_owned())
-    .bind(password_hash.to_owned())
-    .bind(name.to_owned())
-    .bind(created_at)
-    .bind(now)
+    .bind(new.player_id.clone())
+    .bind(new.game.as_str().to_owned())
+    .bind(new.pid.clone())
+    .bind(new.password_hash.clone())
+    .bind(new.name.clone())
+    .bind(new.created_at)
+    .bind(new.now)
     .execute(&mut *tx)
-    .await;
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Ok(None),
-        other => other?,
-    };
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let imported = &new.imported;
     let (level, gold, icon) = imported
         .as_ref()
         .map_or((START_LEVEL, START_GOLD, START_ICON.to_owned()), |i| {
@@ -377,27 +438,17 @@ pub(super) async fn insert_player(
          updated_at) VALUES ({id_value}$1, $2, $3, $4, $5, $6) RETURNING legacy_id"
     );
     let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(insert))
-        .bind(player_id.clone())
+        .bind(new.player_id.clone())
         .bind(imported.as_ref().map(|i| i.legacy_id))
         .bind(level)
         .bind(gold)
         .bind(icon.clone())
-        .bind(now);
+        .bind(new.now);
     if let Some(id) = wanted_id {
         query = query.bind(id);
     }
     let legacy_id: i64 = query.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(Some(Profile {
-        id: legacy_id,
-        pid: pid.to_owned(),
-        name: name.to_owned(),
-        level,
-        gold,
-        icon,
-        created_at,
-        player_id,
-    }))
+    Ok(Some((legacy_id, level, gold, icon)))
 }
 
 /// The Coffer player id of a pid in `game`.

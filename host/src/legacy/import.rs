@@ -224,13 +224,19 @@ async fn reserve_old_ids(store: &Store, old: &mut MySqlConnection) -> Result<(),
     let old_max: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS SIGNED) FROM users")
         .fetch_one(&mut *old)
         .await?;
-    sqlx::query(
-        "SELECT setval(pg_get_serial_sequence('legacy_profiles', 'legacy_id'), \
-         GREATEST((SELECT COALESCE(MAX(legacy_id), 0) FROM legacy_profiles), $1, 1))",
-    )
-    .bind(old_max)
-    .execute(store.writer())
-    .await?;
+    store
+        .write(old_max, |tx, old_max| {
+            Box::pin(async move {
+                sqlx::query(
+                    "SELECT setval(pg_get_serial_sequence('legacy_profiles', 'legacy_id'), \
+                     GREATEST((SELECT COALESCE(MAX(legacy_id), 0) FROM legacy_profiles), $1, 1))",
+                )
+                .bind(*old_max)
+                .execute(&mut *tx)
+                .await
+            })
+        })
+        .await?;
     Ok(())
 }
 
@@ -303,23 +309,42 @@ async fn import_records(
         let pay_s: Option<i64> = row.try_get("pay_s")?;
         let created_s: i64 = row.try_get("created_s")?;
         let pay_ms = pay_s.unwrap_or(created_s).saturating_mul(1000);
-        let done = sqlx::query(
-            "INSERT INTO legacy_payment_records (bill_no, legacy_record_id, user_id, user_name, \
-             amount, pay_time, product_id, product_info, product_details, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-        )
-        .bind(row.try_get::<String, _>("order_no")?)
-        .bind(row.try_get::<i64, _>("id")?)
-        .bind(user_id)
-        .bind(row.try_get::<String, _>("user_name")?)
-        .bind(row.try_get::<String, _>("amount")?)
-        .bind(pay_ms)
-        .bind(row.try_get::<Option<String>, _>("product_id")?)
-        .bind(row.try_get::<Option<String>, _>("product_info")?)
-        .bind(row.try_get::<Option<String>, _>("product_details")?)
-        .bind(created_s.saturating_mul(1000))
-        .execute(store.writer())
-        .await?;
+        let imported = ImportedRecord {
+            bill_no: row.try_get("order_no")?,
+            legacy_record_id: row.try_get("id")?,
+            user_id,
+            user_name: row.try_get("user_name")?,
+            amount: row.try_get("amount")?,
+            pay_time: pay_ms,
+            product_id: row.try_get("product_id")?,
+            product_info: row.try_get("product_info")?,
+            product_details: row.try_get("product_details")?,
+            created_at: created_s.saturating_mul(1000),
+        };
+        let done = store
+            .write(imported, |tx, r| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO legacy_payment_records (bill_no, legacy_record_id, user_id, \
+                         user_name, amount, pay_time, product_id, product_info, product_details, \
+                         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(r.bill_no.clone())
+                    .bind(r.legacy_record_id)
+                    .bind(r.user_id.clone())
+                    .bind(r.user_name.clone())
+                    .bind(r.amount.clone())
+                    .bind(r.pay_time)
+                    .bind(r.product_id.clone())
+                    .bind(r.product_info.clone())
+                    .bind(r.product_details.clone())
+                    .bind(r.created_at)
+                    .execute(&mut *tx)
+                    .await
+                })
+            })
+            .await?;
         if done.rows_affected() == 1 {
             report.records_imported += 1;
         } else {
@@ -327,4 +352,18 @@ async fn import_records(
         }
     }
     Ok(())
+}
+
+/// A payment record of the old database, as the write job sees it.
+struct ImportedRecord {
+    bill_no: String,
+    legacy_record_id: i64,
+    user_id: String,
+    user_name: String,
+    amount: String,
+    pay_time: i64,
+    product_id: Option<String>,
+    product_info: Option<String>,
+    product_details: Option<String>,
+    created_at: i64,
 }

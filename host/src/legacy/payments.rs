@@ -15,7 +15,7 @@ use crate::orders::{
     OrderView, PaymentChoice,
 };
 use crate::players::Player;
-use crate::store::now_ms;
+use crate::store::{Tx, now_ms};
 
 /// `/api/pay`'s form fields, as the old client sends them (names and all).
 pub type PayForm = BTreeMap<String, String>;
@@ -118,6 +118,44 @@ pub struct PaymentRow {
 
 /// Most rows one listing returns (the old routes had no paging).
 pub const MAX_ROWS: i64 = 1000;
+
+/// A payment record to write, as the write job sees it.
+struct Record {
+    bill_no: String,
+    order_no: String,
+    user_id: String,
+    user_name: String,
+    amount: String,
+    pay_time: i64,
+    product_id: Option<String>,
+    product_info: Option<String>,
+    product_details: Option<String>,
+}
+
+/// Writes the record unless the bill has one; returns whose the bill's record is.
+async fn record_in(tx: &mut Tx, record: &Record) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO legacy_payment_records (bill_no, coffer_order_no, user_id, user_name, \
+         amount, pay_time, product_id, product_info, product_details, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(record.bill_no.clone())
+    .bind(record.order_no.clone())
+    .bind(record.user_id.clone())
+    .bind(record.user_name.clone())
+    .bind(record.amount.clone())
+    .bind(record.pay_time)
+    .bind(record.product_id.clone())
+    .bind(record.product_info.clone())
+    .bind(record.product_details.clone())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_scalar("SELECT user_id FROM legacy_payment_records WHERE coffer_order_no = $1")
+        .bind(record.order_no.clone())
+        .fetch_optional(&mut *tx)
+        .await
+}
 
 fn field<'f>(form: &'f PayForm, name: &str) -> &'f str {
     form.get(name).map_or("", |v| v.trim())
@@ -478,29 +516,21 @@ impl Legacy {
         let product_id = bounded(upload.product_id, 64, "product_id")?;
         let product_info = bounded(upload.product_info, 1000, "product_info")?;
         let product_details = bounded(upload.product_details, 8192, "product_details")?;
-        sqlx::query(
-            "INSERT INTO legacy_payment_records (bill_no, coffer_order_no, user_id, user_name, \
-             amount, pay_time, product_id, product_info, product_details, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-        )
-        .bind(view.merchant_order_no.clone())
-        .bind(view.order_no.to_string())
-        .bind(profile.pid.clone())
-        .bind(profile.name.clone())
-        .bind(view.amount.amount.clone())
-        .bind(paid_at)
-        .bind(product_id)
-        .bind(product_info)
-        .bind(product_details)
-        .bind(now_ms())
-        .execute(self.store.writer())
-        .await?;
-        let stored: Option<String> = sqlx::query_scalar(
-            "SELECT user_id FROM legacy_payment_records WHERE coffer_order_no = $1",
-        )
-        .bind(view.order_no.to_string())
-        .fetch_optional(self.store.writer())
-        .await?;
+        let record = Record {
+            bill_no: view.merchant_order_no.clone(),
+            order_no: view.order_no.to_string(),
+            user_id: profile.pid.clone(),
+            user_name: profile.name.clone(),
+            amount: view.amount.amount.clone(),
+            pay_time: paid_at,
+            product_id,
+            product_info,
+            product_details,
+        };
+        let stored = self
+            .store
+            .write(record, |tx, record| Box::pin(record_in(tx, record)))
+            .await?;
         match stored {
             Some(user_id) if user_id == profile.pid => Ok(()),
             Some(_) => Err(LegacyError::Refused("该订单已由其他玩家记录".into())),

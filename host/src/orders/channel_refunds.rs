@@ -57,7 +57,7 @@ async fn refund_totals(tx: &mut Tx, order_no: &OrderNo) -> Result<(i64, i64), sq
          FROM refunds WHERE order_no = $1",
     )
     .bind(order_no.to_string())
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok((row.try_get("done")?, row.try_get("open")?))
 }
@@ -76,7 +76,7 @@ pub(super) async fn record(
     .bind(attempt.channel.clone())
     .bind(attempt.payment_ref.clone())
     .bind(clean_id(refund.channel_refund_no))
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     if known.is_some() {
         return Ok(Recorded::Known);
@@ -151,7 +151,7 @@ pub(super) async fn record(
     .bind(scrub(refund.channel_status))
     .bind(now)
     .bind(clean_id(refund.channel_refund_no))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     credit(tx, order, &refund_no, amount).await?;
     tracing::warn!(order_no = %order.order_no, %refund_no, amount, channel = %attempt.channel, "refund made at the channel recorded; the game is told to take the items back");
@@ -185,7 +185,7 @@ pub(super) async fn credit(
         sqlx::query("UPDATE orders SET refunded_minor = $1 WHERE order_no = $2")
             .bind(refunded)
             .bind(order.order_no.to_string())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         let mut order = order.clone();
         order.status = to;

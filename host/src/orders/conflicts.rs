@@ -33,7 +33,7 @@ pub(super) async fn record(tx: &mut Tx, conflict: Conflict<'_>) -> Result<(), sq
     .bind(conflict.channel_txn_id.map(clean_id))
     .bind(scrub(&conflict.detail))
     .bind(now_ms())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::games::GameId;
-use crate::store::{Store, instance, now_ms};
+use crate::store::{Store, Tx, instance, now_ms};
 
 /// What to do with a request that carries a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,85 +101,18 @@ impl Idempotency {
         key: &str,
         fingerprint: &str,
     ) -> Result<Claim, sqlx::Error> {
-        let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (game_id, idempotency_key, request_sha256, state, \
-             response_status, response_body, created_at, locked_at, instance_id) \
-             VALUES ($1, $2, $3, 'running', NULL, NULL, $4, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(game.as_str().to_owned())
-        .bind(key.to_owned())
-        .bind(fingerprint.to_owned())
-        .bind(now)
-        .bind(self.instance.clone())
-        .execute(self.store.writer())
-        .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Claim::Run(Lease(now)));
-        }
-        let Some(row) = sqlx::query(
-            "SELECT request_sha256, state, response_status, response_body, created_at, locked_at, \
-             instance_id FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2",
-        )
-        .bind(game.as_str().to_owned())
-        .bind(key.to_owned())
-        .fetch_optional(self.store.pool())
-        .await?
-        else {
-            // Released between our insert and our read: the caller may simply retry.
-            return Ok(Claim::InProgress);
+        let ask = ClaimAsk {
+            game: game.as_str().to_owned(),
+            key: key.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            instance: self.instance.clone(),
+            now: now_ms(),
+            ttl_ms: self.ttl_ms,
+            lock_ms: self.lock_ms,
         };
-        let created_at: i64 = row.try_get("created_at")?;
-        if created_at < now - self.ttl_ms {
-            // Expired but not yet purged: forget it (only that old row) and claim afresh.
-            sqlx::query(
-                "DELETE FROM idempotency_keys \
-                 WHERE game_id = $1 AND idempotency_key = $2 AND created_at = $3",
-            )
-            .bind(game.as_str().to_owned())
-            .bind(key.to_owned())
-            .bind(created_at)
-            .execute(self.store.writer())
-            .await?;
-            return Box::pin(self.claim(game, key, fingerprint)).await;
-        }
-        if row.try_get::<String, _>("request_sha256")? != fingerprint {
-            return Ok(Claim::Mismatch);
-        }
-        if row.try_get::<String, _>("state")? == "done" {
-            let status: i64 = row.try_get("response_status")?;
-            return Ok(Claim::Replay {
-                status: status as u16,
-                body: row.try_get("response_body")?,
-            });
-        }
-        // Running. If its holder is gone (its instance died: restarted, or silent) or has held
-        // the key too long, take it over, atomically, so that only one retry does.
-        let locked_at: i64 = row.try_get("locked_at")?;
-        let holder: Option<String> = row.try_get("instance_id")?;
-        let holder_gone = match holder.as_deref() {
-            Some(holder) if holder != self.instance => {
-                !instance::is_alive(self.store.pool(), holder).await?
-            }
-            _ => false,
-        };
-        if holder_gone || locked_at < now - self.lock_ms {
-            let taken = sqlx::query(
-                "UPDATE idempotency_keys SET locked_at = $1, instance_id = $5 \
-                 WHERE game_id = $2 AND idempotency_key = $3 AND state = 'running' AND locked_at = $4",
-            )
-            .bind(now)
-            .bind(game.as_str().to_owned())
-            .bind(key.to_owned())
-            .bind(locked_at)
-            .bind(self.instance.clone())
-            .execute(self.store.writer())
-            .await?;
-            if taken.rows_affected() == 1 {
-                return Ok(Claim::Run(Lease(now)));
-            }
-        }
-        Ok(Claim::InProgress)
+        self.store
+            .write(ask, |tx, ask| Box::pin(claim_in(tx, ask)))
+            .await
     }
 
     /// What a replayed request may get, without claiming anything.
@@ -195,7 +128,7 @@ impl Idempotency {
         )
         .bind(game.as_str().to_owned())
         .bind(key.to_owned())
-        .fetch_optional(self.store.writer())
+        .fetch_optional(self.store.pool())
         .await?;
         let Some(row) = row.filter(|r| {
             r.try_get::<i64, _>("created_at")
@@ -225,42 +158,160 @@ impl Idempotency {
         status: u16,
         body: &str,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 \
-             WHERE game_id = $3 AND idempotency_key = $4 AND state = 'running' AND locked_at = $5",
-        )
-        .bind(i64::from(status))
-        .bind(body.to_owned())
-        .bind(game.as_str().to_owned())
-        .bind(key.to_owned())
-        .bind(lease.0)
-        .execute(self.store.writer())
-        .await?;
-        Ok(())
+        let answer = (
+            game.as_str().to_owned(),
+            key.to_owned(),
+            lease.0,
+            i64::from(status),
+            body.to_owned(),
+        );
+        self.store
+            .write(answer, |tx, (game, key, lease, status, body)| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET state = 'done', response_status = $1, \
+                         response_body = $2 WHERE game_id = $3 AND idempotency_key = $4 \
+                         AND state = 'running' AND locked_at = $5",
+                    )
+                    .bind(*status)
+                    .bind(body.clone())
+                    .bind(game.clone())
+                    .bind(key.clone())
+                    .bind(*lease)
+                    .execute(&mut *tx)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Forgets a key whose request changed nothing, so it can be retried.
     pub async fn release(&self, game: &GameId, key: &str, lease: Lease) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2 \
-             AND state = 'running' AND locked_at = $3",
-        )
-        .bind(game.as_str().to_owned())
-        .bind(key.to_owned())
-        .bind(lease.0)
-        .execute(self.store.writer())
-        .await?;
-        Ok(())
+        let held = (game.as_str().to_owned(), key.to_owned(), lease.0);
+        self.store
+            .write(held, |tx, (game, key, lease)| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "DELETE FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2 \
+                         AND state = 'running' AND locked_at = $3",
+                    )
+                    .bind(game.clone())
+                    .bind(key.clone())
+                    .bind(*lease)
+                    .execute(&mut *tx)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Forgets keys older than the TTL; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(now_ms() - self.ttl_ms)
-            .execute(self.store.writer())
-            .await?;
-        Ok(done.rows_affected())
+        self.store
+            .write(now_ms() - self.ttl_ms, |tx, before| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                        .bind(*before)
+                        .execute(&mut *tx)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
     }
+}
+
+/// A claim, as the write job sees it.
+struct ClaimAsk {
+    game: String,
+    key: String,
+    fingerprint: String,
+    instance: String,
+    now: i64,
+    ttl_ms: i64,
+    lock_ms: i64,
+}
+
+async fn claim_in(tx: &mut Tx, ask: &ClaimAsk) -> Result<Claim, sqlx::Error> {
+    let insert = || {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (game_id, idempotency_key, request_sha256, state, \
+             response_status, response_body, created_at, locked_at, instance_id) \
+             VALUES ($1, $2, $3, 'running', NULL, NULL, $4, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(ask.game.clone())
+        .bind(ask.key.clone())
+        .bind(ask.fingerprint.clone())
+        .bind(ask.now)
+        .bind(ask.instance.clone())
+    };
+    if insert().execute(&mut *tx).await?.rows_affected() == 1 {
+        return Ok(Claim::Run(Lease(ask.now)));
+    }
+    let Some(row) = sqlx::query(
+        "SELECT request_sha256, state, response_status, response_body, created_at, locked_at, \
+         instance_id FROM idempotency_keys WHERE game_id = $1 AND idempotency_key = $2",
+    )
+    .bind(ask.game.clone())
+    .bind(ask.key.clone())
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        // Written and gone within this transaction: cannot happen; be safe.
+        return Ok(Claim::InProgress);
+    };
+    let created_at: i64 = row.try_get("created_at")?;
+    if created_at < ask.now - ask.ttl_ms {
+        // Expired but not yet purged: forget it (only that old row) and claim afresh.
+        sqlx::query(
+            "DELETE FROM idempotency_keys \
+             WHERE game_id = $1 AND idempotency_key = $2 AND created_at = $3",
+        )
+        .bind(ask.game.clone())
+        .bind(ask.key.clone())
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        insert().execute(&mut *tx).await?;
+        return Ok(Claim::Run(Lease(ask.now)));
+    }
+    if row.try_get::<String, _>("request_sha256")? != ask.fingerprint {
+        return Ok(Claim::Mismatch);
+    }
+    if row.try_get::<String, _>("state")? == "done" {
+        let status: i64 = row.try_get("response_status")?;
+        return Ok(Claim::Replay {
+            status: status as u16,
+            body: row.try_get("response_body")?,
+        });
+    }
+    // Running. If its holder is gone (its instance died: restarted, or silent) or has held the
+    // key too long, take it over, atomically, so that only one retry does.
+    let locked_at: i64 = row.try_get("locked_at")?;
+    let holder: Option<String> = row.try_get("instance_id")?;
+    let holder_gone = match holder.as_deref() {
+        Some(holder) if holder != ask.instance => !instance::is_alive(&mut *tx, holder).await?,
+        _ => false,
+    };
+    if holder_gone || locked_at < ask.now - ask.lock_ms {
+        let taken = sqlx::query(
+            "UPDATE idempotency_keys SET locked_at = $1, instance_id = $5 \
+             WHERE game_id = $2 AND idempotency_key = $3 AND state = 'running' AND locked_at = $4",
+        )
+        .bind(ask.now)
+        .bind(ask.game.clone())
+        .bind(ask.key.clone())
+        .bind(locked_at)
+        .bind(ask.instance.clone())
+        .execute(&mut *tx)
+        .await?;
+        if taken.rows_affected() == 1 {
+            return Ok(Claim::Run(Lease(ask.now)));
+        }
+    }
+    Ok(Claim::InProgress)
 }
 
 #[cfg(test)]

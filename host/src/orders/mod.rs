@@ -4,10 +4,12 @@
 //! Creating an order commits the order, its stock and purchase-limit holds and its first
 //! attempt in one transaction before any channel is called; the channel's answer is recorded
 //! in a second one. A crash or a channel failure in between leaves a pending order with an
-//! attempt that says how far it got, never a half-written order.
+//! attempt that says how far it got, never a half-written order. Every write is a job of the
+//! store's write path (batched into shared commits on SQLite).
 
 mod channel_refunds;
 mod conflicts;
+mod create;
 pub mod idempotency;
 mod model;
 mod order_no;
@@ -30,14 +32,14 @@ const UNKNOWN_OUTCOME_QUERY_DELAYS: [Duration; 3] = [
     Duration::from_secs(30),
 ];
 
-use coffer_money::Currency;
 use coffer_plugin_runtime::Registry;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::channels::http::ChannelHttp;
 use crate::config::OrdersConfig;
-use crate::games::{GameId, Region};
-use crate::store::{Store, is_unique_violation, now_ms};
+use crate::games::GameId;
+use crate::players::Players;
+use crate::store::Store;
 pub use model::{Attempt, Failure, Flow, NextAction, Order, OrderView};
 pub use order_no::OrderNo;
 pub use payment::{
@@ -107,6 +109,7 @@ impl From<TransitionError> for OrderError {
 pub struct Orders {
     store: Store,
     catalog: Catalog,
+    players: Players,
     registry: Arc<Registry>,
     http: ChannelHttp,
     config: OrdersConfig,
@@ -123,6 +126,7 @@ impl Orders {
     pub fn new(
         store: Store,
         catalog: Catalog,
+        players: Players,
         registry: Arc<Registry>,
         config: OrdersConfig,
         public_url: &str,
@@ -135,6 +139,7 @@ impl Orders {
         Self {
             store,
             catalog,
+            players,
             registry,
             http,
             config,
@@ -175,390 +180,6 @@ impl Orders {
             }
             None => Ok(None),
         }
-    }
-
-    /// Creates an order and starts its first payment attempt. `Ok` once the order exists,
-    /// whatever became of the attempt (see [`Attempt::status`]).
-    pub async fn create(
-        &self,
-        game: &GameId,
-        default_region: &Region,
-        request: CreateOrder,
-    ) -> Result<OrderView, OrderError> {
-        request.validate()?;
-        let currency = request
-            .currency
-            .as_deref()
-            .map(Currency::parse)
-            .transpose()
-            .map_err(|e| OrderError::Invalid(format!("currency: {e}")))?;
-        let region = request
-            .region
-            .clone()
-            .unwrap_or_else(|| default_region.clone());
-        // Read fresh, not from the catalog cache: price, sale window and limits must be the
-        // ones in force now, whichever instance changed them.
-        let sku = match self.catalog.sku(game, &request.sku).await {
-            Ok(sku) => sku,
-            Err(CatalogError::NotFound(_)) => {
-                return Err(OrderError::UnknownSku(request.sku.clone()));
-            }
-            Err(e) => return Err(catalog_error(e)),
-        };
-        let now = now_ms();
-        if !sku.spec.on_sale_at(now) {
-            return Err(OrderError::NotOnSale(request.sku.clone()));
-        }
-        let amount = match request.fixed_amount {
-            Some(amount) => amount,
-            None => sku
-                .spec
-                .price_for(&region, currency)
-                .map_err(|e| OrderError::NoPrice(e.to_string()))?,
-        };
-        let choice = &request.payment;
-        let channel = routing::choose(
-            &self.registry,
-            choice.channel.as_deref(),
-            &choice.method,
-            choice.flow,
-            amount,
-            region.as_str(),
-        )
-        .await?;
-
-        let order = Order {
-            order_no: OrderNo::generate(),
-            game: game.clone(),
-            player_id: request.player_id.clone(),
-            merchant_order_no: request.merchant_order_no.clone(),
-            sku: sku.spec.code.clone(),
-            region,
-            amount,
-            subject: sku.spec.title.clone(),
-            grants: sku.spec.grants.clone(),
-            status: OrderStatus::Pending,
-            holds_stock: sku.spec.stock_total.is_some(),
-            client_ip: request.client_ip.clone(),
-            device: request.device.clone(),
-            expires_at: now + (self.config.expire_after_s as i64) * 1000,
-            paid_at: None,
-            refunded_minor: 0,
-            delivery_hold_ms: request.delivery_hold_ms,
-            created_at: now,
-            updated_at: now,
-        };
-        let attempt = new_attempt(&order.order_no, 1, channel.id(), choice);
-        self.insert_new_order(&order, sku.spec.effective_limit(), &attempt)
-            .await?;
-        Ok(self
-            .run_detached(order, channel, request.payment, attempt)
-            .await)
-    }
-
-    /// Runs a recorded attempt on a task of its own and waits for it. Once a payment may be on
-    /// its way to the channel, recording what became of it (the attempt, the settlement, the
-    /// event) must not depend on the caller: an HTTP client that hangs up, or a request that
-    /// times out, drops the caller's future, never this task.
-    async fn run_detached(
-        &self,
-        order: Order,
-        channel: Arc<coffer_plugin_runtime::Channel>,
-        choice: PaymentChoice,
-        attempt: Attempt,
-    ) -> OrderView {
-        let this = self.clone();
-        let fallback = OrderView::new(order.clone(), Some(unrecorded(attempt.clone())));
-        let task =
-            tokio::spawn(async move { this.run_recorded(&order, channel, &choice, attempt).await });
-        match task.await {
-            Ok(view) => view,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            // The runtime is shutting down: the attempt is settled by query after the restart.
-            Err(_) => fallback,
-        }
-    }
-
-    /// Runs an attempt whose order exists. From here on the answer must carry the order, even
-    /// when recording the outcome fails: the channel may have taken the money.
-    async fn run_recorded(
-        &self,
-        order: &Order,
-        channel: Arc<coffer_plugin_runtime::Channel>,
-        choice: &PaymentChoice,
-        attempt: Attempt,
-    ) -> OrderView {
-        let fallback = attempt.clone();
-        match self.run_attempt(order, channel, choice, attempt).await {
-            Ok(view) => view,
-            Err(error) => {
-                tracing::error!(order_no = %order.order_no, %error, "cannot record a payment attempt's outcome; it will be settled by query");
-                OrderView::new(order.clone(), Some(unrecorded(fallback)))
-            }
-        }
-    }
-
-    /// The order row, its holds and its first attempt, in one transaction.
-    async fn insert_new_order(
-        &self,
-        order: &Order,
-        limit: Option<i64>,
-        attempt: &Attempt,
-    ) -> Result<(), OrderError> {
-        let mut tx = self.store.begin_write().await?;
-        let player_game: Option<String> =
-            sqlx::query_scalar("SELECT game_id FROM players WHERE id = $1")
-                .bind(order.player_id.clone())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if player_game.as_deref() != Some(order.game.as_str()) {
-            return Err(OrderError::UnknownPlayer(order.player_id.clone()));
-        }
-        // Read inside the transaction: asking the pool for a second connection while holding
-        // one could starve it under load.
-        if let Some(order_no) =
-            store::order_no_for_merchant(&mut *tx, &order.game, &order.merchant_order_no).await?
-        {
-            return Err(OrderError::DuplicateMerchantOrderNo {
-                merchant_order_no: order.merchant_order_no.clone(),
-                order_no,
-            });
-        }
-        let counted = crate::catalog::count_purchase(
-            &mut tx,
-            &order.player_id,
-            &order.game,
-            &order.sku,
-            limit.unwrap_or(i64::MAX),
-        )
-        .await?;
-        let refusal = if !counted {
-            Some(OrderError::LimitReached(order.sku.clone()))
-        } else if order.holds_stock
-            && !crate::catalog::reserve_stock(&mut tx, &order.game, &order.sku).await?
-        {
-            Some(OrderError::SoldOut(order.sku.clone()))
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
-            // On PostgreSQL a concurrent request with the same merchant_order_no may have
-            // taken the last unit or count and committed while this one waited on the row:
-            // then the honest answer is "duplicate", not "sold out".
-            if let Some(order_no) =
-                store::order_no_for_merchant(&mut *tx, &order.game, &order.merchant_order_no)
-                    .await?
-            {
-                return Err(OrderError::DuplicateMerchantOrderNo {
-                    merchant_order_no: order.merchant_order_no.clone(),
-                    order_no,
-                });
-            }
-            return Err(refusal);
-        }
-        match store::insert_order(&mut tx, order).await {
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                return Err(self
-                    .existing_merchant_order(&order.game, &order.merchant_order_no)
-                    .await?
-                    .unwrap_or(OrderError::Database(e)));
-            }
-            other => other?,
-        }
-        store::insert_attempt(&mut tx, &order.order_no, attempt).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn existing_merchant_order(
-        &self,
-        game: &GameId,
-        merchant_order_no: &str,
-    ) -> Result<Option<OrderError>, OrderError> {
-        let existing =
-            store::order_no_for_merchant(self.store.pool(), game, merchant_order_no).await?;
-        Ok(
-            existing.map(|order_no| OrderError::DuplicateMerchantOrderNo {
-                merchant_order_no: merchant_order_no.to_owned(),
-                order_no,
-            }),
-        )
-    }
-
-    /// Calls the channel for a recorded attempt and records what became of it. Returns the
-    /// order and the attempt as they now stand.
-    async fn run_attempt(
-        &self,
-        order: &Order,
-        channel: Arc<coffer_plugin_runtime::Channel>,
-        choice: &PaymentChoice,
-        attempt: Attempt,
-    ) -> Result<OrderView, OrderError> {
-        let urls = payment::Urls {
-            notify: format!("{}/v1/callbacks/{}", self.public_url, channel.id()),
-            return_to: choice.return_url.clone().unwrap_or_else(|| {
-                format!(
-                    "{}/v1/return/{}?order_no={}",
-                    self.public_url,
-                    channel.id(),
-                    order.order_no
-                )
-            }),
-        };
-        let attempt = payment::run(channel, &self.http, order, choice, urls, attempt).await;
-        // What the answer says is recorded only if nothing newer was: a notification may have
-        // arrived (and been applied) while the answer was on its way.
-        if attempt.status != AttemptStatus::Paid {
-            store::update_created_attempt(self.store.writer(), &order.order_no, &attempt).await?;
-            if attempt.status == AttemptStatus::Unknown {
-                self.follow_up_unknown(&attempt);
-            }
-        } else {
-            // Through the one place that pays orders: the transition, the event, and a conflict
-            // if another attempt had paid the order already.
-            let update = coffer_plugin_runtime::contract::PaymentUpdate {
-                order_no: attempt.payment_ref.clone(),
-                channel_txn_id: attempt.channel_txn_id.clone(),
-                status: coffer_plugin_runtime::contract::PaymentStatus::Paid,
-                amount: Some(routing::contract_money(order.amount)),
-                paid_at: None,
-                failure: None,
-                channel_status: attempt.channel_status.clone(),
-            };
-            // The attempt is still `created` in the store: settling moves it (and the order).
-            self.apply_payment_update(&attempt.channel, &update, "answer")
-                .await?;
-        }
-        self.status_cache.invalidate(&order.order_no).await;
-        self.view(&order.order_no).await
-    }
-
-    /// Asks the channel about an attempt whose outcome is unknown (no answer, an unusable
-    /// one) a few times in the next seconds, in the background: the order takes no other
-    /// attempt meanwhile, so waiting for the recovery job (minutes) would block the player.
-    fn follow_up_unknown(&self, attempt: &Attempt) {
-        let this = self.clone();
-        let (channel, payment_ref) = (attempt.channel.clone(), attempt.payment_ref.clone());
-        tokio::spawn(async move {
-            for delay in UNKNOWN_OUTCOME_QUERY_DELAYS {
-                tokio::time::sleep(delay).await;
-                if let Err(error) = this.confirm_by_query(&channel, &payment_ref).await {
-                    tracing::info!(%channel, %payment_ref, %error, "unknown payment outcome not confirmed yet");
-                }
-                match this.attempt_by_ref(&channel, &payment_ref).await {
-                    Ok(Some((_, attempt))) if !attempt.status.outcome_unknown() => return,
-                    Ok(None) => return,
-                    _ => {}
-                }
-            }
-        });
-    }
-
-    /// Settles, by a signed query now, the attempts whose outcome is unknown: another attempt
-    /// may start only once they are known not to have taken the money.
-    async fn confirm_unknown(&self, attempts: &[Attempt]) {
-        for attempt in attempts.iter().filter(|a| a.status.outcome_unknown()) {
-            if let Err(error) = self
-                .confirm_by_query(&attempt.channel, &attempt.payment_ref)
-                .await
-            {
-                tracing::info!(payment_ref = %attempt.payment_ref, %error, "blocking attempt not confirmed");
-            }
-        }
-    }
-
-    /// Starts another payment attempt on a pending order, e.g. another card or channel after
-    /// a decline. Refused while an earlier attempt may still take the money.
-    pub async fn retry_payment(
-        &self,
-        game: &GameId,
-        order_no: &OrderNo,
-        choice: PaymentChoice,
-    ) -> Result<OrderView, OrderError> {
-        choice.validate()?;
-        let order = store::get_order(&self.store, order_no)
-            .await?
-            .filter(|o| &o.game == game)
-            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
-        if order.status != OrderStatus::Pending || order.expires_at <= now_ms() {
-            return Err(OrderError::NotPayable {
-                order_no: order_no.to_string(),
-                status: order.status,
-            });
-        }
-        // Checked again inside the transaction; checked here too so that a blocked order
-        // says so whatever channel was asked for. An attempt of unknown outcome is asked about
-        // first (a channel that answered 503 most likely never started it).
-        let earlier = store::attempts(self.store.pool(), order_no).await?;
-        if blocking_attempt(&earlier).is_err() {
-            self.confirm_unknown(&earlier).await;
-            blocking_attempt(&store::attempts(self.store.pool(), order_no).await?)?;
-        }
-        let channel = routing::choose(
-            &self.registry,
-            choice.channel.as_deref(),
-            &choice.method,
-            choice.flow,
-            order.amount,
-            order.region.as_str(),
-        )
-        .await?;
-        let mut tx = self.store.begin_write().await?;
-        let current = store::lock_order(&mut tx, self.store.backend(), order_no)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
-        if current.status != OrderStatus::Pending {
-            return Err(OrderError::NotPayable {
-                order_no: order_no.to_string(),
-                status: current.status,
-            });
-        }
-        let earlier = store::attempts(&mut *tx, order_no).await?;
-        blocking_attempt(&earlier)?;
-        let attempt = new_attempt(order_no, earlier.len() as i64 + 1, channel.id(), &choice);
-        store::insert_attempt(&mut tx, order_no, &attempt).await?;
-        tx.commit().await?;
-        Ok(self.run_detached(current, channel, choice, attempt).await)
-    }
-
-    /// Gives a paid order of player `from` to player `to` of the same game (a legacy anonymous
-    /// bill claimed by its player): the purchase counts for `to` from now on, and an
-    /// `order.paid` not yet sent goes out at once, naming `to`. `false` when the order is not
-    /// `from`'s (any more).
-    pub async fn assign(
-        &self,
-        order_no: &OrderNo,
-        from: &str,
-        to: &str,
-    ) -> Result<bool, OrderError> {
-        let mut tx = self.store.begin_write().await?;
-        let Some(mut order) = store::lock_order(&mut tx, self.store.backend(), order_no).await?
-        else {
-            return Ok(false);
-        };
-        if order.player_id != from || order.paid_at.is_none() {
-            return Ok(false);
-        }
-        let moved = sqlx::query(
-            "UPDATE orders SET player_id = $1, updated_at = $2 WHERE order_no = $3 AND player_id = $4",
-        )
-        .bind(to.to_owned())
-        .bind(now_ms())
-        .bind(order_no.to_string())
-        .bind(from.to_owned())
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            return Ok(false);
-        }
-        crate::catalog::release_purchase(&mut tx, from, &order.game, &order.sku).await?;
-        crate::catalog::count_purchase(&mut tx, to, &order.game, &order.sku, i64::MAX).await?;
-        order.player_id = to.to_owned();
-        crate::fulfillment::release_held(&mut tx, &order).await?;
-        tx.commit().await?;
-        self.status_cache.invalidate(order_no).await;
-        Ok(true)
     }
 
     /// The order as stored, with what the view leaves out (the address it was paid from).
@@ -609,39 +230,6 @@ impl Orders {
             .map(|o| OrderView::new(o, None))
             .collect())
     }
-}
-
-fn new_attempt(
-    order_no: &OrderNo,
-    attempt_no: i64,
-    channel: &str,
-    choice: &PaymentChoice,
-) -> Attempt {
-    let now = now_ms();
-    Attempt {
-        attempt_no,
-        payment_ref: payment_ref(order_no, attempt_no),
-        channel: channel.to_owned(),
-        method: choice.method.clone(),
-        flow: choice.flow,
-        status: AttemptStatus::Created,
-        channel_txn_id: None,
-        channel_status: String::new(),
-        next_action: None,
-        failure: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-/// An attempt whose outcome could not be recorded: unknown until a query settles it.
-fn unrecorded(mut attempt: Attempt) -> Attempt {
-    attempt.status = AttemptStatus::Unknown;
-    attempt.failure = Some(Failure {
-        code: payment::NOT_RECORDED.into(),
-        message: "the outcome could not be recorded".into(),
-    });
-    attempt
 }
 
 /// The merchant order id of an attempt: the order number, then `<order number>P<n>`. At most

@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, Settled, store};
-use crate::store::now_ms;
+use crate::store::{Backend, Tx, now_ms};
 
 /// Attempts that have not settled: the channel may have taken the money without telling us.
 const UNSETTLED: &str = "('created', 'unknown', 'requires_action', 'processing')";
@@ -59,15 +59,23 @@ impl Orders {
             let channel: String = row.try_get("channel")?;
             let payment_ref: String = row.try_get("payment_ref")?;
             // Claimed first, so several instances do not all query the same attempt.
-            let claimed = sqlx::query(
-                "UPDATE payment_attempts SET next_query_at = $1 WHERE payment_ref = $2 \
-                 AND (next_query_at IS NULL OR next_query_at <= $3)",
-            )
-            .bind(now + every_ms)
-            .bind(payment_ref.clone())
-            .bind(now)
-            .execute(self.store.writer())
-            .await?;
+            let claim = (payment_ref.clone(), now, every_ms);
+            let claimed = self
+                .store
+                .write(claim, |tx, (payment_ref, now, every_ms)| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "UPDATE payment_attempts SET next_query_at = $1 WHERE payment_ref = $2 \
+                             AND (next_query_at IS NULL OR next_query_at <= $3)",
+                        )
+                        .bind(*now + *every_ms)
+                        .bind(payment_ref.clone())
+                        .bind(*now)
+                        .execute(&mut *tx)
+                        .await
+                    })
+                })
+                .await?;
             if claimed.rows_affected() == 0 {
                 continue;
             }
@@ -108,13 +116,20 @@ impl Orders {
     pub async fn close_if_expired(&self, order_no: &OrderNo) -> Result<Expiry, OrderError> {
         let expiry = self.try_close(order_no).await?;
         if expiry == Expiry::Kept {
-            sqlx::query(
-                "UPDATE orders SET updated_at = $1 WHERE order_no = $2 AND status = 'pending'",
-            )
-            .bind(now_ms())
-            .bind(order_no.to_string())
-            .execute(self.store.writer())
-            .await?;
+            self.store
+                .write(order_no.clone(), |tx, order_no| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "UPDATE orders SET updated_at = $1 \
+                             WHERE order_no = $2 AND status = 'pending'",
+                        )
+                        .bind(now_ms())
+                        .bind(order_no.to_string())
+                        .execute(&mut *tx)
+                        .await
+                    })
+                })
+                .await?;
         }
         Ok(expiry)
     }
@@ -142,40 +157,58 @@ impl Orders {
                 Err(_) => {}
             }
         }
-        let mut tx = self.store.begin_write().await?;
-        let Some(order) = store::lock_order(&mut tx, self.store.backend(), order_no).await? else {
-            return Ok(Expiry::Kept);
-        };
-        if order.status != OrderStatus::Pending || order.expires_at > now_ms() {
-            return Ok(Expiry::Kept);
-        }
-        // Re-read inside the transaction: an attempt may have started or moved meanwhile. Every
-        // one must be failed (the channel said so), unless the order is long overdue.
-        let attempts = store::attempts(&mut *tx, order_no).await?;
-        if attempts.iter().any(|a| a.status == AttemptStatus::Paid)
-            || (!long_overdue && attempts.iter().any(|a| a.status != AttemptStatus::Failed))
-        {
-            return Ok(Expiry::Kept);
-        }
-        if !store::transition(
-            &mut tx,
-            order_no,
-            OrderStatus::Pending,
-            OrderStatus::Closed,
-            "expired unpaid",
-        )
-        .await?
-        {
-            return Ok(Expiry::Kept);
-        }
-        if order.holds_stock {
-            crate::catalog::release_stock(&mut tx, &order.game, &order.sku).await?;
-        }
-        crate::catalog::release_purchase(&mut tx, &order.player_id, &order.game, &order.sku)
+        let closing = (order_no.clone(), long_overdue, self.store.backend());
+        let closed = self
+            .store
+            .write(closing, |tx, (order_no, long_overdue, backend)| {
+                Box::pin(close_in(tx, order_no, *long_overdue, *backend))
+            })
             .await?;
-        tx.commit().await?;
+        if !closed {
+            return Ok(Expiry::Kept);
+        }
         self.status_cache.invalidate(order_no).await;
         tracing::info!(%order_no, "expired order closed; stock and purchase limit released");
         Ok(Expiry::Closed)
     }
+}
+
+/// Closes an expired order if every attempt failed (or it is long overdue), giving back its
+/// stock and purchase count; `false` when it was kept.
+async fn close_in(
+    tx: &mut Tx,
+    order_no: &OrderNo,
+    long_overdue: bool,
+    backend: Backend,
+) -> Result<bool, OrderError> {
+    let Some(order) = store::lock_order(tx, backend, order_no).await? else {
+        return Ok(false);
+    };
+    if order.status != OrderStatus::Pending || order.expires_at > now_ms() {
+        return Ok(false);
+    }
+    // Re-read inside the transaction: an attempt may have started or moved meanwhile. Every
+    // one must be failed (the channel said so), unless the order is long overdue.
+    let attempts = store::attempts(&mut *tx, order_no).await?;
+    if attempts.iter().any(|a| a.status == AttemptStatus::Paid)
+        || (!long_overdue && attempts.iter().any(|a| a.status != AttemptStatus::Failed))
+    {
+        return Ok(false);
+    }
+    if !store::transition(
+        tx,
+        order_no,
+        OrderStatus::Pending,
+        OrderStatus::Closed,
+        "expired unpaid",
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    if order.holds_stock {
+        crate::catalog::release_stock(tx, &order.game, &order.sku).await?;
+    }
+    crate::catalog::release_purchase(tx, &order.player_id, &order.game, &order.sku).await?;
+    Ok(true)
 }

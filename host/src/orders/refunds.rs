@@ -103,56 +103,21 @@ impl Orders {
         }
 
         // Record and hold the amount, checked against what is left, in one transaction.
-        let mut tx = self.store.begin_write().await?;
-        let current = store::lock_order(&mut tx, self.store.backend(), order_no)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
-        if !(current.status.is_paid()) {
-            return Err(OrderError::NotRefundable(format!(
-                "the order is {}",
-                current.status
-            )));
-        }
-        let held: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds \
-             WHERE order_no = $1 AND status IN ('pending', 'unknown', 'succeeded')",
-        )
-        .bind(order_no.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
-        let left = order.amount.minor() - held;
-        let amount = ask.amount_minor.unwrap_or(left);
-        if amount <= 0 || amount > left {
-            return Err(OrderError::NotRefundable(format!(
-                "{} minor units can be refunded, not {amount}",
-                left.max(0)
-            )));
-        }
-        if amount < order.amount.minor() && !info.supports_partial_refund {
-            return Err(OrderError::NotRefundable(format!(
-                "{} refunds only whole payments",
-                attempt.channel
-            )));
-        }
-        let now = now_ms();
-        let refund_no = new_id("RF");
-        sqlx::query(
-            "INSERT INTO refunds (refund_no, order_no, channel, payment_ref, amount_minor, currency, \
-             status, reason, channel_refund_id, channel_status, failure_code, failure_message, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, NULL, '', NULL, NULL, $8, $8)",
-        )
-        .bind(refund_no.clone())
-        .bind(order_no.to_string())
-        .bind(attempt.channel.clone())
-        .bind(attempt.payment_ref.clone())
-        .bind(amount)
-        .bind(order.amount.currency().code().to_owned())
-        .bind(ask.reason.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let hold = Hold {
+            order_no: order_no.clone(),
+            refund_no: new_id("RF"),
+            channel: attempt.channel.clone(),
+            payment_ref: attempt.payment_ref.clone(),
+            paid: order.amount,
+            asked_minor: ask.amount_minor,
+            reason: ask.reason.clone(),
+            partial_refunds: info.supports_partial_refund,
+            backend: self.store.backend(),
+        };
+        let (refund_no, amount) = self
+            .store
+            .write(hold, |tx, hold| Box::pin(hold_in(tx, hold)))
+            .await?;
 
         let request = RefundRequest {
             refund_no: refund_no.clone(),
@@ -207,21 +172,30 @@ impl Orders {
             }
             Err((status, message)) => {
                 tracing::warn!(%order_no, %refund_no, status, %message, "refund not settled");
-                let recorded = sqlx::query(
-                    "UPDATE refunds SET status = $1, failure_code = $2, failure_message = $3, \
-                     updated_at = $4 WHERE refund_no = $5 AND status = 'pending'",
-                )
-                .bind(status)
-                .bind(if status == "failed" {
-                    "coffer.not_sent"
-                } else {
-                    "coffer.no_answer"
-                })
-                .bind(message)
-                .bind(now_ms())
-                .bind(refund_no.clone())
-                .execute(self.store.writer())
-                .await;
+                let failure = (refund_no.clone(), status, message);
+                let recorded = self
+                    .store
+                    .write(failure, |tx, (refund_no, status, message)| {
+                        Box::pin(async move {
+                            sqlx::query(
+                                "UPDATE refunds SET status = $1, failure_code = $2, \
+                                 failure_message = $3, updated_at = $4 \
+                                 WHERE refund_no = $5 AND status = 'pending'",
+                            )
+                            .bind(*status)
+                            .bind(if *status == "failed" {
+                                "coffer.not_sent"
+                            } else {
+                                "coffer.no_answer"
+                            })
+                            .bind(message.clone())
+                            .bind(now_ms())
+                            .bind(refund_no.clone())
+                            .execute(&mut *tx)
+                            .await
+                        })
+                    })
+                    .await;
                 if let Err(error) = recorded {
                     tracing::error!(%refund_no, %error, "cannot record a refund's failure");
                 }
@@ -236,146 +210,19 @@ impl Orders {
         channel: &str,
         update: &RefundUpdate,
     ) -> Result<(), OrderError> {
-        let mut tx = self.store.begin_write().await?;
-        let Some(row) = sqlx::query("SELECT * FROM refunds WHERE refund_no = $1 AND channel = $2")
-            .bind(update.refund_no.clone())
-            .bind(channel.to_owned())
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            // Not a refund Coffer asked for: made at the channel.
-            let order_no = self.apply_channel_refund(&mut tx, channel, update).await?;
-            tx.commit().await?;
-            if let Some(order_no) = order_no {
-                self.status_cache.invalidate(&order_no).await;
-            }
-            return Ok(());
+        let news = RefundNews {
+            channel: channel.to_owned(),
+            update: update.clone(),
+            backend: self.store.backend(),
         };
-        let (refund, _, _) = refund_from_row(&row)?;
-        let amount = refund.amount.amount_minor;
-        let status = match update.status {
-            RefundStatus::Succeeded => "succeeded",
-            RefundStatus::Failed => "failed",
-            RefundStatus::Pending => "pending",
-        };
-        if update.status == RefundStatus::Succeeded
-            && (update.amount.minor != amount || refund.status == "failed")
-        {
-            // Money moved in a way Coffer did not ask for, or after it was told it had not:
-            // kept for an operator, never applied silently.
-            let kind = if refund.status == "failed" {
-                "refund_after_failure"
-            } else {
-                "refund_amount_mismatch"
-            };
-            let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
-            conflicts::record(
-                &mut tx,
-                Conflict {
-                    kind,
-                    channel,
-                    payment_ref: &refund.refund_no,
-                    order_no: Some(&order_no),
-                    channel_txn_id: update.channel_refund_id.as_deref(),
-                    detail: format!(
-                        "refund of {} {} reported succeeded for {} minor units",
-                        amount, refund.amount.currency, update.amount.minor
-                    ),
-                },
-            )
+        let moved = self
+            .store
+            .write(news, |tx, news| Box::pin(apply_refund_in(tx, news)))
             .await?;
-            tx.commit().await?;
-            tracing::error!(refund_no = %refund.refund_no, kind, "refund update not applied; recorded as a conflict");
-            return Ok(());
+        if let Some(order_no) = moved {
+            self.status_cache.invalidate(&order_no).await;
         }
-        // Final states stay final; only a pending or unknown refund moves.
-        let moved = sqlx::query(
-            "UPDATE refunds SET status = $1, channel_refund_id = COALESCE($2, channel_refund_id), \
-             channel_status = $3, failure_code = $4, failure_message = $5, updated_at = $6 \
-             WHERE refund_no = $7 AND status IN ('pending', 'unknown') AND $1 <> 'pending'",
-        )
-        .bind(status)
-        .bind(update.channel_refund_id.as_deref().map(clean_id))
-        .bind(scrub(&update.channel_status))
-        .bind(update.failure.as_ref().map(|f| scrub(&f.code)))
-        .bind(update.failure.as_ref().map(|f| scrub(&f.message)))
-        .bind(now_ms())
-        .bind(refund.refund_no.clone())
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() == 0 || update.status != RefundStatus::Succeeded {
-            tx.commit().await?;
-            return Ok(());
-        }
-        let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
-        let order = store::lock_order(&mut tx, self.store.backend(), &order_no)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(refund.order_no.clone()))?;
-        channel_refunds::credit(&mut tx, &order, &refund.refund_no, amount).await?;
-        tx.commit().await?;
-        self.status_cache.invalidate(&order_no).await;
         Ok(())
-    }
-
-    /// A refund event for a refund Coffer did not ask for: recorded against the payment it
-    /// names (see `channel_refunds`). Returns the order it moved, if any.
-    async fn apply_channel_refund(
-        &self,
-        tx: &mut Tx,
-        channel: &str,
-        update: &RefundUpdate,
-    ) -> Result<Option<OrderNo>, OrderError> {
-        if update.status != RefundStatus::Succeeded {
-            // Nothing has moved yet; the channel tells again when it has.
-            tracing::info!(channel, refund_no = %update.refund_no, status = ?update.status, "refund at the channel not final yet");
-            return Ok(None);
-        }
-        let Some((order_no, attempt_no)) =
-            store::find_attempt(&mut **tx, channel, &update.order_no).await?
-        else {
-            conflicts::record(
-                tx,
-                Conflict {
-                    kind: "refund_of_unknown_payment",
-                    channel,
-                    payment_ref: &update.order_no,
-                    order_no: None,
-                    channel_txn_id: update.channel_refund_id.as_deref(),
-                    detail: format!(
-                        "refund {} of {} {} for a payment Coffer does not know",
-                        update.refund_no, update.amount.minor, update.amount.currency
-                    ),
-                },
-            )
-            .await?;
-            tracing::error!(channel, payment_ref = %update.order_no, "refund for an unknown payment; recorded as a conflict");
-            return Ok(None);
-        };
-        let order = store::lock_order(tx, self.store.backend(), &order_no)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
-        let attempt = store::attempts(&mut **tx, &order_no)
-            .await?
-            .into_iter()
-            .find(|a| a.attempt_no == attempt_no)
-            .ok_or_else(|| OrderError::NotFound(update.order_no.clone()))?;
-        let given = match coffer_money::Currency::parse(&update.amount.currency) {
-            Ok(currency) => Given::Exactly(Money::new(update.amount.minor, currency)),
-            Err(_) => Given::Some,
-        };
-        let recorded = channel_refunds::record(
-            tx,
-            &order,
-            &attempt,
-            ChannelRefund {
-                channel_refund_no: &update.refund_no,
-                channel_refund_id: update.channel_refund_id.as_deref(),
-                given,
-                channel_status: &update.channel_status,
-            },
-        )
-        .await?;
-        Ok((recorded == Recorded::Refunded).then_some(order_no))
     }
 
     pub async fn get_refund(&self, refund_no: &str) -> Result<Option<Refund>, OrderError> {
@@ -389,4 +236,211 @@ impl Orders {
             .transpose()?
             .map(|(r, _, _)| r))
     }
+}
+
+/// A refund to record and hold, as the write job sees it.
+struct Hold {
+    order_no: OrderNo,
+    refund_no: String,
+    channel: String,
+    payment_ref: String,
+    paid: Money,
+    asked_minor: Option<i64>,
+    reason: String,
+    partial_refunds: bool,
+    backend: crate::store::Backend,
+}
+
+/// Checks the amount against what is left (under the order's lock) and records the refund
+/// `pending`, holding it. Returns its number and amount.
+async fn hold_in(tx: &mut Tx, hold: &Hold) -> Result<(String, i64), OrderError> {
+    let current = store::lock_order(tx, hold.backend, &hold.order_no)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(hold.order_no.to_string()))?;
+    if !(current.status.is_paid()) {
+        return Err(OrderError::NotRefundable(format!(
+            "the order is {}",
+            current.status
+        )));
+    }
+    let held: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds \
+         WHERE order_no = $1 AND status IN ('pending', 'unknown', 'succeeded')",
+    )
+    .bind(hold.order_no.to_string())
+    .fetch_one(&mut *tx)
+    .await?;
+    let left = hold.paid.minor() - held;
+    let amount = hold.asked_minor.unwrap_or(left);
+    if amount <= 0 || amount > left {
+        return Err(OrderError::NotRefundable(format!(
+            "{} minor units can be refunded, not {amount}",
+            left.max(0)
+        )));
+    }
+    if amount < hold.paid.minor() && !hold.partial_refunds {
+        return Err(OrderError::NotRefundable(format!(
+            "{} refunds only whole payments",
+            hold.channel
+        )));
+    }
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO refunds (refund_no, order_no, channel, payment_ref, amount_minor, currency, \
+         status, reason, channel_refund_id, channel_status, failure_code, failure_message, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, NULL, '', NULL, NULL, $8, $8)",
+    )
+    .bind(hold.refund_no.clone())
+    .bind(hold.order_no.to_string())
+    .bind(hold.channel.clone())
+    .bind(hold.payment_ref.clone())
+    .bind(amount)
+    .bind(hold.paid.currency().code().to_owned())
+    .bind(hold.reason.clone())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok((hold.refund_no.clone(), amount))
+}
+
+/// A channel's word on a refund, as the write job sees it.
+struct RefundNews {
+    channel: String,
+    update: RefundUpdate,
+    backend: crate::store::Backend,
+}
+
+/// Applies a channel's word on a refund; returns the order it moved, if any.
+async fn apply_refund_in(tx: &mut Tx, news: &RefundNews) -> Result<Option<OrderNo>, OrderError> {
+    let (channel, update) = (news.channel.as_str(), &news.update);
+    let Some(row) = sqlx::query("SELECT * FROM refunds WHERE refund_no = $1 AND channel = $2")
+        .bind(update.refund_no.clone())
+        .bind(channel.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        // Not a refund Coffer asked for: made at the channel.
+        return apply_channel_refund_in(tx, news).await;
+    };
+    let (refund, _, _) = refund_from_row(&row)?;
+    let amount = refund.amount.amount_minor;
+    let status = match update.status {
+        RefundStatus::Succeeded => "succeeded",
+        RefundStatus::Failed => "failed",
+        RefundStatus::Pending => "pending",
+    };
+    if update.status == RefundStatus::Succeeded
+        && (update.amount.minor != amount || refund.status == "failed")
+    {
+        // Money moved in a way Coffer did not ask for, or after it was told it had not:
+        // kept for an operator, never applied silently.
+        let kind = if refund.status == "failed" {
+            "refund_after_failure"
+        } else {
+            "refund_amount_mismatch"
+        };
+        let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
+        conflicts::record(
+            tx,
+            Conflict {
+                kind,
+                channel,
+                payment_ref: &refund.refund_no,
+                order_no: Some(&order_no),
+                channel_txn_id: update.channel_refund_id.as_deref(),
+                detail: format!(
+                    "refund of {} {} reported succeeded for {} minor units",
+                    amount, refund.amount.currency, update.amount.minor
+                ),
+            },
+        )
+        .await?;
+        tracing::error!(refund_no = %refund.refund_no, kind, "refund update not applied; recorded as a conflict");
+        return Ok(None);
+    }
+    // Final states stay final; only a pending or unknown refund moves.
+    let moved = sqlx::query(
+        "UPDATE refunds SET status = $1, channel_refund_id = COALESCE($2, channel_refund_id), \
+         channel_status = $3, failure_code = $4, failure_message = $5, updated_at = $6 \
+         WHERE refund_no = $7 AND status IN ('pending', 'unknown') AND $1 <> 'pending'",
+    )
+    .bind(status)
+    .bind(update.channel_refund_id.as_deref().map(clean_id))
+    .bind(scrub(&update.channel_status))
+    .bind(update.failure.as_ref().map(|f| scrub(&f.code)))
+    .bind(update.failure.as_ref().map(|f| scrub(&f.message)))
+    .bind(now_ms())
+    .bind(refund.refund_no.clone())
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 || update.status != RefundStatus::Succeeded {
+        return Ok(None);
+    }
+    let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
+    let order = store::lock_order(tx, news.backend, &order_no)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(refund.order_no.clone()))?;
+    channel_refunds::credit(tx, &order, &refund.refund_no, amount).await?;
+    Ok(Some(order_no))
+}
+
+/// A refund event for a refund Coffer did not ask for: recorded against the payment it names
+/// (see `channel_refunds`). Returns the order it moved, if any.
+async fn apply_channel_refund_in(
+    tx: &mut Tx,
+    news: &RefundNews,
+) -> Result<Option<OrderNo>, OrderError> {
+    let (channel, update) = (news.channel.as_str(), &news.update);
+    if update.status != RefundStatus::Succeeded {
+        // Nothing has moved yet; the channel tells again when it has.
+        tracing::info!(channel, refund_no = %update.refund_no, status = ?update.status, "refund at the channel not final yet");
+        return Ok(None);
+    }
+    let Some((order_no, attempt_no)) =
+        store::find_attempt(&mut *tx, channel, &update.order_no).await?
+    else {
+        conflicts::record(
+            tx,
+            Conflict {
+                kind: "refund_of_unknown_payment",
+                channel,
+                payment_ref: &update.order_no,
+                order_no: None,
+                channel_txn_id: update.channel_refund_id.as_deref(),
+                detail: format!(
+                    "refund {} of {} {} for a payment Coffer does not know",
+                    update.refund_no, update.amount.minor, update.amount.currency
+                ),
+            },
+        )
+        .await?;
+        tracing::error!(channel, payment_ref = %update.order_no, "refund for an unknown payment; recorded as a conflict");
+        return Ok(None);
+    };
+    let order = store::lock_order(tx, news.backend, &order_no)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+    let attempt = store::attempts(&mut *tx, &order_no)
+        .await?
+        .into_iter()
+        .find(|a| a.attempt_no == attempt_no)
+        .ok_or_else(|| OrderError::NotFound(update.order_no.clone()))?;
+    let given = match coffer_money::Currency::parse(&update.amount.currency) {
+        Ok(currency) => Given::Exactly(Money::new(update.amount.minor, currency)),
+        Err(_) => Given::Some,
+    };
+    let recorded = channel_refunds::record(
+        tx,
+        &order,
+        &attempt,
+        ChannelRefund {
+            channel_refund_no: &update.refund_no,
+            channel_refund_id: update.channel_refund_id.as_deref(),
+            given,
+            channel_status: &update.channel_status,
+        },
+    )
+    .await?;
+    Ok((recorded == Recorded::Refunded).then_some(order_no))
 }

@@ -73,222 +73,25 @@ impl Orders {
         &self,
         channel: &str,
         update: &PaymentUpdate,
-        source: &str,
+        source: &'static str,
     ) -> Result<Settled, OrderError> {
-        let payment_ref = update.order_no.as_str();
-        let mut tx = self.store.begin_write().await?;
-        let Some((order_no, attempt_no)) =
-            store::find_attempt(&mut *tx, channel, payment_ref).await?
-        else {
-            record_conflict(
-                &mut tx,
-                "unknown_payment",
-                channel,
-                payment_ref,
-                None,
-                update,
-            )
-            .await?;
-            tx.commit().await?;
-            tracing::error!(
-                channel,
-                payment_ref,
-                "verified payment update for no known attempt; recorded as a conflict"
-            );
-            return Ok(Settled::Conflict("unknown_payment"));
+        let news = News {
+            channel: channel.to_owned(),
+            update: update.clone(),
+            source,
+            backend: self.store.backend(),
         };
-        let order = store::lock_order(&mut tx, self.store.backend(), &order_no)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
-        let mut attempt = store::attempts(&mut *tx, &order_no)
-            .await?
-            .into_iter()
-            .find(|a| a.attempt_no == attempt_no)
-            .ok_or_else(|| OrderError::NotFound(payment_ref.to_owned()))?;
-        let settled = self
-            .settle(&mut tx, &order, &mut attempt, update, source)
+        let applied = self
+            .store
+            .write(news, |tx, news| Box::pin(apply_in(tx, news)))
             .await?;
-        tx.commit().await?;
-        self.status_cache.invalidate(&order_no).await;
-        if settled == Settled::Paid {
-            tracing::info!(order_no = %order_no, channel, source, "order paid");
-        }
-        Ok(settled)
-    }
-
-    async fn settle(
-        &self,
-        tx: &mut Tx,
-        order: &Order,
-        attempt: &mut Attempt,
-        update: &PaymentUpdate,
-        source: &str,
-    ) -> Result<Settled, OrderError> {
-        let channel = attempt.channel.clone();
-        let payment_ref = attempt.payment_ref.clone();
-        let new_status = match update.status {
-            PaymentStatus::Paid => AttemptStatus::Paid,
-            PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
-            PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
-            PaymentStatus::Pending => AttemptStatus::Processing,
-            PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => {
-                // The channel tells of a refund at the payment's level (Alipay's trade
-                // notification): a refund Coffer made settles on its own; one made at the
-                // channel is recorded, or parked when its amount cannot be known.
-                let given = if update.status == PaymentStatus::Refunded {
-                    Given::TheRest
-                } else {
-                    Given::Some
-                };
-                let channel_refund_no = if given == Given::TheRest {
-                    "whole-payment"
-                } else {
-                    "partial"
-                };
-                let recorded = channel_refunds::record(
-                    tx,
-                    order,
-                    attempt,
-                    ChannelRefund {
-                        channel_refund_no,
-                        channel_refund_id: None,
-                        given,
-                        channel_status: &update.channel_status,
-                    },
-                )
-                .await?;
-                return Ok(match recorded {
-                    Recorded::Refunded => Settled::Refunded,
-                    Recorded::Known => Settled::Unchanged,
-                    Recorded::Conflict => Settled::Conflict("refund_at_channel"),
-                });
-            }
-            PaymentStatus::Chargeback => {
-                record_conflict(
-                    tx,
-                    "chargeback",
-                    &channel,
-                    &payment_ref,
-                    Some(&order.order_no),
-                    update,
-                )
-                .await?;
-                tracing::error!(order_no = %order.order_no, "chargeback reported by the channel; recorded as a conflict");
-                return Ok(Settled::Conflict("chargeback"));
-            }
-        };
-        if attempt.status == AttemptStatus::Paid {
-            // Already paid: nothing a later message says changes that (a refund is a refund
-            // update, not a payment update).
-            return Ok(Settled::Unchanged);
-        }
-        if new_status == AttemptStatus::Paid {
-            let charged = update.amount.as_ref();
-            let matches = charged.is_some_and(|m| {
-                m.minor == order.amount.minor() && m.currency == order.amount.currency().code()
-            });
-            if !matches {
-                record_conflict(
-                    tx,
-                    "amount_mismatch",
-                    &channel,
-                    &payment_ref,
-                    Some(&order.order_no),
-                    update,
-                )
-                .await?;
-                attempt.status = AttemptStatus::Unknown;
-                attempt.failure = Some(Failure {
-                    code: AMOUNT_MISMATCH.into(),
-                    message: "the channel reported a payment of another amount or currency".into(),
-                });
-                attempt.updated_at = now_ms();
-                store::update_attempt(&mut **tx, &order.order_no, attempt).await?;
-                tracing::error!(order_no = %order.order_no, ?charged, expected = %order.amount, "paid amount differs from the order; recorded as a conflict");
-                return Ok(Settled::Conflict("amount_mismatch"));
+        if let Some(order_no) = &applied.order_no {
+            self.status_cache.invalidate(order_no).await;
+            if applied.settled == Settled::Paid {
+                tracing::info!(%order_no, channel, source, "order paid");
             }
         }
-        if rank(new_status) < rank(attempt.status)
-            || (new_status == attempt.status && new_status != AttemptStatus::Paid)
-        {
-            return Ok(Settled::Unchanged);
-        }
-        let already_paid = attempt.status == AttemptStatus::Paid;
-        attempt.status = new_status;
-        if let Some(txn) = &update.channel_txn_id {
-            attempt.channel_txn_id = Some(clean_id(txn));
-        }
-        attempt.channel_status = scrub(&update.channel_status);
-        if new_status == AttemptStatus::Failed {
-            attempt.failure = update.failure.as_ref().map(|f| Failure {
-                code: scrub(&f.code),
-                message: scrub(&f.message),
-            });
-        } else if new_status == AttemptStatus::Paid {
-            attempt.failure = None;
-        }
-        attempt.updated_at = now_ms();
-        if already_paid {
-            return Ok(Settled::Unchanged);
-        }
-        store::update_attempt(&mut **tx, &order.order_no, attempt).await?;
-        if new_status != AttemptStatus::Paid {
-            return Ok(Settled::AttemptUpdated(new_status));
-        }
-        if order.status.is_paid() || order.status == OrderStatus::Refunded {
-            // Paid through another attempt already: the player paid twice.
-            record_conflict(
-                tx,
-                "paid_twice",
-                &channel,
-                &payment_ref,
-                Some(&order.order_no),
-                update,
-            )
-            .await?;
-            tracing::error!(order_no = %order.order_no, payment_ref, "second payment for a paid order; recorded as a conflict for a refund");
-            return Ok(Settled::Conflict("paid_twice"));
-        }
-        let reason = format!(
-            "paid via {channel} ({source}), attempt {}",
-            attempt.attempt_no
-        );
-        let moved = store::transition(
-            tx,
-            &order.order_no,
-            order.status,
-            OrderStatus::Paid,
-            &reason,
-        )
-        .await?;
-        if !moved {
-            return Ok(Settled::Unchanged);
-        }
-        if order.status == OrderStatus::Closed {
-            // Closing gave the stock and the purchase back; the money came anyway, so take them
-            // again. With none left, the order is still paid (the player paid) and an operator
-            // decides (deliver beyond the stock, or refund).
-            if order.holds_stock
-                && !crate::catalog::reserve_stock(tx, &order.game, &order.sku).await?
-            {
-                record_conflict(
-                    tx,
-                    "sold_out_after_close",
-                    &channel,
-                    &payment_ref,
-                    Some(&order.order_no),
-                    update,
-                )
-                .await?;
-            }
-            crate::catalog::count_purchase(tx, &order.player_id, &order.game, &order.sku, i64::MAX)
-                .await?;
-        }
-        let mut paid = order.clone();
-        paid.status = OrderStatus::Paid;
-        paid.paid_at = Some(now_ms());
-        enqueue(tx, EventKind::OrderPaid, &paid).await?;
-        Ok(Settled::Paid)
+        Ok(applied.settled)
     }
 
     /// Asks the channel, with a signed query, where a payment stands, and applies the answer.
@@ -446,6 +249,227 @@ impl Orders {
             .find(|a| a.attempt_no == attempt_no);
         Ok(attempt.map(|a| (order, a)))
     }
+}
+
+/// A verified update to apply, as the write job sees it.
+pub(super) struct News {
+    pub channel: String,
+    pub update: PaymentUpdate,
+    /// Where it came from: "notification", "query", "answer".
+    pub source: &'static str,
+    pub backend: crate::store::Backend,
+}
+
+/// What applying an update did, and to which order.
+pub(super) struct Applied {
+    pub settled: Settled,
+    pub order_no: Option<OrderNo>,
+}
+
+/// Applies `news` in `tx`: the attempt, the order's transition and the outbox event together.
+pub(super) async fn apply_in(tx: &mut Tx, news: &News) -> Result<Applied, OrderError> {
+    let (channel, update) = (news.channel.as_str(), &news.update);
+    let payment_ref = update.order_no.as_str();
+    let Some((order_no, attempt_no)) = store::find_attempt(&mut *tx, channel, payment_ref).await?
+    else {
+        record_conflict(tx, "unknown_payment", channel, payment_ref, None, update).await?;
+        tracing::error!(
+            channel,
+            payment_ref,
+            "verified payment update for no known attempt; recorded as a conflict"
+        );
+        return Ok(Applied {
+            settled: Settled::Conflict("unknown_payment"),
+            order_no: None,
+        });
+    };
+    let order = store::lock_order(tx, news.backend, &order_no)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(order_no.to_string()))?;
+    let mut attempt = store::attempts(&mut *tx, &order_no)
+        .await?
+        .into_iter()
+        .find(|a| a.attempt_no == attempt_no)
+        .ok_or_else(|| OrderError::NotFound(payment_ref.to_owned()))?;
+    let settled = settle(tx, &order, &mut attempt, update, news.source).await?;
+    Ok(Applied {
+        settled,
+        order_no: Some(order_no),
+    })
+}
+
+/// Decides what `update` does to `attempt` of `order` (both read under the order's lock) and
+/// writes it.
+async fn settle(
+    tx: &mut Tx,
+    order: &Order,
+    attempt: &mut Attempt,
+    update: &PaymentUpdate,
+    source: &str,
+) -> Result<Settled, OrderError> {
+    let channel = attempt.channel.clone();
+    let payment_ref = attempt.payment_ref.clone();
+    let new_status = match update.status {
+        PaymentStatus::Paid => AttemptStatus::Paid,
+        PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
+        PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
+        PaymentStatus::Pending => AttemptStatus::Processing,
+        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => {
+            // The channel tells of a refund at the payment's level (Alipay's trade
+            // notification): a refund Coffer made settles on its own; one made at the
+            // channel is recorded, or parked when its amount cannot be known.
+            let given = if update.status == PaymentStatus::Refunded {
+                Given::TheRest
+            } else {
+                Given::Some
+            };
+            let channel_refund_no = if given == Given::TheRest {
+                "whole-payment"
+            } else {
+                "partial"
+            };
+            let recorded = channel_refunds::record(
+                tx,
+                order,
+                attempt,
+                ChannelRefund {
+                    channel_refund_no,
+                    channel_refund_id: None,
+                    given,
+                    channel_status: &update.channel_status,
+                },
+            )
+            .await?;
+            return Ok(match recorded {
+                Recorded::Refunded => Settled::Refunded,
+                Recorded::Known => Settled::Unchanged,
+                Recorded::Conflict => Settled::Conflict("refund_at_channel"),
+            });
+        }
+        PaymentStatus::Chargeback => {
+            record_conflict(
+                tx,
+                "chargeback",
+                &channel,
+                &payment_ref,
+                Some(&order.order_no),
+                update,
+            )
+            .await?;
+            tracing::error!(order_no = %order.order_no, "chargeback reported by the channel; recorded as a conflict");
+            return Ok(Settled::Conflict("chargeback"));
+        }
+    };
+    if attempt.status == AttemptStatus::Paid {
+        // Already paid: nothing a later message says changes that (a refund is a refund
+        // update, not a payment update).
+        return Ok(Settled::Unchanged);
+    }
+    if new_status == AttemptStatus::Paid {
+        let charged = update.amount.as_ref();
+        let matches = charged.is_some_and(|m| {
+            m.minor == order.amount.minor() && m.currency == order.amount.currency().code()
+        });
+        if !matches {
+            record_conflict(
+                tx,
+                "amount_mismatch",
+                &channel,
+                &payment_ref,
+                Some(&order.order_no),
+                update,
+            )
+            .await?;
+            attempt.status = AttemptStatus::Unknown;
+            attempt.failure = Some(Failure {
+                code: AMOUNT_MISMATCH.into(),
+                message: "the channel reported a payment of another amount or currency".into(),
+            });
+            attempt.updated_at = now_ms();
+            store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
+            tracing::error!(order_no = %order.order_no, ?charged, expected = %order.amount, "paid amount differs from the order; recorded as a conflict");
+            return Ok(Settled::Conflict("amount_mismatch"));
+        }
+    }
+    if rank(new_status) < rank(attempt.status)
+        || (new_status == attempt.status && new_status != AttemptStatus::Paid)
+    {
+        return Ok(Settled::Unchanged);
+    }
+    let already_paid = attempt.status == AttemptStatus::Paid;
+    attempt.status = new_status;
+    if let Some(txn) = &update.channel_txn_id {
+        attempt.channel_txn_id = Some(clean_id(txn));
+    }
+    attempt.channel_status = scrub(&update.channel_status);
+    if new_status == AttemptStatus::Failed {
+        attempt.failure = update.failure.as_ref().map(|f| Failure {
+            code: scrub(&f.code),
+            message: scrub(&f.message),
+        });
+    } else if new_status == AttemptStatus::Paid {
+        attempt.failure = None;
+    }
+    attempt.updated_at = now_ms();
+    if already_paid {
+        return Ok(Settled::Unchanged);
+    }
+    store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
+    if new_status != AttemptStatus::Paid {
+        return Ok(Settled::AttemptUpdated(new_status));
+    }
+    if order.status.is_paid() || order.status == OrderStatus::Refunded {
+        // Paid through another attempt already: the player paid twice.
+        record_conflict(
+            tx,
+            "paid_twice",
+            &channel,
+            &payment_ref,
+            Some(&order.order_no),
+            update,
+        )
+        .await?;
+        tracing::error!(order_no = %order.order_no, payment_ref, "second payment for a paid order; recorded as a conflict for a refund");
+        return Ok(Settled::Conflict("paid_twice"));
+    }
+    let reason = format!(
+        "paid via {channel} ({source}), attempt {}",
+        attempt.attempt_no
+    );
+    let moved = store::transition(
+        tx,
+        &order.order_no,
+        order.status,
+        OrderStatus::Paid,
+        &reason,
+    )
+    .await?;
+    if !moved {
+        return Ok(Settled::Unchanged);
+    }
+    if order.status == OrderStatus::Closed {
+        // Closing gave the stock and the purchase back; the money came anyway, so take them
+        // again. With none left, the order is still paid (the player paid) and an operator
+        // decides (deliver beyond the stock, or refund).
+        if order.holds_stock && !crate::catalog::reserve_stock(tx, &order.game, &order.sku).await? {
+            record_conflict(
+                tx,
+                "sold_out_after_close",
+                &channel,
+                &payment_ref,
+                Some(&order.order_no),
+                update,
+            )
+            .await?;
+        }
+        crate::catalog::count_purchase(tx, &order.player_id, &order.game, &order.sku, i64::MAX)
+            .await?;
+    }
+    let mut paid = order.clone();
+    paid.status = OrderStatus::Paid;
+    paid.paid_at = Some(now_ms());
+    enqueue(tx, EventKind::OrderPaid, &paid).await?;
+    Ok(Settled::Paid)
 }
 
 /// Records a payment update Coffer refused to apply, once per kind and payment.

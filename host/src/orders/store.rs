@@ -67,12 +67,14 @@ fn attempt_from_row(row: &AnyRow) -> Result<Attempt, sqlx::Error> {
     })
 }
 
-pub(super) async fn insert_order(tx: &mut Tx, order: &Order) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Inserts a new order; `false` when the game already has one with its merchant number.
+pub(super) async fn insert_order(tx: &mut Tx, order: &Order) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO orders (order_no, game_id, player_id, merchant_order_no, sku_code, region, \
          amount_minor, currency, subject, grants, status, holds_stock, client_ip, device, \
          expires_at, paid_at, refunded_minor, delivery_hold_ms, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, 0, $16, $17, $17)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, 0, $16, $17, $17) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(order.order_no.as_str().to_owned())
     .bind(order.game.as_str().to_owned())
@@ -91,7 +93,78 @@ pub(super) async fn insert_order(tx: &mut Tx, order: &Order) -> Result<(), sqlx:
     .bind(order.expires_at)
     .bind(order.delivery_hold_ms)
     .bind(order.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Moves a pending order to paid (its transition recorded); `false` when it was not pending.
+pub(super) async fn pay_pending_order(
+    tx: &mut Tx,
+    order_no: &OrderNo,
+    now: i64,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE orders SET status = 'paid', updated_at = $1, paid_at = COALESCE(paid_at, $1) \
+         WHERE order_no = $2 AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(order_no.as_str().to_owned())
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Ok(false);
+    }
+    record_transition(
+        tx,
+        order_no,
+        OrderStatus::Pending,
+        OrderStatus::Paid,
+        reason,
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Gives order `order_no` of player `from` to player `to`; `false` when it is not `from`'s.
+pub(super) async fn reassign_order(
+    tx: &mut Tx,
+    order_no: &OrderNo,
+    from: &str,
+    to: &str,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE orders SET player_id = $1, updated_at = $2 WHERE order_no = $3 AND player_id = $4",
+    )
+    .bind(to.to_owned())
+    .bind(now_ms())
+    .bind(order_no.to_string())
+    .bind(from.to_owned())
+    .execute(&mut *tx)
+    .await?;
+    Ok(moved.rows_affected() == 1)
+}
+
+async fn record_transition(
+    tx: &mut Tx,
+    order_no: &OrderNo,
+    from: OrderStatus,
+    to: OrderStatus,
+    reason: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO order_transitions (order_no, from_status, to_status, reason, at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(order_no.as_str().to_owned())
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(reason.to_owned())
+    .bind(at)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -117,22 +190,12 @@ pub async fn transition(
     .bind(paid_at)
     .bind(order_no.as_str().to_owned())
     .bind(from.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO order_transitions (order_no, from_status, to_status, reason, at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(order_no.as_str().to_owned())
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .bind(reason.to_owned())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    record_transition(tx, order_no, from, to, reason, now).await?;
     Ok(true)
 }
 
@@ -165,37 +228,38 @@ pub(super) async fn insert_attempt(
     .bind(attempt.flow.as_str())
     .bind(attempt.status.as_str())
     .bind(attempt.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Stores the channel's first answer about an attempt, unless something newer (a
-/// notification) was recorded since it was created.
+/// notification) was recorded since it was created; `false` then.
 pub(super) async fn update_created_attempt(
-    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    tx: &mut Tx,
     order_no: &OrderNo,
     attempt: &Attempt,
-) -> Result<(), sqlx::Error> {
-    write_attempt(executor, order_no, attempt, true).await
+) -> Result<bool, sqlx::Error> {
+    write_attempt(tx, order_no, attempt, true).await
 }
 
 /// Stores what became of an attempt.
 pub(super) async fn update_attempt(
-    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    tx: &mut Tx,
     order_no: &OrderNo,
     attempt: &Attempt,
 ) -> Result<(), sqlx::Error> {
-    write_attempt(executor, order_no, attempt, false).await
+    write_attempt(tx, order_no, attempt, false).await?;
+    Ok(())
 }
 
 async fn write_attempt(
-    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    tx: &mut Tx,
     order_no: &OrderNo,
     attempt: &Attempt,
     only_if_created: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
         "UPDATE payment_attempts SET status = $1, channel_txn_id = $2, channel_status = $3, \
          failure_code = $4, failure_message = $5, next_action = $6, updated_at = $7 \
          WHERE order_no = $8 AND attempt_no = $9 AND (NOT $10 OR status = 'created')",
@@ -215,9 +279,9 @@ async fn write_attempt(
     .bind(order_no.as_str().to_owned())
     .bind(attempt.attempt_no)
     .bind(only_if_created)
-    .execute(executor)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(written.rows_affected() == 1)
 }
 
 /// The attempt a channel knows by `payment_ref`: its order number and attempt number.
@@ -262,7 +326,7 @@ pub(super) async fn lock_order(
     };
     sqlx::query(sql)
         .bind(order_no.as_str().to_owned())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
         .as_ref()
         .map(order_from_row)

@@ -10,7 +10,7 @@ use super::{
     validate_password, validate_username,
 };
 use crate::games::GameId;
-use crate::store::{Store, is_unique_violation, new_id, now_ms, random_token};
+use crate::store::{Store, new_id, now_ms, random_token};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +63,12 @@ pub struct Players {
     store: Store,
     hasher: PasswordHasherConfig,
     session_ttl_ms: i64,
+    /// Player id -> game, for orders' checks (immutable, so never stale).
+    games_of_players: moka::sync::Cache<String, GameId>,
 }
+
+/// How many players' games are remembered.
+const PLAYER_GAMES_CACHED: u64 = 200_000;
 
 fn player_from_row(row: &AnyRow) -> Result<Player, sqlx::Error> {
     Ok(Player {
@@ -88,6 +93,7 @@ impl Players {
             store,
             hasher,
             session_ttl_ms: (session_ttl_s as i64).saturating_mul(1000),
+            games_of_players: moka::sync::Cache::new(PLAYER_GAMES_CACHED),
         }
     }
 
@@ -126,24 +132,49 @@ impl Players {
             created_at: now,
             updated_at: now,
         };
-        let inserted = sqlx::query(
-            "INSERT INTO players (id, game_id, username, password_hash, display_name, email, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(player.id.clone())
-        .bind(player.game.as_str().to_owned())
-        .bind(player.username.clone())
-        .bind(password_hash)
-        .bind(player.display_name.clone())
-        .bind(player.email.clone())
-        .bind(now)
-        .execute(self.store.writer())
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => Err(PlayerError::UsernameTaken(player.username)),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(player),
+        let inserted = self
+            .store
+            .write((player.clone(), password_hash), |tx, (player, hash)| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO players (id, game_id, username, password_hash, display_name, \
+                         email, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(player.id.clone())
+                    .bind(player.game.as_str().to_owned())
+                    .bind(player.username.clone())
+                    .bind(hash.clone())
+                    .bind(player.display_name.clone())
+                    .bind(player.email.clone())
+                    .bind(player.created_at)
+                    .execute(&mut *tx)
+                    .await
+                })
+            })
+            .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(PlayerError::UsernameTaken(player.username));
         }
+        Ok(player)
+    }
+
+    /// The game player `id` belongs to (a player never changes game, so it is remembered).
+    pub async fn game_of(&self, id: &str) -> Result<Option<GameId>, PlayerError> {
+        if let Some(game) = self.games_of_players.get(id) {
+            return Ok(Some(game));
+        }
+        let game: Option<String> = sqlx::query_scalar("SELECT game_id FROM players WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(self.store.pool())
+            .await?;
+        let game = game
+            .map(|g| GameId::parse(&g).map_err(|e| sqlx::Error::Decode(e.into())))
+            .transpose()?;
+        if let Some(game) = &game {
+            self.games_of_players.insert(id.to_owned(), game.clone());
+        }
+        Ok(game)
     }
 
     /// An Argon2id hash of `password` under the configured limits, for areas that insert
@@ -203,16 +234,23 @@ impl Players {
         let token = random_token("cps_");
         let now = now_ms();
         let expires_at = now.saturating_add(self.session_ttl_ms);
-        sqlx::query(
-            "INSERT INTO player_sessions (token_sha256, player_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_digest(&token))
-        .bind(player.id.clone())
-        .bind(now)
-        .bind(expires_at)
-        .execute(self.store.writer())
-        .await?;
+        let session = (token_digest(&token), player.id.clone(), now, expires_at);
+        self.store
+            .write(session, |tx, (digest, player, now, expires_at)| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO player_sessions (token_sha256, player_id, created_at, \
+                         expires_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(digest.clone())
+                    .bind(player.clone())
+                    .bind(*now)
+                    .bind(*expires_at)
+                    .execute(&mut *tx)
+                    .await
+                })
+            })
+            .await?;
         Ok(Session {
             token,
             expires_at,
@@ -240,18 +278,31 @@ impl Players {
 
     /// Ends a session. Ending one that does not exist is not an error.
     pub async fn logout(&self, token: &str) -> Result<(), PlayerError> {
-        sqlx::query("DELETE FROM player_sessions WHERE token_sha256 = $1")
-            .bind(token_digest(token))
-            .execute(self.store.writer())
+        self.store
+            .write(token_digest(token), |tx, digest| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM player_sessions WHERE token_sha256 = $1")
+                        .bind(digest.clone())
+                        .execute(&mut *tx)
+                        .await
+                })
+            })
             .await?;
         Ok(())
     }
 
     /// Forgets expired sessions; returns how many.
     pub async fn purge_expired_sessions(&self) -> Result<u64, PlayerError> {
-        let done = sqlx::query("DELETE FROM player_sessions WHERE expires_at <= $1")
-            .bind(now_ms())
-            .execute(self.store.writer())
+        let done = self
+            .store
+            .write(now_ms(), |tx, now| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM player_sessions WHERE expires_at <= $1")
+                        .bind(*now)
+                        .execute(&mut *tx)
+                        .await
+                })
+            })
             .await?;
         Ok(done.rows_affected())
     }
@@ -294,15 +345,22 @@ impl Players {
             player.email = email;
         }
         player.updated_at = now_ms();
-        sqlx::query(
-            "UPDATE players SET display_name = $1, email = $2, updated_at = $3 WHERE id = $4",
-        )
-        .bind(player.display_name.clone())
-        .bind(player.email.clone())
-        .bind(player.updated_at)
-        .bind(player.id.clone())
-        .execute(self.store.writer())
-        .await?;
+        self.store
+            .write(player.clone(), |tx, player| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE players SET display_name = $1, email = $2, updated_at = $3 \
+                         WHERE id = $4",
+                    )
+                    .bind(player.display_name.clone())
+                    .bind(player.email.clone())
+                    .bind(player.updated_at)
+                    .bind(player.id.clone())
+                    .execute(&mut *tx)
+                    .await
+                })
+            })
+            .await?;
         Ok(player)
     }
 

@@ -29,21 +29,26 @@ impl Instance {
     /// holds its address.
     pub async fn register(store: &Store, host_key: &str) -> Result<Self, sqlx::Error> {
         let id = new_id("in_");
-        let now = now_ms();
-        let mut tx = store.begin_write().await?;
-        sqlx::query("DELETE FROM instances WHERE host_key = $1")
-            .bind(host_key.to_owned())
-            .execute(&mut *tx)
+        let registration = (id.clone(), host_key.to_owned(), now_ms());
+        store
+            .write(registration, |tx, (id, host_key, now)| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM instances WHERE host_key = $1")
+                        .bind(host_key.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO instances (id, host_key, started_at, heartbeat_at) \
+                         VALUES ($1, $2, $3, $3)",
+                    )
+                    .bind(id.clone())
+                    .bind(host_key.clone())
+                    .bind(*now)
+                    .execute(&mut *tx)
+                    .await
+                })
+            })
             .await?;
-        sqlx::query(
-            "INSERT INTO instances (id, host_key, started_at, heartbeat_at) VALUES ($1, $2, $3, $3)",
-        )
-        .bind(id.clone())
-        .bind(host_key.to_owned())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         tracing::info!(instance = %id, %host_key, "instance registered");
         Ok(Self { id })
     }
@@ -54,17 +59,22 @@ impl Instance {
 
     /// Says this instance is alive, and forgets instances silent for a day.
     pub async fn heartbeat(&self, store: &Store) -> Result<(), sqlx::Error> {
-        let now = now_ms();
-        sqlx::query("UPDATE instances SET heartbeat_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(self.id.clone())
-            .execute(store.writer())
-            .await?;
-        sqlx::query("DELETE FROM instances WHERE heartbeat_at < $1")
-            .bind(now - FORGET_AFTER_MS)
-            .execute(store.writer())
-            .await?;
-        Ok(())
+        store
+            .write((self.id.clone(), now_ms()), |tx, (id, now)| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE instances SET heartbeat_at = $1 WHERE id = $2")
+                        .bind(*now)
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM instances WHERE heartbeat_at < $1")
+                        .bind(*now - FORGET_AFTER_MS)
+                        .execute(&mut *tx)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Beats until the task is dropped.

@@ -1,6 +1,7 @@
-//! The database: one sqlx pool over SQLite (the embedded default) or PostgreSQL, chosen by the
-//! URL. Areas own their tables and their SQL; this module only opens, migrates and hands out
-//! connections and transactions.
+//! The database: SQLite (the embedded default) or PostgreSQL, chosen by the URL, through sqlx.
+//! Areas own their tables and their SQL; this module opens and migrates the database, lends a
+//! pool for reads, and runs writes as jobs (see `writer`): batched into shared commits on
+//! SQLite, a transaction each on PostgreSQL.
 //!
 //! Both backends run the same SQL: `$1` placeholders (sqlx binds them by number on SQLite too),
 //! `BIGINT` Unix milliseconds for time, `TEXT` ids, and conditional `UPDATE`s for anything
@@ -8,18 +9,21 @@
 
 mod ids;
 pub mod instance;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use ids::{new_id, random_token};
+pub use writer::{Job, MAX_BATCH_JOBS, WriteStats};
 
-/// A transaction on the store, whatever the backend.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// The connection a write job runs its statements on, inside the job's transaction (see
+/// [`Store::write`]).
+pub type Tx = sqlx::AnyConnection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -49,19 +53,30 @@ pub enum StoreError {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// The connection pools and what kind of database is behind them. Cheap to clone.
+/// How writes reach the database (see `writer`).
+#[derive(Clone)]
+enum Writes {
+    /// The committer, which owns SQLite's only write connection.
+    Sqlite(writer::Committer),
+    /// A transaction of its own per job, on the pool.
+    Postgres,
+}
+
+/// The database: a pool for reads (and, on PostgreSQL, writes) and the write path. Cheap to
+/// clone.
 ///
-/// SQLite allows one writer at a time. Writers that find the database locked wait in SQLite's
-/// busy handler, which sleeps in growing steps: under load that turns into tails of hundreds
-/// of milliseconds. So on SQLite every write goes through a pool of exactly one connection,
-/// where waiting is a fair queue in Coffer, and reads use the other pool (WAL lets them run
-/// beside the writer). On PostgreSQL both are the same pool.
+/// On SQLite, reads use the pool (WAL lets them run beside the writer) and every write goes
+/// through the committer, which batches concurrent writes into one commit.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    writer: AnyPool,
+    writes: Writes,
     backend: Backend,
 }
+
+/// How long one SQLite connection waits on a lock another process holds (a `coffer migrate`,
+/// an operator's sqlite3 shell) before failing.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
 impl Store {
     /// Connects (creating a SQLite file and its directory if needed). Does not migrate.
@@ -82,13 +97,17 @@ impl Store {
         let pool = Self::pool_options(backend, max_connections)
             .connect_with(options.clone())
             .await?;
-        let writer = match backend {
-            Backend::Sqlite => Self::pool_options(backend, 1).connect_with(options).await?,
-            Backend::Postgres => pool.clone(),
+        let writes = match backend {
+            Backend::Sqlite => {
+                let mut connection = options.connect().await?;
+                sqlite_session(&mut connection).await?;
+                Writes::Sqlite(writer::Committer::start(connection))
+            }
+            Backend::Postgres => Writes::Postgres,
         };
         Ok(Self {
             pool,
-            writer,
+            writes,
             backend,
         })
     }
@@ -100,14 +119,7 @@ impl Store {
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; the busy timeout covers
-                        // other processes (a `coffer migrate`, an operator's sqlite3 shell).
-                        connection
-                            .execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA foreign_keys = ON;",
-                            )
-                            .await?;
+                        sqlite_session(connection).await?;
                     }
                     Ok(())
                 })
@@ -117,8 +129,8 @@ impl Store {
     /// Brings the schema up to date. Safe to run on every start and from several instances.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
         Ok(())
     }
@@ -130,35 +142,59 @@ impl Store {
         Ok(store)
     }
 
-    /// For reads (and, on PostgreSQL, everything).
+    /// For reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
-    }
-
-    /// For writes outside a transaction.
-    pub fn writer(&self) -> &AnyPool {
-        &self.writer
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// A transaction that will write. On SQLite it comes from the single writer connection and
-    /// takes the write lock up front (`BEGIN IMMEDIATE`), so a transaction that reads and then
-    /// writes never fails on a lock taken in between. Never hold one while asking the store for
-    /// another: on SQLite that waits forever.
-    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.writer.begin().await,
+    /// Runs `job` with `input` in a write transaction and returns its result once committed
+    /// (see `writer` for how, and what a job may do). An error from the job rolls back what
+    /// it wrote and nothing else.
+    pub async fn write<I, T, E>(&self, input: I, job: Job<I, T, E>) -> Result<T, E>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        match &self.writes {
+            Writes::Sqlite(committer) => committer.write(input, job).await,
+            Writes::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                let done = job(&mut tx, &input).await?;
+                tx.commit().await?;
+                Ok(done)
+            }
+        }
+    }
+
+    /// What the SQLite committer has done (batches, their sizes); `None` on PostgreSQL.
+    pub fn write_stats(&self) -> Option<&WriteStats> {
+        match &self.writes {
+            Writes::Sqlite(committer) => Some(&committer.stats),
+            Writes::Postgres => None,
         }
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
-        self.writer.close().await;
     }
+}
+
+/// Every SQLite connection's settings: WAL lets readers run beside the writer; FULL makes
+/// every commit durable (fsync), which the committer's batches pay once per batch; the busy
+/// timeout covers other processes.
+async fn sqlite_session(connection: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    connection
+        .execute(sqlx::AssertSqlSafe(format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
+        )))
+        .await?;
+    Ok(())
 }
 
 /// Creates the directory of a SQLite file and makes sure the file is created on first start.
