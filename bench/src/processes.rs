@@ -17,10 +17,11 @@ pub struct Process {
 impl Process {
     pub fn spawn(name: &str, program: &Path, args: &[String], log_dir: &Path) -> Result<Self> {
         let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log)?;
         let child = Command::new(program)
             .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log)?))
+            .stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file))
             .spawn()
             .with_context(|| format!("cannot start {}", program.display()))?;
         Ok(Self {

@@ -40,9 +40,22 @@ pub struct World {
     _dir: tempfile::TempDir,
 }
 
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::env::var_os("COFFER_BENCH_KEEP").is_some() {
+            // Keep the directory (logs, database) for a look afterwards.
+            let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("a temp dir"));
+            let _ = dir.keep();
+        }
+    }
+}
+
 impl World {
     pub async fn start(binaries: &Binaries, database_url: Option<&str>) -> Result<Self> {
         let dir = tempfile::tempdir()?;
+        if std::env::var_os("COFFER_BENCH_KEEP").is_some() {
+            eprintln!("logs and database kept in {}", dir.path().display());
+        }
         let (sim_port, game_port, coffer_port) = (free_port()?, free_port()?, free_port()?);
         let keys = dir.path().join("sim-keys");
         let mut sim = Process::spawn(

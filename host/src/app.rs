@@ -26,6 +26,8 @@ pub struct AppState {
     pub channels: Arc<Channels>,
     pub store: Store,
     pub players: Players,
+    /// Games and their keys, remembered briefly for every request.
+    pub games: crate::games::Games,
     pub catalog: Catalog,
     pub orders: Orders,
     pub idempotency: Arc<Idempotency>,
@@ -128,11 +130,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.orders.clone(),
         &config.server.public_url,
     );
+    let games = crate::games::Games::new(store.clone());
     let legacy = Legacy::new(
         store.clone(),
         players.clone(),
         orders.clone(),
-        catalog.clone(),
+        games.clone(),
         &config.legacy,
     );
     // Bound before registering: holding the address is what tells this process replaces the
@@ -147,6 +150,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let state = AppState {
         config: config.clone(),
         channels,
+        games,
         players,
         catalog,
         orders,

@@ -118,7 +118,7 @@ pub async fn notify(
                 .await
             {
                 Ok((settled, order_no)) => {
-                    tracing::info!(channel = %channel_id, %order_no, ?settled, "unverified notification confirmed by query");
+                    tracing::info!(channel = %channel_id, ?order_no, ?settled, "unverified notification confirmed by query");
                     true
                 }
                 Err(error) => {

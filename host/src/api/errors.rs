@@ -25,6 +25,7 @@ impl From<OrderError> for Problem {
             .with_detail(detail),
             OrderError::Route(_) => Problem::unprocessable("no-channel", detail),
             OrderError::SoldOut(_) => Problem::conflict("sold-out", detail),
+            OrderError::PriceMismatch { .. } => Problem::unprocessable("price-mismatch", detail),
             OrderError::LimitReached(_) => Problem::conflict("purchase-limit-reached", detail),
             OrderError::DuplicateMerchantOrderNo { order_no, .. } => {
                 Problem::conflict("duplicate-merchant-order-no", detail).with("order_no", order_no)

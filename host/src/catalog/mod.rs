@@ -184,20 +184,37 @@ impl Sku {
     }
 }
 
-/// The catalog area: its store and its cache.
+/// How long a price, sale window or purchase limit changed through another instance may take
+/// to apply to new orders here (through this instance: at once). Stock and purchase counts are
+/// never read from it: the order's own conditional writes decide them.
+pub const PRICING_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// The catalog area: its store and its caches.
 #[derive(Clone)]
 pub struct Catalog {
     store: Store,
     cache: moka::future::Cache<GameId, Arc<Vec<Sku>>>,
+    /// One SKU as orders price it, by game and code (see [`PRICING_CACHE_TTL`]).
+    pricing: moka::sync::Cache<(GameId, String), Arc<Sku>>,
 }
 
 impl Catalog {
+    /// Forgets what is cached of `game`, after a change through this instance.
+    async fn forget(&self, game: &GameId) {
+        self.cache.invalidate(game).await;
+        self.pricing.invalidate_all();
+    }
+
     pub fn new(store: Store, cache_ttl: Duration) -> Self {
         Self {
             store,
             cache: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(cache_ttl)
+                .build(),
+            pricing: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(PRICING_CACHE_TTL)
                 .build(),
         }
     }
@@ -227,10 +244,26 @@ impl Catalog {
         store::get(&self.store, game, code).await
     }
 
+    /// One SKU as an order prices it: its price, sale window and purchase limit as in force
+    /// within [`PRICING_CACHE_TTL`] (its stock figures are not for deciding anything).
+    pub async fn sku_for_pricing(
+        &self,
+        game: &GameId,
+        code: &str,
+    ) -> Result<Arc<Sku>, CatalogError> {
+        let key = (game.clone(), code.to_owned());
+        if let Some(sku) = self.pricing.get(&key) {
+            return Ok(sku);
+        }
+        let sku = Arc::new(store::get(&self.store, game, code).await?);
+        self.pricing.insert(key, sku.clone());
+        Ok(sku)
+    }
+
     pub async fn create(&self, game: &GameId, spec: SkuSpec) -> Result<Sku, CatalogError> {
         spec.validate()?;
         let sku = store::insert(&self.store, game, spec).await?;
-        self.cache.invalidate(game).await;
+        self.forget(game).await;
         Ok(sku)
     }
 
@@ -248,13 +281,13 @@ impl Catalog {
             ));
         }
         let sku = store::replace(&self.store, game, spec).await?;
-        self.cache.invalidate(game).await;
+        self.forget(game).await;
         Ok(sku)
     }
 
     /// Forgets what is cached for a game (after its stock changed through an order).
     pub async fn invalidate(&self, game: &GameId) {
-        self.cache.invalidate(game).await;
+        self.forget(game).await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Games: the tenants. Each has its own API keys for its servers, its delivery URL and secret,
 //! its catalog and its players.
 
+mod cache;
 mod iso3166;
 pub mod replay;
 mod signature;
@@ -8,6 +9,7 @@ mod store;
 
 use serde::{Deserialize, Serialize};
 
+pub use cache::{GAME_CACHE_TTL, Games};
 pub use signature::{
     SIGNATURE_TOLERANCE_S, SignatureError, Verified, canonical_message, verify_signature,
 };

@@ -41,6 +41,15 @@ pub struct GameKey {
     pub default_region: Region,
     pub secret: String,
     pub game_enabled: bool,
+    /// Unix milliseconds after which the key no longer signs anything (rotated out).
+    pub expires_at: Option<i64>,
+}
+
+impl GameKey {
+    /// Whether the key is still valid now.
+    pub fn valid_now(&self) -> bool {
+        self.expires_at.is_none_or(|at| at > now_ms())
+    }
 }
 
 fn validate_name(name: &str) -> Result<(), GameError> {
@@ -283,7 +292,7 @@ pub async fn delivery_target(
 /// A key that is still valid, with its game.
 pub async fn find_key(store: &Store, key_id: &str) -> Result<Option<GameKey>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT k.game_id, k.secret, g.enabled, g.default_region FROM game_api_keys k \
+        "SELECT k.game_id, k.secret, k.expires_at, g.enabled, g.default_region FROM game_api_keys k \
          JOIN games g ON g.id = k.game_id \
          WHERE k.key_id = $1 AND (k.expires_at IS NULL OR k.expires_at > $2)",
     )
@@ -299,5 +308,6 @@ pub async fn find_key(store: &Store, key_id: &str) -> Result<Option<GameKey>, sq
             .map_err(|e| sqlx::Error::Decode(e.into()))?,
         secret: row.try_get("secret")?,
         game_enabled: crate::store::flag(&row, "enabled")?,
+        expires_at: row.try_get("expires_at")?,
     }))
 }

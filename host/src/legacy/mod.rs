@@ -15,9 +15,8 @@ use std::sync::Arc;
 
 use coffer_money::{Currency, Money};
 
-use crate::catalog::Catalog;
 use crate::config::LegacyConfig;
-use crate::games::GameId;
+use crate::games::{GameId, Games};
 use crate::orders::{OrderError, Orders};
 use crate::players::{PlayerError, Players};
 use crate::store::Store;
@@ -84,6 +83,10 @@ impl From<OrderError> for LegacyError {
         match error {
             OrderError::Database(e) => Self::Internal(e.to_string()),
             OrderError::Invariant(why) => Self::Internal(why),
+            OrderError::PriceMismatch { price, .. } => Self::Invalid(format!(
+                "金额与商品价格不符: 商品价格为 {}",
+                price.to_decimal()
+            )),
             other => Self::Order(other),
         }
     }
@@ -95,7 +98,7 @@ pub struct Legacy {
     store: Store,
     players: Players,
     orders: Orders,
-    catalog: Catalog,
+    games: Games,
     config: Arc<LegacyConfig>,
     game: GameId,
     /// `config.currency`, and the ad-hoc amount bounds in it (checked when the config loaded).
@@ -109,7 +112,7 @@ impl Legacy {
         store: Store,
         players: Players,
         orders: Orders,
-        catalog: Catalog,
+        games: Games,
         config: &LegacyConfig,
     ) -> Option<Self> {
         if !config.enabled {
@@ -123,7 +126,7 @@ impl Legacy {
             store,
             players,
             orders,
-            catalog,
+            games,
             config: Arc::new(config.clone()),
             game,
         })

@@ -270,30 +270,17 @@ impl Legacy {
             .ok_or_else(|| LegacyError::Invalid("amount无效".into()))?;
         let card = card(form)?;
         let product = decode_product_info(field(form, "productInfo"));
-        let game = crate::games::get(&self.store, self.game.as_str())
+        let game = self
+            .games
+            .game(&self.game)
             .await
             .ok()
             .filter(|g| g.enabled)
             .ok_or(LegacyError::GameUnavailable)?;
-        let (sku, fixed_amount) = match self.config.products.get(&product) {
-            Some(code) => {
-                let sku = self
-                    .catalog
-                    .sku(&self.game, code)
-                    .await
-                    .map_err(|e| LegacyError::Internal(e.to_string()))?;
-                let price = sku
-                    .spec
-                    .price_for(&game.default_region, Some(currency))
-                    .map_err(|e| LegacyError::Internal(e.to_string()))?;
-                if price != amount {
-                    return Err(LegacyError::Invalid(format!(
-                        "金额与商品价格不符: {product} 的价格为 {}",
-                        price.to_decimal()
-                    )));
-                }
-                (code.clone(), None)
-            }
+        // A mapped product is sold at its SKU's price, which the client's amount must equal
+        // (checked where the order is priced); any other at the client's amount, within bounds.
+        let (sku, fixed_amount, expected_price) = match self.config.products.get(&product) {
+            Some(code) => (code.clone(), None, Some(amount)),
             None if !self.config.adhoc_sku.is_empty() => {
                 let (min, max) = self.adhoc_bounds;
                 if amount.minor() < min.minor() || amount.minor() > max.minor() {
@@ -303,7 +290,7 @@ impl Legacy {
                         max.to_decimal()
                     )));
                 }
-                (self.config.adhoc_sku.clone(), Some(amount))
+                (self.config.adhoc_sku.clone(), Some(amount), None)
             }
             None => return Err(LegacyError::Invalid(format!("未知商品: {product}"))),
         };
@@ -332,6 +319,7 @@ impl Legacy {
             client_ip: client_ip.to_string(),
             device: "legacy client".into(),
             fixed_amount,
+            expected_price,
             // An anonymous bill's delivery waits for its player to claim it (record upload).
             delivery_hold_ms: match player {
                 Some(_) => 0,

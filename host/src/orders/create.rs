@@ -63,9 +63,9 @@ impl Orders {
         if player_game.as_ref() != Some(game) {
             return Err(OrderError::UnknownPlayer(request.player_id.clone()));
         }
-        // Read fresh, not from the catalog cache: price, sale window and limits must be the
-        // ones in force now, whichever instance changed them.
-        let sku = match self.catalog.sku(game, &request.sku).await {
+        // Price, sale window and limit as in force within a second, whichever instance changed
+        // them; stock and purchase counts are decided by the order's own writes.
+        let sku = match self.catalog.sku_for_pricing(game, &request.sku).await {
             Ok(sku) => sku,
             Err(CatalogError::NotFound(_)) => {
                 return Err(OrderError::UnknownSku(request.sku.clone()));
@@ -83,6 +83,15 @@ impl Orders {
                 .price_for(&region, currency)
                 .map_err(|e| OrderError::NoPrice(e.to_string()))?,
         };
+        if let Some(expected) = request.expected_price
+            && expected != amount
+        {
+            return Err(OrderError::PriceMismatch {
+                sku: request.sku.clone(),
+                price: amount,
+                expected,
+            });
+        }
         let choice = &request.payment;
         let channel = routing::choose(
             &self.registry,
@@ -190,6 +199,7 @@ impl Orders {
                 )
             }),
         };
+        let exchange = ExchangeInFlight::start(self, &attempt.payment_ref);
         let attempt = payment::run(channel, &self.http, order, choice, urls, attempt).await;
         self.status_cache.invalidate(&order.order_no).await;
         if attempt.status != AttemptStatus::Paid {
@@ -224,6 +234,7 @@ impl Orders {
                 Box::pin(record_paid_answer(tx, answer))
             })
             .await?;
+        drop(exchange);
         match paid {
             Some(view) => Ok(view),
             // Something else happened to the order meanwhile: show it as it stands.
@@ -338,6 +349,35 @@ impl Orders {
             .await?;
         self.status_cache.invalidate(order_no).await;
         Ok(moved)
+    }
+}
+
+/// Marks a payment's exchange with its channel as under way on this instance until dropped
+/// (when its answer is recorded, or the task ends).
+struct ExchangeInFlight {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    payment_ref: String,
+}
+
+impl ExchangeInFlight {
+    fn start(orders: &Orders, payment_ref: &str) -> Self {
+        let set = orders.exchanges_in_flight.clone();
+        set.lock()
+            .expect("exchanges lock")
+            .insert(payment_ref.to_owned());
+        Self {
+            set,
+            payment_ref: payment_ref.to_owned(),
+        }
+    }
+}
+
+impl Drop for ExchangeInFlight {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .expect("exchanges lock")
+            .remove(&self.payment_ref);
     }
 }
 

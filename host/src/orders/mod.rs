@@ -67,6 +67,12 @@ pub enum OrderError {
     NoPrice(String),
     #[error("SKU {0:?} is sold out")]
     SoldOut(String),
+    #[error("the price of SKU {sku:?} is {price}, not {expected}")]
+    PriceMismatch {
+        sku: String,
+        price: coffer_money::Money,
+        expected: coffer_money::Money,
+    },
     #[error("the player has reached the purchase limit of SKU {0:?}")]
     LimitReached(String),
     #[error("merchant_order_no {merchant_order_no:?} is already order {order_no}")]
@@ -117,6 +123,9 @@ pub struct Orders {
     status_cache: moka::future::Cache<OrderNo, Arc<OrderView>>,
     /// Payments recently queried because of an unverified claim (see `confirm_claim`).
     claim_throttle: moka::future::Cache<String, ()>,
+    /// Payments whose exchange with the channel this instance has under way (by payment
+    /// reference): their answer will settle them, so a claim about one needs no query.
+    exchanges_in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Signed queries under way, by channel and payment (see `query_once`).
     queries_in_flight:
         Arc<std::sync::Mutex<std::collections::HashMap<String, settle::QueryInFlight>>>,
@@ -150,6 +159,7 @@ impl Orders {
                 .time_to_live(settle::CLAIM_QUERY_INTERVAL)
                 .build(),
             queries_in_flight: Arc::default(),
+            exchanges_in_flight: Arc::default(),
         }
     }
 

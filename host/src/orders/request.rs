@@ -35,6 +35,10 @@ pub struct CreateOrder {
     /// request body, only set by Coffer's own callers.
     #[serde(skip)]
     pub fixed_amount: Option<coffer_money::Money>,
+    /// The price the caller showed the player (the legacy client sends it): the order is
+    /// refused when the catalog's price differs. Only set by Coffer's own callers.
+    #[serde(skip)]
+    pub expected_price: Option<coffer_money::Money>,
     /// How long `order.paid` waits before delivery (the legacy API's anonymous bills, until
     /// their player claims them): only set by Coffer's own callers.
     #[serde(skip)]

@@ -141,7 +141,17 @@ impl Orders {
         &self,
         channel_id: &str,
         payment_ref: &str,
-    ) -> Result<(Settled, OrderNo), ConfirmError> {
+    ) -> Result<(Settled, Option<OrderNo>), ConfirmError> {
+        // The channel's answer to this instance's own request is on its way: it settles the
+        // payment (and if it goes astray, the follow-up queries do). Nothing to read.
+        if self
+            .exchanges_in_flight
+            .lock()
+            .expect("exchanges lock")
+            .contains(payment_ref)
+        {
+            return Ok((Settled::Unchanged, None));
+        }
         let (order, attempt) = self
             .attempt_by_ref(channel_id, payment_ref)
             .await?
@@ -149,10 +159,11 @@ impl Orders {
         let settled = matches!(attempt.status, AttemptStatus::Paid | AttemptStatus::Failed);
         let key = format!("{channel_id}/{payment_ref}");
         if settled || self.claim_throttle.get(&key).await.is_some() {
-            return Ok((Settled::Unchanged, order.order_no));
+            return Ok((Settled::Unchanged, Some(order.order_no)));
         }
         self.claim_throttle.insert(key, ()).await;
-        self.query_once(channel_id, payment_ref).await
+        let (settled, order_no) = self.query_once(channel_id, payment_ref).await?;
+        Ok((settled, Some(order_no)))
     }
 
     /// The player's browser back from the channel: the moment a player waits for an answer.
@@ -235,19 +246,14 @@ impl Orders {
         channel: &str,
         payment_ref: &str,
     ) -> Result<Option<(Order, Attempt)>, OrderError> {
-        let Some((order_no, attempt_no)) =
-            store::find_attempt(self.store.pool(), channel, payment_ref).await?
+        let Some((order_no, attempt)) =
+            store::attempt_by_ref(self.store.pool(), channel, payment_ref).await?
         else {
             return Ok(None);
         };
-        let Some(order) = store::get_order(&self.store, &order_no).await? else {
-            return Ok(None);
-        };
-        let attempt = store::attempts(self.store.pool(), &order_no)
+        Ok(store::get_order(&self.store, &order_no)
             .await?
-            .into_iter()
-            .find(|a| a.attempt_no == attempt_no);
-        Ok(attempt.map(|a| (order, a)))
+            .map(|order| (order, attempt)))
     }
 }
 

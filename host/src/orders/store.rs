@@ -302,6 +302,22 @@ pub(super) async fn find_attempt(
     Ok(Some((order_no, row.try_get("attempt_no")?)))
 }
 
+/// The attempt a channel knows by `payment_ref`, with its order's number.
+pub(super) async fn attempt_by_ref(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    channel: &str,
+    payment_ref: &str,
+) -> Result<Option<(OrderNo, Attempt)>, sqlx::Error> {
+    let row = sqlx::query("SELECT * FROM payment_attempts WHERE channel = $1 AND payment_ref = $2")
+        .bind(channel.to_owned())
+        .bind(payment_ref.to_owned())
+        .fetch_optional(executor)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let order_no = OrderNo::parse(&row.try_get::<String, _>("order_no")?).map_err(decode)?;
+    Ok(Some((order_no, attempt_from_row(&row)?)))
+}
+
 pub async fn get_order(store: &Store, order_no: &OrderNo) -> Result<Option<Order>, sqlx::Error> {
     sqlx::query("SELECT * FROM orders WHERE order_no = $1")
         .bind(order_no.as_str().to_owned())

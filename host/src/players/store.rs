@@ -65,10 +65,19 @@ pub struct Players {
     session_ttl_ms: i64,
     /// Player id -> game, for orders' checks (immutable, so never stale).
     games_of_players: moka::sync::Cache<String, GameId>,
+    /// Session token digest -> its player and expiry (see [`SESSION_CACHE_TTL`]).
+    sessions: moka::sync::Cache<String, (Player, i64)>,
 }
 
 /// How many players' games are remembered.
 const PLAYER_GAMES_CACHED: u64 = 200_000;
+
+/// How long a session checked here is taken without asking the database again: a logout or a
+/// disabled game through another instance applies here within it.
+pub const SESSION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many sessions are remembered at once.
+const SESSIONS_CACHED: u64 = 100_000;
 
 fn player_from_row(row: &AnyRow) -> Result<Player, sqlx::Error> {
     Ok(Player {
@@ -94,6 +103,10 @@ impl Players {
             hasher,
             session_ttl_ms: (session_ttl_s as i64).saturating_mul(1000),
             games_of_players: moka::sync::Cache::new(PLAYER_GAMES_CACHED),
+            sessions: moka::sync::Cache::builder()
+                .max_capacity(SESSIONS_CACHED)
+                .time_to_live(SESSION_CACHE_TTL)
+                .build(),
         }
     }
 
@@ -258,28 +271,45 @@ impl Players {
         })
     }
 
-    /// The player a session token belongs to, if the session is still valid.
+    /// The player a session token belongs to, if the session is still valid. A session ended
+    /// through another instance (or its game disabled there) may still be taken for up to
+    /// [`SESSION_CACHE_TTL`]; through this one it ends at once.
     pub async fn authenticate(&self, token: &str) -> Result<Player, PlayerError> {
+        let digest = token_digest(token);
+        let now = now_ms();
+        if let Some((player, expires_at)) = self.sessions.get(&digest) {
+            return if expires_at > now {
+                Ok(player)
+            } else {
+                Err(PlayerError::BadSession)
+            };
+        }
         let row = sqlx::query(
-            "SELECT p.*, g.enabled AS game_enabled FROM player_sessions s \
+            "SELECT p.*, s.expires_at AS session_expires_at, g.enabled AS game_enabled \
+             FROM player_sessions s \
              JOIN players p ON p.id = s.player_id JOIN games g ON g.id = p.game_id \
              WHERE s.token_sha256 = $1 AND s.expires_at > $2",
         )
-        .bind(token_digest(token))
-        .bind(now_ms())
+        .bind(digest.clone())
+        .bind(now)
         .fetch_optional(self.store.pool())
         .await?
         .ok_or(PlayerError::BadSession)?;
         if !crate::store::flag(&row, "game_enabled")? {
             return Err(PlayerError::BadSession);
         }
-        Ok(player_from_row(&row)?)
+        let player = player_from_row(&row)?;
+        let expires_at: i64 = row.try_get("session_expires_at")?;
+        self.sessions.insert(digest, (player.clone(), expires_at));
+        Ok(player)
     }
 
     /// Ends a session. Ending one that does not exist is not an error.
     pub async fn logout(&self, token: &str) -> Result<(), PlayerError> {
+        let digest = token_digest(token);
+        self.sessions.invalidate(&digest);
         self.store
-            .write(token_digest(token), |tx, digest| {
+            .write(digest, |tx, digest| {
                 Box::pin(async move {
                     sqlx::query("DELETE FROM player_sessions WHERE token_sha256 = $1")
                         .bind(digest.clone())
@@ -361,7 +391,15 @@ impl Players {
                 })
             })
             .await?;
+        // The cached sessions carry the player as it was.
+        self.forget_sessions();
         Ok(player)
+    }
+
+    /// Forgets the sessions this instance remembers, so that the next request of each reads
+    /// its session, its player and its game's state again (after an admin changed a game).
+    pub fn forget_sessions(&self) {
+        self.sessions.invalidate_all();
     }
 
     /// Players, newest first, optionally of one game and matching `search` in the username

@@ -116,6 +116,9 @@ impl Store {
         AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            // No ping before every use: on SQLite each one is a round trip to the connection's
+            // thread, as costly as the query; a broken connection fails its query instead.
+            .test_before_acquire(false)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

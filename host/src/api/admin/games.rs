@@ -16,6 +16,7 @@ pub async fn create(
     Json(new): Json<NewGame>,
 ) -> Result<Response, Problem> {
     let (game, api_key, delivery_secret) = games::create(&state.store, new).await?;
+    state.games.forget();
     tracing::info!(game = %game.id, key_id = %api_key.key_id, "game created");
     let body = serde_json::json!({
         "game": game,
@@ -42,7 +43,11 @@ pub async fn update(
     Path(id): Path<String>,
     Json(patch): Json<GamePatch>,
 ) -> Result<Response, Problem> {
-    Ok(axum::Json(games::update(&state.store, &id, patch).await?).into_response())
+    let game = games::update(&state.store, &id, patch).await?;
+    state.games.forget();
+    // A disabled game's sessions end at once on this instance.
+    state.players.forget_sessions();
+    Ok(axum::Json(game).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -69,6 +74,7 @@ pub async fn rotate_api_key(
         ));
     }
     let key = games::rotate_api_key(&state.store, &id, rotation.grace_s).await?;
+    state.games.forget();
     tracing::info!(game = %id, key_id = %key.key_id, grace_s = rotation.grace_s, "API key rotated");
     Ok((StatusCode::CREATED, axum::Json(key)).into_response())
 }
@@ -78,6 +84,7 @@ pub async fn rotate_delivery_secret(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let secret = games::rotate_delivery_secret(&state.store, &id).await?;
+    state.games.forget();
     tracing::info!(game = %id, "delivery secret rotated");
     Ok(axum::Json(serde_json::json!({ "delivery_secret": secret })).into_response())
 }

@@ -115,7 +115,7 @@ pub async fn verify_request(
     let (Some(key_id), Some(signature)) = (header("coffer-key"), header("coffer-signature")) else {
         return Err(SignatureError::Missing.into());
     };
-    let key = match crate::games::find_key(&state.store, key_id.trim()).await {
+    let key = match state.games.key(key_id.trim()).await {
         Ok(Some(key)) => key,
         Ok(None) => return Err(SignatureError::UnknownKey.into()),
         Err(e) => return Err(AuthRefusal::Internal(e.to_string())),

@@ -1,5 +1,7 @@
 //! `/v1/orders`: create an order (idempotently), read it, try paying it again.
 
+use std::time::Duration;
+
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -137,6 +139,28 @@ fn order_no_in_path(order_no: &str) -> Result<OrderNo, Problem> {
     OrderNo::parse(order_no).map_err(|_| Problem::not_found("no such order"))
 }
 
+/// How long a replay waits, at most, for the first request's claim to be written: the first
+/// records its signature a moment before it claims the key.
+const REPLAY_CLAIM_WAITS_MS: [u64; 3] = [5, 20, 75];
+
+/// What the stored record says to a replay of the same signed bytes. Nothing found yet may be
+/// the first request between its signature and its claim: a few short looks, not a refusal.
+async fn peek_replayed(
+    state: &AppState,
+    signed: &SignedBy,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Peeked, sqlx::Error> {
+    let idempotency = &state.idempotency;
+    for wait_ms in REPLAY_CLAIM_WAITS_MS {
+        match idempotency.peek(&signed.game, key, fingerprint).await? {
+            Peeked::Nothing => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
+            seen => return Ok(seen),
+        }
+    }
+    idempotency.peek(&signed.game, key, fingerprint).await
+}
+
 /// Runs `work` under the request's Idempotency-Key. `work` answers
 /// `(answer, changed_something)`; only answers that changed something are stored. A replay of
 /// the very same signed bytes never runs `work`: it gets the stored answer, or is refused.
@@ -150,9 +174,8 @@ async fn idempotently<F>(
 where
     F: Future<Output = (Answer, bool)> + Send + 'static,
 {
-    let idempotency = &state.idempotency;
     if signed.replayed {
-        return match idempotency.peek(&signed.game, &key, &fingerprint).await {
+        return match peek_replayed(state, signed, &key, &fingerprint).await {
             Ok(Peeked::Answered { status, body }) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                 Answer { status, body }.into_response(true)
