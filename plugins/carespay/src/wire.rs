@@ -348,7 +348,8 @@ pub fn refused_before_starting(response: &HttpResponse) -> Option<Failure> {
         return None;
     }
     let answer: Answer = serde_json::from_slice(&response.body).ok()?;
-    (answer.code.starts_with('E') && answer.code != "E0004").then(|| Failure {
+    let refused = answer.code.starts_with('E') && answer.code != "E0004";
+    refused.then_some(Failure {
         code: answer.code,
         message: answer.message,
     })
