@@ -4,6 +4,7 @@
 //! - `create-payment` on TestPay: JSON body, HMAC-SHA256 signature through a sealed key, i.e. a
 //!   sign-a-request sized call; every call gets a fresh store and instance;
 //! - `route-score`: the same fresh instance with almost no work, to show the fixed cost;
+//! - RSA-2048 signatures on one core, with `ring` (used) and the `rsa` crate (used before);
 //! - Alipay `create-payment` (QR precreate): RSA2 signing with a 2048-bit sealed key, to show
 //!   what a real channel's signature costs on top;
 //!
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use coffer_plugin_runtime::contract::*;
 use coffer_plugin_runtime::{
     ArtifactCache, ChannelConfig, ChannelConfigs, Endpoint, KeyRing, Limits, PluginEngine,
-    Registry, SealedKey,
+    Registry, RsaSigner, SealedKey,
 };
 
 const WARMUP_CALLS: usize = 2_000;
@@ -187,7 +188,26 @@ async fn call_latency() {
     report("route-score (fixed cost)", samples, wall.elapsed());
 }
 
-async fn rsa_signed_call() {
+/// RSA-2048 PKCS#1 v1.5 SHA-256 signatures on one core, with `ring` (what Coffer uses) and
+/// with the pure-Rust `rsa` crate (what it used before).
+fn rsa_signatures(key: &rsa::PrivateKey) {
+    let message = b"app_id=2021000000000001&biz_content={\"out_trade_no\":\"ORD-1\"}";
+    for (name, signer) in [
+        ("RSA-2048 sign, ring", RsaSigner::new(key.clone())),
+        ("RSA-2048 sign, rsa crate", RsaSigner::portable(key.clone())),
+    ] {
+        let mut samples = Vec::with_capacity(RSA_CALLS);
+        let wall = Instant::now();
+        for _ in 0..RSA_CALLS {
+            let started = Instant::now();
+            std::hint::black_box(signer.sign_sha256(message).unwrap());
+            samples.push(started.elapsed());
+        }
+        report(name, samples, wall.elapsed());
+    }
+}
+
+async fn rsa_signed_call(key: rsa::PrivateKey) {
     let alipay = fixtures_dir().join("alipay.wasm");
     if !alipay.is_file() {
         println!("alipay.wasm not built; skipping the RSA-signed call");
@@ -195,9 +215,11 @@ async fn rsa_signed_call() {
     }
     let plugins = tempfile::tempdir().unwrap();
     std::fs::copy(&alipay, plugins.path().join("alipay.wasm")).unwrap();
-    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
     let mut keys = KeyRing::default();
-    keys.insert("app-private-key", SealedKey::RsaPrivate(Box::new(key)));
+    keys.insert(
+        "app-private-key",
+        SealedKey::RsaPrivate(Box::new(RsaSigner::new(key))),
+    );
     let mut configs = ChannelConfigs::default();
     configs.insert(
         "alipay",
@@ -244,6 +266,8 @@ fn main() {
     runtime.block_on(async {
         load_times(&plugin).await;
         call_latency().await;
-        rsa_signed_call().await;
+        let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
+        rsa_signatures(&key);
+        rsa_signed_call(key).await;
     });
 }

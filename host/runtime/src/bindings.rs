@@ -8,6 +8,8 @@ wasmtime::component::bindgen!({
     imports: {
         // Naming a key that is not this channel's aborts the call, so key calls may trap.
         "coffer:channel/sealed-keys": trappable,
+        // RSA signatures run off the async workers (see `keys::off_runtime`).
+        "coffer:channel/sealed-keys.sign": async | trappable,
     },
     exports: { default: async },
     additional_derives: [PartialEq, Eq],

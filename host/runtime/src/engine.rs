@@ -165,8 +165,15 @@ fn engine_config(limits: &Limits) -> Config {
         .async_stack_size(limits.stack_bytes + (1 << 20))
         .memory_init_cow(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // For profiling plugins with `perf`: their compiled code is named in /tmp/perf-<pid>.map.
+    if std::env::var_os(PERF_MAP_ENV).is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
+
+/// Set (to anything) to have `perf` name the plugins' compiled functions.
+pub const PERF_MAP_ENV: &str = "COFFER_PLUGIN_PERF_MAP";
 
 fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     thread::Builder::new()

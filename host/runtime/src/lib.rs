@@ -21,5 +21,5 @@ pub use channel::{ArtifactCache, Channel, ChannelStatus};
 pub use config::{ChannelConfig, ChannelConfigs, Endpoint};
 pub use engine::{Clock, Limits, PluginEngine, SystemClock};
 pub use error::{LoadError, PluginError};
-pub use keys::{KeyError, KeyFormat, KeyRing, KeySource, SealedKey};
+pub use keys::{KeyError, KeyFormat, KeyRing, KeySource, RsaSigner, SealedKey};
 pub use registry::{FileFailure, Registry, ReloadReport, watch::DirectoryWatcher};

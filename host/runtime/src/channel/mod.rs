@@ -19,7 +19,7 @@ use crate::bindings::{self, ChannelPre};
 use crate::config::ChannelConfig;
 use crate::engine::PluginEngine;
 use crate::error::PluginError;
-use crate::sandbox::{CallState, OutputSize, Violation, classify_failure};
+use crate::sandbox::{CallClock, CallState, OutputSize, Violation, classify_failure};
 
 /// A compiled, validated plugin version, ready to serve calls. Immutable: a reload builds a new
 /// one and swaps it in, while calls already running keep this one alive until they finish.
@@ -119,13 +119,13 @@ impl Channel {
         // Checked at every epoch tick: past the budget the call traps, otherwise it yields so a
         // busy plugin cannot hold an executor thread.
         store.epoch_deadline_callback(move |ctx| {
-            if ctx.data().started.elapsed() >= budget {
+            if ctx.data().clock.plugin_time() >= budget {
                 Err(wasmtime::Error::new(Violation::Timeout))
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let deadline = tokio::time::Instant::from_std(store.data().started + budget);
+        let deadline = store.data().clock.deadline(budget);
         match tokio::time::timeout_at(deadline, self.pre.instantiate_async(&mut store)).await {
             Ok(Ok(plugin)) => Ok(Sandbox {
                 store,
@@ -152,10 +152,10 @@ struct Sandbox {
 }
 
 impl Sandbox {
-    /// When this call's time budget runs out.
-    fn deadline(&self) -> tokio::time::Instant {
+    /// This call's clock and budget, for its outer deadline (see [`CallClock`]).
+    fn clock(&self) -> (Arc<CallClock>, Duration) {
         let data = self.store.data();
-        tokio::time::Instant::from_std(data.started + data.engine.limits.call_timeout)
+        (data.clock.clone(), data.engine.limits.call_timeout)
     }
 
     /// Checks a finished call: a trap becomes its typed error, an answer over the cap is refused.

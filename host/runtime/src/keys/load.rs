@@ -84,10 +84,10 @@ fn trimmed(bytes: &[u8]) -> &[u8] {
 /// Tries the PEM forms channels hand out, private keys first.
 pub(crate) fn parse_pem(text: &str) -> Option<SealedKey> {
     if let Ok(key) = PrivateKey::from_pkcs8_pem(text) {
-        return Some(SealedKey::RsaPrivate(Box::new(key)));
+        return Some(SealedKey::RsaPrivate(Box::new(super::RsaSigner::new(key))));
     }
     if let Ok(key) = PrivateKey::from_pkcs1_pem(text) {
-        return Some(SealedKey::RsaPrivate(Box::new(key)));
+        return Some(SealedKey::RsaPrivate(Box::new(super::RsaSigner::new(key))));
     }
     if let Ok(key) = PublicKey::from_public_key_pem(text) {
         return Some(SealedKey::RsaPublic(Box::new(key)));

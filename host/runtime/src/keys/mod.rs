@@ -5,21 +5,23 @@
 
 mod load;
 mod ops;
+mod rsa_signer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
-use rsa::{PrivateKey, PublicKey};
+use rsa::PublicKey;
 use zeroize::Zeroizing;
 
 pub use load::KeyError;
 pub(crate) use ops::{KeyOpError, decrypt, keyed_digest, sign, verify};
+pub use rsa_signer::RsaSigner;
 
 /// One piece of key material.
 pub enum SealedKey {
     /// An RSA private key (PKCS#1 or PKCS#8 PEM): signs.
-    RsaPrivate(Box<PrivateKey>),
+    RsaPrivate(Box<RsaSigner>),
     /// An RSA public key (SPKI or PKCS#1 PEM): verifies the channel's signatures.
     RsaPublic(Box<PublicKey>),
     /// A shared secret (HMAC key, MD5 "append the key" secret, AES key). Wiped on drop.
@@ -89,5 +91,26 @@ impl KeyRing {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)
+    }
+}
+
+/// Runs a heavy key operation (an RSA signature: about a millisecond of CPU) on a blocking
+/// thread, at most one per core at a time, so that it never holds an async worker that
+/// HTTP requests and other plugin calls are waiting for.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    operation: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    });
+    let _slot = slots
+        .acquire()
+        .await
+        .expect("the key semaphore is never closed");
+    match tokio::task::spawn_blocking(operation).await {
+        Ok(value) => value,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
 }

@@ -27,10 +27,10 @@ pub(crate) fn sign(
     use SignatureAlgorithm as A;
     match (key, algorithm) {
         (SealedKey::RsaPrivate(k), A::RsaPkcs1Sha256) => k
-            .pkcs1v15_sign::<Sha256>(data)
+            .sign_sha256(data)
             .map_err(|_| KeyOpError::InvalidInput("RSA signing failed")),
         (SealedKey::RsaPrivate(k), A::RsaPkcs1Sha1) => k
-            .pkcs1v15_sign::<Sha1>(data)
+            .sign_sha1(data)
             .map_err(|_| KeyOpError::InvalidInput("RSA signing failed")),
         (SealedKey::Secret(s), A::HmacSha256) => Ok(hmac::<Hmac<Sha256>>(s, data)),
         (SealedKey::Secret(s), A::HmacSha512) => Ok(hmac::<Hmac<Sha512>>(s, data)),
@@ -259,6 +259,26 @@ mod rsa_vectors {
             let signature = sign(key, SignatureAlgorithm::RsaPkcs1Sha256, &message).unwrap();
             assert_eq!(signature, expected, "{name}");
         }
+    }
+
+    #[test]
+    fn sha256_signatures_come_from_ring_and_match_the_rsa_crate() {
+        let ring = ring();
+        let Some(SealedKey::RsaPrivate(signer)) = ring.get("pkcs8") else {
+            panic!("the test key is an RSA private key");
+        };
+        assert!(signer.is_fast(), "a 2048-bit key must be signed by ring");
+        let (message, expected) = openssl_vector();
+        let slow = signer.to_portable();
+        assert_eq!(slow.sign_sha256(&message).unwrap(), expected);
+        assert_eq!(signer.sign_sha256(&message).unwrap(), expected);
+        // SHA-1 goes through the rsa crate and verifies with the public key.
+        let sha1 = SignatureAlgorithm::RsaPkcs1Sha1;
+        let signature = sign(ring.get("pkcs8").unwrap(), sha1, &message).unwrap();
+        assert_eq!(
+            verify(ring.get("public").unwrap(), sha1, &message, &signature),
+            Ok(true)
+        );
     }
 
     #[test]

@@ -8,4 +8,4 @@ mod state;
 
 pub(crate) use outcome::classify_failure;
 pub(crate) use output_size::OutputSize;
-pub(crate) use state::{CallState, Violation};
+pub(crate) use state::{CallClock, CallState, Violation};
