@@ -19,9 +19,20 @@ use crate::players::{PasswordHasherConfig, Players};
 use crate::store::Store;
 use crate::store::instance::{self, Instance};
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach: cloned for every request, so one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub config: Arc<Config>,
     pub channels: Arc<Channels>,
     pub store: Store,
@@ -147,7 +158,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let instance = Instance::register(&store, &instance::host_key(addr))
         .await
         .context("cannot register this instance in the database")?;
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         config: config.clone(),
         channels,
         games,
@@ -163,7 +174,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )),
         store,
         ready: Arc::new(AtomicBool::new(false)),
-    };
+    }));
     let mut background = vec![
         tokio::spawn(housekeeping(state.clone())),
         tokio::spawn(instance.keep_alive(state.store.clone())),

@@ -217,12 +217,16 @@ impl Orders {
             if attempt.status == AttemptStatus::Unknown {
                 self.follow_up_unknown(&attempt);
             }
+            if recorded && attempt.status.is_settled() {
+                self.remember_settled(&attempt.channel, &attempt.payment_ref, &order.order_no);
+            }
             if recorded {
                 return Ok(OrderView::new(order.clone(), Some(attempt)));
             }
             return self.view(&order.order_no).await;
         }
         // Paid at once: through the one settling path, the common case in four statements.
+        let settled_key = (attempt.channel.clone(), attempt.payment_ref.clone());
         let answer = PaidAnswer {
             order: order.clone(),
             attempt,
@@ -236,7 +240,10 @@ impl Orders {
             .await?;
         drop(exchange);
         match paid {
-            Some(view) => Ok(view),
+            Some(view) => {
+                self.remember_settled(&settled_key.0, &settled_key.1, &order.order_no);
+                Ok(view)
+            }
             // Something else happened to the order meanwhile: show it as it stands.
             None => self.view(&order.order_no).await,
         }

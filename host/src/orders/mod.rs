@@ -112,7 +112,24 @@ impl From<TransitionError> for OrderError {
 
 /// The orders area and what it works with.
 #[derive(Clone)]
-pub struct Orders {
+pub struct Orders(Arc<Parts>);
+
+/// How many settled payments an instance remembers (see `Parts::settled_payments`).
+const SETTLED_PAYMENTS_REMEMBERED: u64 = 200_000;
+/// And for how long: a channel repeats its notifications for about a day, but most come
+/// within the first minutes; a forgotten one costs only two reads.
+const SETTLED_PAYMENT_MEMORY: Duration = Duration::from_secs(3600);
+
+impl std::ops::Deref for Orders {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// The parts of [`Orders`], shared by its clones.
+pub struct Parts {
     store: Store,
     catalog: Catalog,
     players: Players,
@@ -123,6 +140,9 @@ pub struct Orders {
     status_cache: moka::future::Cache<OrderNo, Arc<OrderView>>,
     /// Payments recently queried because of an unverified claim (see `confirm_claim`).
     claim_throttle: moka::future::Cache<String, ()>,
+    /// Payments (by channel and reference) this instance saw settled, paid or failed, and
+    /// their order: settled stays settled, so a claim about one needs nothing read.
+    settled_payments: moka::sync::Cache<String, OrderNo>,
     /// Payments whose exchange with the channel this instance has under way (by payment
     /// reference): their answer will settle them, so a claim about one needs no query.
     exchanges_in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
@@ -145,7 +165,7 @@ impl Orders {
             .max_capacity(100_000)
             .time_to_live(Duration::from_millis(config.status_cache_ms.max(1)))
             .build();
-        Self {
+        Self(Arc::new(Parts {
             store,
             catalog,
             players,
@@ -154,13 +174,17 @@ impl Orders {
             config,
             public_url: public_url.trim_end_matches('/').to_owned(),
             status_cache,
+            settled_payments: moka::sync::Cache::builder()
+                .max_capacity(SETTLED_PAYMENTS_REMEMBERED)
+                .time_to_live(SETTLED_PAYMENT_MEMORY)
+                .build(),
             claim_throttle: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(settle::CLAIM_QUERY_INTERVAL)
                 .build(),
             queries_in_flight: Arc::default(),
             exchanges_in_flight: Arc::default(),
-        }
+        }))
     }
 
     pub fn store(&self) -> &Store {

@@ -152,18 +152,30 @@ impl Orders {
         {
             return Ok((Settled::Unchanged, None));
         }
+        let key = format!("{channel_id}/{payment_ref}");
+        if let Some(order_no) = self.settled_payments.get(&key) {
+            return Ok((Settled::Unchanged, Some(order_no)));
+        }
         let (order, attempt) = self
             .attempt_by_ref(channel_id, payment_ref)
             .await?
             .ok_or_else(|| ConfirmError::UnknownPayment(payment_ref.to_owned()))?;
-        let settled = matches!(attempt.status, AttemptStatus::Paid | AttemptStatus::Failed);
-        let key = format!("{channel_id}/{payment_ref}");
+        let settled = attempt.status.is_settled();
+        if settled {
+            self.remember_settled(channel_id, payment_ref, &order.order_no);
+        }
         if settled || self.claim_throttle.get(&key).await.is_some() {
             return Ok((Settled::Unchanged, Some(order.order_no)));
         }
         self.claim_throttle.insert(key, ()).await;
         let (settled, order_no) = self.query_once(channel_id, payment_ref).await?;
         Ok((settled, Some(order_no)))
+    }
+
+    /// Notes that a payment settled (paid or failed): claims about it need nothing read.
+    pub(super) fn remember_settled(&self, channel_id: &str, payment_ref: &str, order_no: &OrderNo) {
+        self.settled_payments
+            .insert(format!("{channel_id}/{payment_ref}"), order_no.clone());
     }
 
     /// The player's browser back from the channel: the moment a player waits for an answer.
@@ -180,7 +192,7 @@ impl Orders {
             .attempt_by_ref(channel_id, payment_ref)
             .await?
             .ok_or_else(|| ConfirmError::UnknownPayment(payment_ref.to_owned()))?;
-        if !matches!(attempt.status, AttemptStatus::Paid | AttemptStatus::Failed) {
+        if !attempt.status.is_settled() {
             self.claim_throttle
                 .insert(format!("{channel_id}/{payment_ref}"), ())
                 .await;

@@ -150,6 +150,12 @@ impl AttemptStatus {
     pub fn outcome_unknown(self) -> bool {
         matches!(self, Self::Created | Self::Unknown)
     }
+
+    /// Paid or failed: the channel has said how it ended. Never undone (a failed attempt may
+    /// still turn out paid, which is settled too).
+    pub fn is_settled(self) -> bool {
+        matches!(self, Self::Paid | Self::Failed)
+    }
 }
 
 #[cfg(test)]

@@ -308,16 +308,20 @@ impl Players {
     pub async fn logout(&self, token: &str) -> Result<(), PlayerError> {
         let digest = token_digest(token);
         self.sessions.invalidate(&digest);
-        self.store
+        let digest = self
+            .store
             .write(digest, |tx, digest| {
                 Box::pin(async move {
                     sqlx::query("DELETE FROM player_sessions WHERE token_sha256 = $1")
                         .bind(digest.clone())
                         .execute(&mut *tx)
-                        .await
+                        .await?;
+                    Ok::<_, sqlx::Error>(digest.clone())
                 })
             })
             .await?;
+        // Again: a request checking the session while the delete waited may have cached it.
+        self.sessions.invalidate(&digest);
         Ok(())
     }
 
