@@ -8,10 +8,11 @@
 //! (order, payment at the simulator, the channel's notification, delivery to the game server)
 //! for CaresPay (MD5: a direct card, and 3-D Secure) and Alipay QR (RSA-2048).
 //!
-//! `cargo xtask bench` builds the release binaries and runs it; `--coffer`, `--sim`,
-//! `--game-server` and `--plugins` point at another build, to compare two side by side.
+//! `cargo xtask bench` builds the release binaries and runs it; `--bin-dir` and `--plugins`
+//! point at another build, to compare two side by side.
 
 mod load;
+mod postgres;
 mod processes;
 mod scenarios;
 mod world;
@@ -31,9 +32,11 @@ struct Args {
     /// The channel plugins (carespay.wasm, alipay.wasm).
     #[arg(long, default_value = "target/wasm-fixtures")]
     plugins: PathBuf,
-    /// A PostgreSQL database URL to run against instead of a SQLite file.
+    /// Run on PostgreSQL instead of a SQLite file: a URL of this server (e.g.
+    /// `postgres://postgres@127.0.0.1:5432/postgres`), where a database of the run's own is
+    /// created and dropped afterwards.
     #[arg(long)]
-    database_url: Option<String>,
+    postgres: Option<String>,
     /// Seconds each closed-loop scenario runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -68,12 +71,17 @@ async fn run(args: Args) -> Result<()> {
         game_server: args.bin_dir.join("coffer-game-server"),
         plugins: args.plugins.clone(),
     };
-    let world = world::World::start(&binaries, args.database_url.as_deref()).await?;
-    let backend = if args.database_url.is_some() {
+    let database = match &args.postgres {
+        Some(server) => Some(postgres::BenchDatabase::create(server).await?),
+        None => None,
+    };
+    let url = database.as_ref().map(|database| database.url.as_str());
+    let backend = if database.is_some() {
         "postgres"
     } else {
         "sqlite"
     };
+    let world = world::World::start(&binaries, url).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     println!(
         "{}coffer idle: {:.0} MiB resident; {backend}, {} connections, {} s per closed loop",
@@ -83,8 +91,8 @@ async fn run(args: Args) -> Result<()> {
         args.seconds
     );
     println!(
-        "{:<34} {:>9} {:>8} {:>8} {:>7} {:>10} {:>8}",
-        "scenario", "per s", "p50 ms", "p99 ms", "errors", "coffer CPU", "RSS MiB"
+        "{:<34} {:>9} {:>8} {:>8} {:>7} {:>10} {:>8} {:>9}",
+        "scenario", "per s", "p50 ms", "p99 ms", "errors", "coffer CPU", "RSS MiB", "jobs/commit"
     );
     let settings = scenarios::Settings {
         seconds: Duration::from_secs(args.seconds),
@@ -92,7 +100,12 @@ async fn run(args: Args) -> Result<()> {
         purchases: args.purchases,
         label: args.label.clone(),
     };
-    scenarios::run_all(&world, &settings, &args.only).await
+    let ran = scenarios::run_all(&world, &settings, &args.only).await;
+    drop(world);
+    if let Some(database) = database {
+        database.drop_database().await?;
+    }
+    ran
 }
 
 fn label(label: &str) -> String {

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::load::{self, MakeRequest, Outcome, Request};
-use crate::world::{LEGACY_PRODUCT, World};
+use crate::world::{Commits, LEGACY_PRODUCT, World};
 
 pub struct Settings {
     pub seconds: Duration,
@@ -94,12 +94,13 @@ where
     F: FnOnce(&Settings) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    let commits_before = world.commits().await.ok().flatten();
     let cpu_before = world.coffer.cpu();
     let mut outcome = scenario(settings).await;
     let cpu = world.coffer.cpu() - cpu_before;
     let cpu_share = cpu.as_secs_f64() / outcome.elapsed.as_secs_f64() * 100.0;
     println!(
-        "{}{:<34} {:>9.0} {:>8.1} {:>8.1} {:>7} {:>9.0}% {:>8.0}",
+        "{}{:<34} {:>9.0} {:>8.1} {:>8.1} {:>7} {:>9.0}% {:>8.0} {:>9}",
         prefix(&settings.label),
         name,
         outcome.per_second(),
@@ -108,11 +109,20 @@ where
         outcome.errors(),
         cpu_share,
         world.coffer.rss_mib(),
+        jobs_per_commit(world, commits_before).await,
     );
     if outcome.errors() > 0 {
         println!("    answers by status: {:?}", outcome.statuses);
     }
     outcome
+}
+
+/// The table's last column: write jobs per SQLite commit since `before` ("-" on PostgreSQL).
+async fn jobs_per_commit(world: &World, before: Option<Commits>) -> String {
+    match world.commits().await {
+        Ok(Some(now)) => now.per_commit_since(before),
+        _ => "-".into(),
+    }
 }
 
 fn prefix(label: &str) -> String {
@@ -301,6 +311,7 @@ async fn pipeline_run(
     run: u128,
 ) -> Result<()> {
     let before = world.granted().await?;
+    let commits_before = world.commits().await.ok().flatten();
     let cpu_before = world.coffer.cpu();
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -366,7 +377,7 @@ async fn pipeline_run(
     let elapsed = started.elapsed();
     let cpu = world.coffer.cpu() - cpu_before;
     println!(
-        "{}{:<34} {:>9.0} {:>8} {:>8} {:>7} {:>9.0}% {:>8.0}",
+        "{}{:<34} {:>9.0} {:>8} {:>8} {:>7} {:>9.0}% {:>8.0} {:>9}",
         prefix(&settings.label),
         name,
         granted as f64 / elapsed.as_secs_f64(),
@@ -375,6 +386,7 @@ async fn pipeline_run(
         settings.purchases.saturating_sub(granted),
         cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0,
         world.coffer.rss_mib(),
+        jobs_per_commit(world, commits_before).await,
     );
     Ok(())
 }

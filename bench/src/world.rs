@@ -212,6 +212,23 @@ impl World {
         })
     }
 
+    /// The SQLite committer's totals so far (batches, jobs); `None` on PostgreSQL.
+    pub async fn commits(&self) -> Result<Option<Commits>> {
+        let stats: Value = self
+            .http
+            .get(format!("http://{}/v1/admin/store/stats", self.coffer_addr))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let count = |name: &str| stats["writes"][name].as_u64();
+        Ok(count("batches")
+            .zip(count("jobs"))
+            .map(|(batches, jobs)| Commits { batches, jobs }))
+    }
+
     /// Items granted by the sample game server so far (one per delivered purchase).
     pub async fn granted(&self) -> Result<usize> {
         let state: Value = self
@@ -224,6 +241,26 @@ impl World {
         Ok(state["grants_per_order"]
             .as_object()
             .map_or(0, |grants| grants.len()))
+    }
+}
+
+/// Commits made by the SQLite committer, and the write jobs they carried.
+#[derive(Clone, Copy)]
+pub struct Commits {
+    pub batches: u64,
+    pub jobs: u64,
+}
+
+impl Commits {
+    /// Jobs per commit between `before` and `self`, formatted for the table.
+    pub fn per_commit_since(self, before: Option<Commits>) -> String {
+        match before {
+            Some(before) if self.batches > before.batches => format!(
+                "{:.1}",
+                (self.jobs - before.jobs) as f64 / (self.batches - before.batches) as f64
+            ),
+            _ => "-".into(),
+        }
     }
 }
 

@@ -439,7 +439,12 @@ async fn two_hundred_buyers_for_a_hundred_units_never_oversell(backend: Backend)
                 && a.body["type"].as_str().unwrap().ends_with("sold-out")
         })
         .count();
-    assert_eq!((created, sold_out), (100, 100));
+    let others: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status != StatusCode::CREATED && a.status != StatusCode::CONFLICT)
+        .map(|a| (a.status, a.body.clone()))
+        .collect();
+    assert_eq!((created, sold_out), (100, 100), "other answers: {others:?}");
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 100);
     assert_eq!(
         shop.count("SELECT stock_reserved FROM skus WHERE code = 'dragon-egg'")
@@ -465,6 +470,25 @@ async fn two_hundred_buyers_for_a_hundred_units_never_oversell(backend: Backend)
         catalog.body["items"][0]["stock_left"], 0,
         "the catalog shows current stock"
     );
+    // The operator sees how the writes were committed: on SQLite every order (and every
+    // refusal that wrote nothing) was a job of the committer, several to a commit at most.
+    let (status, stats) = shop.admin("GET", "/v1/admin/store/stats", None).await;
+    assert_eq!(status, StatusCode::OK);
+    match backend {
+        Backend::Sqlite => {
+            assert_eq!(stats["backend"], "sqlite");
+            let writes = &stats["writes"];
+            let jobs = writes["jobs"].as_u64().unwrap();
+            let batches = writes["batches"].as_u64().unwrap();
+            assert!(
+                jobs >= 200,
+                "200 players and 100 orders were written: {writes}"
+            );
+            assert!(batches >= 1 && batches <= jobs, "{writes}");
+            assert!(writes["largest_batch"].as_u64().unwrap() <= 128, "{writes}");
+        }
+        Backend::Postgres => assert_eq!(stats, json!({ "backend": "postgres", "writes": null })),
+    }
     shop.stop().await;
 }
 

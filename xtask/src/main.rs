@@ -6,8 +6,9 @@
 //! - `demo`: builds the plugins, starts the channel simulator (`coffer-sim`, 127.0.0.1:9100), the
 //!   sample game server (127.0.0.1:9200) and Coffer with `examples/demo.toml`, then drives one
 //!   purchase end to end (`coffer-demo`), printing each step.
-//! - `bench`: builds the plugins and runs the benchmarks (plugin calls, order creation, the whole
-//!   purchase pipeline).
+//! - `bench`: builds the plugins and runs the benchmarks: plugin calls and password hashing
+//!   (criterion), then `coffer-bench` (the release binary under HTTP load, on SQLite and on
+//!   PostgreSQL).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -365,21 +366,34 @@ fn bench(root: &Path) -> Result<()> {
             "plugin_call",
         ])
         .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))?;
-    ensure_postgres()?;
     run(cargo()
         .current_dir(root)
-        .args([
-            "bench",
-            "--package",
-            "coffer",
-            "--bench",
-            "orders",
-            "--bench",
-            "pipeline",
-            "--bench",
-            "passwords",
-        ])
-        .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))
+        .args(["bench", "--package", "coffer", "--bench", "passwords"]))?;
+    // The service under load: release binaries, each its own process, as in production.
+    run(cargo().current_dir(root).args([
+        "build",
+        "--release",
+        "--package",
+        "coffer",
+        "--package",
+        "coffer-sim",
+        "--package",
+        "coffer-game-server",
+        "--package",
+        "coffer-bench",
+    ]))?;
+    let load = || {
+        let mut command = Command::new(root.join("target/release/coffer-bench"));
+        command
+            .current_dir(root)
+            .args(["--plugins", "data/plugins"]);
+        command
+    };
+    run(&mut load())?;
+    ensure_postgres()?;
+    let server = std::env::var("COFFER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    run(load().args(["--postgres", &server]))
 }
 
 /// Runs the channel simulator and Coffer side by side, as `examples/demo.toml` expects.

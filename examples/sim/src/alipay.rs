@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::keys::{random_hex, sign_sha256_base64, verify_sha256_base64};
+use crate::keys::{SigningKey, random_hex, sign_sha256_base64, verify_sha256_base64};
 use crate::notify::Notification;
 use crate::{Sim, page};
 
@@ -306,7 +306,7 @@ fn notify(sim: &Sim, t: &Trade, refund_no: Option<&str>) {
         params.push(("refund_fee".into(), yuan(t.refunded_cents)));
         params.push(("gmt_refund".into(), now));
     }
-    let signed = |key: &rsa::PrivateKey| {
+    let signed = |key: &SigningKey| {
         let sign = sign_sha256_base64(
             key,
             sign_content(&params, &["sign", "sign_type"]).as_bytes(),

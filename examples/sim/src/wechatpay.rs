@@ -17,7 +17,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::Sim;
-use crate::keys::{random_hex, sign_sha256_base64, verify_sha256_base64};
+use crate::keys::{SigningKey, random_hex, sign_sha256_base64, verify_sha256_base64};
 use crate::notify::Notification;
 
 pub const MCH_ID: &str = "1900000001";
@@ -130,7 +130,7 @@ fn signed(sim: &Sim, status: StatusCode, body: Value) -> Response {
     response
 }
 
-fn signature_headers(sim: &Sim, key: &rsa::PrivateKey, body: &str) -> Vec<(String, String)> {
+fn signature_headers(sim: &Sim, key: &SigningKey, body: &str) -> Vec<(String, String)> {
     let timestamp = now().0.to_string();
     let nonce = random_hex(16);
     let signature = sign_sha256_base64(key, format!("{timestamp}\n{nonce}\n{body}\n").as_bytes());

@@ -8,6 +8,7 @@ mod games;
 mod orders;
 mod players;
 mod plugins;
+mod store;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orders/{order_no}", get(orders::get))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{event_id}", get(deliveries::get))
+        .route("/store/stats", get(store::stats))
         .route_layer(guard(Role::Viewer));
     let operator = Router::new()
         .route("/plugins/reload", post(plugins::reload))
