@@ -25,7 +25,8 @@ const KEEP_RESIDENT_BLIND_BYTES: usize = 64 << 10;
 /// What one plugin call may use. Every bound is per call.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Wall-clock budget of one call, host functions included.
+    /// Time budget of one call: the plugin's own time, computing or waiting in a host call it
+    /// made (a WASI sleep), not the time the host kept it waiting for a core or for key work.
     pub call_timeout: Duration,
     /// Linear memory a plugin instance may grow to.
     pub memory_bytes: usize,

@@ -2,12 +2,10 @@
 //! host may act on it: requests must go to configured endpoints, updates must be about the
 //! payment that was asked about.
 
-use std::time::Duration;
-
 use super::{Channel, Sandbox};
 use crate::bindings::types::*;
 use crate::error::PluginError;
-use crate::sandbox::CallClock;
+use crate::sandbox::within_budget;
 
 /// Runs one export in a fresh sandbox and checks the answer's size. The epoch check stops a
 /// plugin that computes too long; the outer deadline also stops one that waits inside a host
@@ -23,24 +21,6 @@ macro_rules! call {
             None => Err($channel.timeout()),
         }
     }};
-}
-
-/// Runs `call` until it ends or its budget runs out (`None`). The deadline moves by the host's
-/// key work done meanwhile, so it is checked again when first reached.
-async fn within_budget<T>(
-    clock: &CallClock,
-    budget: Duration,
-    call: impl Future<Output = T>,
-) -> Option<T> {
-    let mut call = std::pin::pin!(call);
-    loop {
-        let deadline = clock.deadline(budget);
-        match tokio::time::timeout_at(deadline, call.as_mut()).await {
-            Ok(result) => return Some(result),
-            Err(_) if clock.deadline(budget) > deadline => continue,
-            Err(_) => return None,
-        }
-    }
 }
 
 impl Channel {

@@ -19,7 +19,9 @@ use crate::bindings::{self, ChannelPre};
 use crate::config::ChannelConfig;
 use crate::engine::PluginEngine;
 use crate::error::PluginError;
-use crate::sandbox::{CallClock, CallState, OutputSize, Violation, classify_failure};
+use crate::sandbox::{
+    CallClock, CallState, OutputSize, Violation, classify_failure, within_budget,
+};
 
 /// A compiled, validated plugin version, ready to serve calls. Immutable: a reload builds a new
 /// one and swaps it in, while calls already running keep this one alive until they finish.
@@ -125,15 +127,15 @@ impl Channel {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let deadline = store.data().clock.deadline(budget);
-        match tokio::time::timeout_at(deadline, self.pre.instantiate_async(&mut store)).await {
-            Ok(Ok(plugin)) => Ok(Sandbox {
+        let clock = store.data().clock.clone();
+        match within_budget(&clock, budget, self.pre.instantiate_async(&mut store)).await {
+            Some(Ok(plugin)) => Ok(Sandbox {
                 store,
                 plugin,
                 _permit: permit,
             }),
-            Ok(Err(error)) => Err(classify_failure(error, store.data())),
-            Err(_) => Err(self.timeout()),
+            Some(Err(error)) => Err(classify_failure(error, store.data())),
+            None => Err(self.timeout()),
         }
     }
 

@@ -1,11 +1,10 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::clock::CallClock;
 use crate::config::ChannelConfig;
 use crate::engine::EngineInner;
 
@@ -20,49 +19,6 @@ pub(crate) struct CallState {
     pub(crate) engine: Arc<EngineInner>,
     pub(crate) clock: Arc<CallClock>,
     pub(crate) log_lines_left: u32,
-}
-
-/// A call's time, as its budget counts it: from the sandbox's creation, less the time the host
-/// spent on the plugin's behalf in key operations (an RSA signature waits for a core under
-/// load; that queue is the host's, not the plugin's doing). Shared with the call's outer
-/// deadline, which cannot borrow the store while the call runs.
-#[derive(Debug)]
-pub(crate) struct CallClock {
-    started: Instant,
-    host_micros: AtomicU64,
-}
-
-/// The most host work a call's deadline is moved by: a key operation that waits longer than
-/// this is a host in trouble, and the call ends.
-const MOST_HOST_TIME: Duration = Duration::from_secs(10);
-
-impl CallClock {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            host_micros: AtomicU64::new(0),
-        }
-    }
-
-    /// Adds `spent` to the host's share of this call.
-    pub(crate) fn add_host_time(&self, spent: Duration) {
-        let micros = u64::try_from(spent.as_micros()).unwrap_or(u64::MAX);
-        self.host_micros.fetch_add(micros, Ordering::Relaxed);
-    }
-
-    fn host_time(&self) -> Duration {
-        Duration::from_micros(self.host_micros.load(Ordering::Relaxed)).min(MOST_HOST_TIME)
-    }
-
-    /// The time the plugin has used of its budget.
-    pub(crate) fn plugin_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time())
-    }
-
-    /// When a call with `budget` runs out, as far as is known now.
-    pub(crate) fn deadline(&self, budget: Duration) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.started + budget + self.host_time())
-    }
 }
 
 impl CallState {
