@@ -132,7 +132,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store.clone(),
         Duration::from_secs(config.catalog.cache_ttl_s),
     );
-    let players = Players::new(store.clone(), hasher, config.players.session_ttl_s);
+    let games = crate::games::Games::new(store.clone());
+    let players = Players::new(
+        store.clone(),
+        games.clone(),
+        hasher,
+        config.players.session_ttl_s,
+    );
     let orders = Orders::new(
         store.clone(),
         catalog.clone(),
@@ -141,7 +147,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.orders.clone(),
         &config.server.public_url,
     );
-    let games = crate::games::Games::new(store.clone());
     let legacy = Legacy::new(
         store.clone(),
         players.clone(),

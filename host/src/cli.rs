@@ -152,7 +152,9 @@ async fn import_legacy(
     let store = crate::app::open_store(config).await?;
     let hasher = crate::players::PasswordHasherConfig::new(&config.players.password_hash)
         .map_err(anyhow::Error::msg)?;
-    let players = crate::players::Players::new(store.clone(), hasher, config.players.session_ttl_s);
+    let games = crate::games::Games::new(store.clone());
+    let players =
+        crate::players::Players::new(store.clone(), games, hasher, config.players.session_ttl_s);
     let source = crate::legacy::import::ImportSource {
         url: from.to_owned(),
         time_zone,

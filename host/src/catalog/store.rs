@@ -89,11 +89,7 @@ pub(super) async fn insert(
     game: &GameId,
     spec: SkuSpec,
 ) -> Result<Sku, CatalogError> {
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM games WHERE id = $1")
-        .bind(game.as_str().to_owned())
-        .fetch_optional(store.pool())
-        .await?;
-    if exists.is_none() {
+    if crate::games::find(store, game.as_str()).await?.is_none() {
         return Err(CatalogError::UnknownGame(game.to_string()));
     }
     let now = now_ms();

@@ -17,8 +17,7 @@ use sqlx::Row;
 
 use crate::config::DeliveryConfig;
 use crate::games::{DeliveryTarget, GameId};
-use crate::orders::OrderStatus;
-use crate::store::{Backend, Store, Tx, now_ms};
+use crate::store::{Backend, Store, Tx, now_ms, placeholders};
 
 /// One claimed event, ready to send.
 struct Claimed {
@@ -270,14 +269,6 @@ async fn claim_in(
         .collect()
 }
 
-/// `$first, $first+1, ...`: `count` numbered placeholders.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Records a round's outcomes, only for the events this round's lease still holds: every
 /// attempt, the events delivered (and their orders, paid -> delivered), and each failure's
 /// next try or dead letter.
@@ -332,7 +323,7 @@ async fn record_in(tx: &mut Tx, round: &Outcomes) -> Result<(), sqlx::Error> {
             .filter_map(|row| row.try_get("order_no").ok())
             .collect();
         if !paid_orders.is_empty() {
-            mark_delivered(tx, &paid_orders, now).await?;
+            crate::orders::mark_delivered_in(tx, &paid_orders, now).await?;
         }
     }
     for outcome in outcomes.iter().filter(|o| o.error.is_some()) {
@@ -352,51 +343,6 @@ async fn record_in(tx: &mut Tx, round: &Outcomes) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     }
-    Ok(())
-}
-
-/// Moves the paid orders among `order_nos` to delivered, with their transitions.
-async fn mark_delivered(tx: &mut Tx, order_nos: &[String], now: i64) -> Result<(), sqlx::Error> {
-    OrderStatus::Paid
-        .transition(OrderStatus::Delivered)
-        .expect("paid -> delivered is in the table");
-    let mut moved = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE orders SET status = 'delivered', updated_at = $1 \
-         WHERE status = 'paid' AND order_no IN ({}) RETURNING order_no",
-        placeholders(2, order_nos.len())
-    )))
-    .persistent(false)
-    .bind(now);
-    for order_no in order_nos {
-        moved = moved.bind(order_no.clone());
-    }
-    let moved: Vec<String> = moved
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .filter_map(|row| row.try_get("order_no").ok())
-        .collect();
-    if moved.is_empty() {
-        return Ok(());
-    }
-    let rows = (0..moved.len())
-        .map(|i| {
-            format!(
-                "(${}, 'paid', 'delivered', 'the game acknowledged order.paid', $1)",
-                i + 2
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut transitions = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO order_transitions (order_no, from_status, to_status, reason, at) VALUES {rows}"
-    )))
-    .persistent(false)
-    .bind(now);
-    for order_no in &moved {
-        transitions = transitions.bind(order_no.clone());
-    }
-    transitions.execute(&mut *tx).await?;
     Ok(())
 }
 

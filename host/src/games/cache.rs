@@ -55,6 +55,19 @@ impl Games {
         Ok(game)
     }
 
+    /// Whether the game `id` exists and is enabled.
+    pub async fn is_enabled(&self, id: &GameId) -> Result<bool, sqlx::Error> {
+        if let Some(game) = self.games.get(id) {
+            return Ok(game.enabled);
+        }
+        let Some(game) = super::find(&self.store, id.as_str()).await? else {
+            return Ok(false);
+        };
+        let enabled = game.enabled;
+        self.games.insert(id.clone(), game);
+        Ok(enabled)
+    }
+
     /// Forgets everything, after a change to games or keys through this instance.
     pub fn forget(&self) {
         self.keys.invalidate_all();

@@ -14,8 +14,8 @@ pub use signature::{
     SIGNATURE_TOLERANCE_S, SignatureError, Verified, canonical_message, verify_signature,
 };
 pub use store::{
-    ApiKey, DeliveryTarget, GameKey, GamePatch, NewGame, create, delivery_target, find_key, get,
-    list, rotate_api_key, rotate_delivery_secret, update,
+    ApiKey, DeliveryTarget, GameKey, GamePatch, NewGame, create, delivery_target, find, find_key,
+    get, list, rotate_api_key, rotate_delivery_secret, update,
 };
 
 /// A game's id: 2 to 32 characters of lower-case letters, digits and '-', chosen by the

@@ -149,12 +149,18 @@ async fn insert_key(tx: &mut Tx, game: &GameId, key: &ApiKey, now: i64) -> Resul
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Game, GameError> {
+    find(store, id)
+        .await?
+        .ok_or_else(|| GameError::NotFound(id.to_owned()))
+}
+
+/// The game `id`, if there is one.
+pub async fn find(store: &Store, id: &str) -> Result<Option<Game>, sqlx::Error> {
     let row = sqlx::query("SELECT * FROM games WHERE id = $1")
         .bind(id.to_owned())
         .fetch_optional(store.pool())
-        .await?
-        .ok_or_else(|| GameError::NotFound(id.to_owned()))?;
-    Ok(game_from_row(&row)?)
+        .await?;
+    row.as_ref().map(game_from_row).transpose()
 }
 
 pub async fn list(store: &Store) -> Result<Vec<Game>, GameError> {

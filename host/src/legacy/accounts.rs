@@ -181,7 +181,7 @@ impl Legacy {
         }
         let select = || {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {PROFILE_COLUMNS} FROM players p \
+                "SELECT {PROFILE_COLUMNS} FROM player_directory p \
                  JOIN legacy_profiles lp ON lp.player_id = p.id \
                  WHERE p.game_id = $1 AND p.username = $2"
             )))
@@ -281,7 +281,7 @@ impl Legacy {
         const FILTER: &str = "p.game_id = $1 AND p.username <> $2 AND \
              (LOWER(p.username) LIKE $3 ESCAPE '\\' OR LOWER(p.display_name) LIKE $3 ESCAPE '\\')";
         let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM players p JOIN legacy_profiles lp ON lp.player_id = p.id \
+            "SELECT COUNT(*) FROM player_directory p JOIN legacy_profiles lp ON lp.player_id = p.id \
              WHERE {FILTER}"
         )))
         .bind(self.game.as_str().to_owned())
@@ -290,7 +290,7 @@ impl Legacy {
         .fetch_one(self.store.pool())
         .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PROFILE_COLUMNS} FROM players p JOIN legacy_profiles lp \
+            "SELECT {PROFILE_COLUMNS} FROM player_directory p JOIN legacy_profiles lp \
              ON lp.player_id = p.id WHERE {FILTER} \
              ORDER BY p.created_at DESC, lp.legacy_id DESC LIMIT $4 OFFSET $5"
         )))
@@ -394,20 +394,16 @@ async fn insert_player_in(
     tx: &mut Tx,
     new: &NewLegacyPlayer,
 ) -> Result<Option<(i64, i64, i64, String)>, LegacyError> {
-    let inserted = sqlx::query(
-        "INSERT INTO players (id, game_id, username, password_hash, display_name, email, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, '', $6, $7) ON CONFLICT DO NOTHING",
-    )
-    .bind(new.player_id.clone())
-    .bind(new.game.as_str().to_owned())
-    .bind(new.pid.clone())
-    .bind(new.password_hash.clone())
-    .bind(new.name.clone())
-    .bind(new.created_at)
-    .bind(new.now)
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    let player = Player {
+        id: new.player_id.clone(),
+        game: new.game.clone(),
+        username: new.pid.clone(),
+        display_name: new.name.clone(),
+        email: String::new(),
+        created_at: new.created_at,
+        updated_at: new.now,
+    };
+    if !crate::players::insert_in(tx, &player, &new.password_hash).await? {
         return Ok(None);
     }
     let imported = &new.imported;
@@ -458,7 +454,7 @@ pub(super) async fn player_by_pid(
     pid: &str,
 ) -> Result<Option<String>, LegacyError> {
     Ok(
-        sqlx::query_scalar("SELECT id FROM players WHERE game_id = $1 AND username = $2")
+        sqlx::query_scalar("SELECT id FROM player_directory WHERE game_id = $1 AND username = $2")
             .bind(game.as_str().to_owned())
             .bind(pid.to_owned())
             .fetch_optional(store.pool())

@@ -190,7 +190,7 @@ async fn import_users(
 /// The pids of `game`'s players that came from the old database (this run or an earlier one).
 async fn imported_pids(store: &Store, game: &GameId) -> Result<HashSet<String>, LegacyError> {
     let pids: Vec<String> = sqlx::query_scalar(
-        "SELECT p.username FROM players p JOIN legacy_profiles lp ON lp.player_id = p.id \
+        "SELECT p.username FROM player_directory p JOIN legacy_profiles lp ON lp.player_id = p.id \
          WHERE p.game_id = $1 AND lp.source_id IS NOT NULL",
     )
     .bind(game.as_str().to_owned())
@@ -202,7 +202,7 @@ async fn imported_pids(store: &Store, game: &GameId) -> Result<HashSet<String>, 
 /// Whether the old player `old_id` was imported into `game` before.
 async fn imported_earlier(store: &Store, game: &GameId, old_id: i64) -> Result<bool, LegacyError> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT lp.legacy_id FROM legacy_profiles lp JOIN players p ON p.id = lp.player_id \
+        "SELECT lp.legacy_id FROM legacy_profiles lp JOIN player_directory p ON p.id = lp.player_id \
          WHERE p.game_id = $1 AND lp.source_id = $2",
     )
     .bind(game.as_str().to_owned())

@@ -558,9 +558,9 @@ impl Legacy {
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let unrecorded = sqlx::query(
             "SELECT o.merchant_order_no, o.amount_minor, o.currency, o.sku_code, o.subject, \
-             o.paid_at, o.created_at, p.username, p.display_name FROM orders o \
-             JOIN players p ON p.id = o.player_id \
-             WHERE o.game_id = $1 AND o.paid_at IS NOT NULL AND ($2 IS NULL OR p.username = $2) \
+             o.paid_at, o.created_at, p.username, p.display_name FROM paid_orders o \
+             JOIN player_directory p ON p.id = o.player_id \
+             WHERE o.game_id = $1 AND ($2 IS NULL OR p.username = $2) \
              AND NOT EXISTS (SELECT 1 FROM legacy_payment_records r \
                              WHERE r.coffer_order_no = o.order_no) \
              ORDER BY o.paid_at DESC LIMIT $3",

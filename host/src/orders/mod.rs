@@ -51,7 +51,7 @@ pub use request::{AddressInput, CardInput, CreateOrder, CustomerInput, PaymentCh
 pub use routing::RouteError;
 pub use settle::{ConfirmError, Settled};
 pub use state::{AttemptStatus, IllegalTransition, OrderStatus};
-pub use store::{OrderFilter, TransitionError, transition};
+pub use store::{OrderFilter, TransitionError, mark_delivered_in, transition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {

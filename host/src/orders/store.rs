@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use super::model::{Attempt, Failure, Flow, NextAction, Order};
 use super::{AttemptStatus, IllegalTransition, OrderNo, OrderStatus};
 use crate::games::{GameId, Region};
-use crate::store::{Backend, Store, Tx, now_ms};
+use crate::store::{Backend, Store, Tx, now_ms, placeholders};
 
 fn decode(what: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(what.to_string().into())
@@ -414,4 +414,54 @@ pub async fn list_orders(store: &Store, filter: &OrderFilter) -> Result<Vec<Orde
     .fetch_all(store.pool())
     .await?;
     rows.iter().map(order_from_row).collect()
+}
+
+/// Moves the paid orders among `order_nos` to delivered, with their transitions, in the
+/// caller's transaction (the dispatcher's, which marks their events delivered).
+pub async fn mark_delivered_in(
+    tx: &mut Tx,
+    order_nos: &[String],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    OrderStatus::Paid
+        .transition(OrderStatus::Delivered)
+        .expect("paid -> delivered is in the table");
+    let mut moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE orders SET status = 'delivered', updated_at = $1 \
+         WHERE status = 'paid' AND order_no IN ({}) RETURNING order_no",
+        placeholders(2, order_nos.len())
+    )))
+    .persistent(false)
+    .bind(now);
+    for order_no in order_nos {
+        moved = moved.bind(order_no.clone());
+    }
+    let moved: Vec<String> = moved
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .filter_map(|row| row.try_get("order_no").ok())
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let rows = (0..moved.len())
+        .map(|i| {
+            format!(
+                "(${}, 'paid', 'delivered', 'the game acknowledged order.paid', $1)",
+                i + 2
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut transitions = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO order_transitions (order_no, from_status, to_status, reason, at) VALUES {rows}"
+    )))
+    .persistent(false)
+    .bind(now);
+    for order_no in &moved {
+        transitions = transitions.bind(order_no.clone());
+    }
+    transitions.execute(&mut *tx).await?;
+    Ok(())
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::games::GameId;
 pub use password::{HashError, PASSWORD_CHARS, PasswordHasherConfig};
-pub(crate) use store::escape_like;
 pub use store::{Page, PlayerList, Players, ProfilePatch, Registration, Session};
+pub(crate) use store::{escape_like, insert_in};
 
 /// A player's id, made by Coffer (`pl_...`).
 pub type PlayerId = String;

@@ -9,8 +9,8 @@ use super::{
     PasswordHasherConfig, Player, PlayerError, validate_display_name, validate_email,
     validate_password, validate_username,
 };
-use crate::games::GameId;
-use crate::store::{Store, new_id, now_ms, random_token};
+use crate::games::{GameId, Games};
+use crate::store::{Store, Tx, new_id, now_ms, random_token};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +61,8 @@ pub struct PlayerList {
 #[derive(Clone)]
 pub struct Players {
     store: Store,
+    /// Whether a game is enabled is the games area's to say.
+    games: Games,
     hasher: PasswordHasherConfig,
     session_ttl_ms: i64,
     /// Player id -> game, for orders' checks (immutable, so never stale).
@@ -92,14 +94,44 @@ fn player_from_row(row: &AnyRow) -> Result<Player, sqlx::Error> {
     })
 }
 
+/// Inserts `player` with `password_hash` in the caller's transaction (a registration, or the
+/// legacy area's player with its profile); `false` when the username is taken in its game.
+pub(crate) async fn insert_in(
+    tx: &mut Tx,
+    player: &Player,
+    password_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO players (id, game_id, username, password_hash, display_name, email, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(player.id.clone())
+    .bind(player.game.as_str().to_owned())
+    .bind(player.username.clone())
+    .bind(password_hash.to_owned())
+    .bind(player.display_name.clone())
+    .bind(player.email.clone())
+    .bind(player.created_at)
+    .bind(player.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
 fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 impl Players {
-    pub fn new(store: Store, hasher: PasswordHasherConfig, session_ttl_s: u64) -> Self {
+    pub fn new(
+        store: Store,
+        games: Games,
+        hasher: PasswordHasherConfig,
+        session_ttl_s: u64,
+    ) -> Self {
         Self {
             store,
+            games,
             hasher,
             session_ttl_ms: (session_ttl_s as i64).saturating_mul(1000),
             games_of_players: moka::sync::Cache::new(PLAYER_GAMES_CACHED),
@@ -148,25 +180,10 @@ impl Players {
         let inserted = self
             .store
             .write((player.clone(), password_hash), |tx, (player, hash)| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO players (id, game_id, username, password_hash, display_name, \
-                         email, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(player.id.clone())
-                    .bind(player.game.as_str().to_owned())
-                    .bind(player.username.clone())
-                    .bind(hash.clone())
-                    .bind(player.display_name.clone())
-                    .bind(player.email.clone())
-                    .bind(player.created_at)
-                    .execute(&mut *tx)
-                    .await
-                })
+                Box::pin(insert_in(tx, player, hash))
             })
             .await?;
-        if inserted.rows_affected() == 0 {
+        if !inserted {
             return Err(PlayerError::UsernameTaken(player.username));
         }
         Ok(player)
@@ -202,14 +219,10 @@ impl Players {
     }
 
     pub(crate) async fn require_enabled_game(&self, game: &GameId) -> Result<(), PlayerError> {
-        let row = sqlx::query("SELECT enabled FROM games WHERE id = $1")
-            .bind(game.as_str().to_owned())
-            .fetch_optional(self.store.pool())
-            .await?;
-        let enabled = row.map(|r| crate::store::flag(&r, "enabled")).transpose()?;
-        match enabled {
-            Some(true) => Ok(()),
-            _ => Err(PlayerError::UnknownGame),
+        if self.games.is_enabled(game).await? {
+            Ok(())
+        } else {
+            Err(PlayerError::UnknownGame)
         }
     }
 
@@ -224,14 +237,11 @@ impl Players {
         if password.chars().count() > *super::PASSWORD_CHARS.end() {
             return Err(PlayerError::WrongCredentials);
         }
-        let row = sqlx::query(
-            "SELECT p.*, g.enabled AS game_enabled FROM players p JOIN games g ON g.id = p.game_id \
-             WHERE p.game_id = $1 AND p.username = $2",
-        )
-        .bind(game.as_str().to_owned())
-        .bind(username.to_owned())
-        .fetch_optional(self.store.pool())
-        .await?;
+        let row = sqlx::query("SELECT * FROM players WHERE game_id = $1 AND username = $2")
+            .bind(game.as_str().to_owned())
+            .bind(username.to_owned())
+            .fetch_optional(self.store.pool())
+            .await?;
         let hash = row
             .as_ref()
             .map(|r| r.try_get::<String, _>("password_hash"))
@@ -240,10 +250,8 @@ impl Players {
             return Err(PlayerError::WrongCredentials);
         }
         let row = row.expect("a verified password has an account");
-        if !crate::store::flag(&row, "game_enabled")? {
-            return Err(PlayerError::UnknownGame);
-        }
         let player = player_from_row(&row)?;
+        self.require_enabled_game(&player.game).await?;
         let token = random_token("cps_");
         let now = now_ms();
         let expires_at = now.saturating_add(self.session_ttl_ms);
@@ -285,9 +293,8 @@ impl Players {
             };
         }
         let row = sqlx::query(
-            "SELECT p.*, s.expires_at AS session_expires_at, g.enabled AS game_enabled \
-             FROM player_sessions s \
-             JOIN players p ON p.id = s.player_id JOIN games g ON g.id = p.game_id \
+            "SELECT p.*, s.expires_at AS session_expires_at FROM player_sessions s \
+             JOIN players p ON p.id = s.player_id \
              WHERE s.token_sha256 = $1 AND s.expires_at > $2",
         )
         .bind(digest.clone())
@@ -295,10 +302,10 @@ impl Players {
         .fetch_optional(self.store.pool())
         .await?
         .ok_or(PlayerError::BadSession)?;
-        if !crate::store::flag(&row, "game_enabled")? {
+        let player = player_from_row(&row)?;
+        if !self.games.is_enabled(&player.game).await? {
             return Err(PlayerError::BadSession);
         }
-        let player = player_from_row(&row)?;
         let expires_at: i64 = row.try_get("session_expires_at")?;
         self.sessions.insert(digest, (player.clone(), expires_at));
         Ok(player)

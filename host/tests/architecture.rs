@@ -1,0 +1,167 @@
+//! The house rules that a reader of the source can check: each table belongs to one area, and
+//! only that area names it in SQL. Another area calls the owner's functions, or reads a view
+//! the owner publishes (migrations/*/0005_published_views.sql). See docs/architecture.md.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every table of the schema, by the area (a folder of `host/src`) that owns it.
+const TABLE_OWNERS: &[(&str, &[&str])] = &[
+    ("games", &["games", "game_api_keys", "used_signatures"]),
+    ("players", &["players", "player_sessions"]),
+    ("catalog", &["skus", "purchase_counts"]),
+    (
+        "orders",
+        &[
+            "orders",
+            "order_transitions",
+            "payment_attempts",
+            "idempotency_keys",
+            "payment_conflicts",
+            "refunds",
+        ],
+    ),
+    ("fulfillment", &["outbox_events", "delivery_attempts"]),
+    ("legacy", &["legacy_profiles", "legacy_payment_records"]),
+    ("store", &["instances"]),
+];
+
+/// The views areas publish for others to read (never to write).
+const PUBLISHED_VIEWS: &[(&str, &[&str])] = &[
+    ("players", &["player_directory"]),
+    ("orders", &["paid_orders"]),
+];
+
+/// The SQL words after which a table is named; the code writes SQL keywords in capitals.
+const READ_WORDS: &[&str] = &["FROM", "JOIN"];
+const WRITE_WORDS: &[&str] = &["INTO", "UPDATE", "TABLE"];
+
+fn host_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The names after `CREATE <kind>` in the SQLite migrations.
+fn created(kind: &str) -> BTreeSet<String> {
+    let dir = host_dir().join("../migrations/sqlite");
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("the migrations folder") {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        for pair in words.windows(3) {
+            if pair[0] == "CREATE" && pair[1] == kind {
+                names.insert(pair[2].trim_end_matches('(').to_owned());
+            }
+        }
+    }
+    names
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The area of a source file: its first folder under `src`, or the file's own name.
+fn area_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).unwrap();
+    let first = relative.components().next().unwrap().as_os_str();
+    first.to_string_lossy().trim_end_matches(".rs").to_owned()
+}
+
+/// `(word, name)` for every SQL keyword of `words` followed by an identifier in `text`.
+fn named_after<'t>(text: &'t str, words: &[&str]) -> Vec<(&'t str, &'t str)> {
+    let tokens: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    tokens
+        .windows(2)
+        .filter(|pair| words.contains(&pair[0]))
+        .map(|pair| (pair[0], pair[1]))
+        .collect()
+}
+
+fn owners(map: &[(&str, &[&str])]) -> BTreeMap<String, String> {
+    map.iter()
+        .flat_map(|(area, names)| names.iter().map(move |n| (n.to_string(), area.to_string())))
+        .collect()
+}
+
+#[test]
+fn every_table_and_view_of_the_schema_has_one_owner() {
+    let tables = owners(TABLE_OWNERS);
+    let views = owners(PUBLISHED_VIEWS);
+    let schema_tables = created("TABLE");
+    let schema_views = created("VIEW");
+    let listed: BTreeSet<String> = tables.keys().cloned().collect();
+    assert_eq!(
+        listed, schema_tables,
+        "TABLE_OWNERS must list exactly the tables the migrations create"
+    );
+    let listed: BTreeSet<String> = views.keys().cloned().collect();
+    assert_eq!(
+        listed, schema_views,
+        "PUBLISHED_VIEWS must list exactly the views the migrations create"
+    );
+    let counted: usize = TABLE_OWNERS.iter().map(|(_, names)| names.len()).sum();
+    assert_eq!(counted, tables.len(), "a table is listed under two areas");
+}
+
+#[test]
+fn only_its_area_names_a_table_in_sql() {
+    let tables = owners(TABLE_OWNERS);
+    let views = owners(PUBLISHED_VIEWS);
+    let src = host_dir().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    assert!(files.len() > 20, "the scan found the sources");
+    let mut trespasses = Vec::new();
+    let mut owners_seen = BTreeSet::new();
+    for file in &files {
+        let area = area_of(&src, file);
+        let text = std::fs::read_to_string(file).unwrap();
+        let shown = file.strip_prefix(&src).unwrap().display();
+        for (word, name) in named_after(&text, &[READ_WORDS, WRITE_WORDS].concat()) {
+            if let Some(owner) = tables.get(name) {
+                if *owner == area {
+                    owners_seen.insert(name.to_owned());
+                } else {
+                    trespasses.push(format!("{shown}: {word} {name} (owned by {owner})"));
+                }
+            } else if let Some(publisher) = views.get(name)
+                && WRITE_WORDS.contains(&word)
+                && *publisher != area
+            {
+                trespasses.push(format!("{shown}: {word} {name} (a view of {publisher})"));
+            }
+        }
+    }
+    assert!(
+        trespasses.is_empty(),
+        "areas naming tables they do not own (call the owner's function or read its view):\n{}",
+        trespasses.join("\n")
+    );
+    // The scan sees SQL at all: every owner names its own tables somewhere.
+    assert!(
+        owners_seen.contains("orders") && owners_seen.contains("players"),
+        "the scan found no SQL; did the SQL style change?"
+    );
+}
+
+#[test]
+fn the_scan_sees_reads_and_writes() {
+    let found = named_after(
+        "sqlx::query(\"SELECT id FROM players p JOIN games g\"); \"INSERT INTO orders (a)\"",
+        &[READ_WORDS, WRITE_WORDS].concat(),
+    );
+    assert_eq!(
+        found,
+        [("FROM", "players"), ("JOIN", "games"), ("INTO", "orders")]
+    );
+}
