@@ -269,11 +269,15 @@ fn listener_limits(config: &Config) -> crate::server::Limits {
     }
 }
 
+/// How often expired rows are purged: they are never read as valid (every read checks the
+/// expiry), so this only bounds the tables' size.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
 /// Forgets what has expired: idempotency keys past their TTL, signatures that can no longer
 /// verify, and ended sessions. Safe on
 /// several instances at once (plain deletes of expired rows).
 async fn housekeeping(state: AppState) {
-    let mut every = tokio::time::interval(Duration::from_secs(600));
+    let mut every = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {
         every.tick().await;
         match state.idempotency.purge_expired().await {

@@ -42,11 +42,15 @@ pub struct ChannelHttp {
     max_answer_bytes: usize,
 }
 
+/// The longest wait for a channel's endpoint to accept a connection, whatever the timeout of
+/// the exchange: a host that does not answer in this time is down.
+const MAX_CONNECT_TIME: Duration = Duration::from_secs(5);
+
 impl ChannelHttp {
     pub fn new(timeout: Duration, max_answer_bytes: usize) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .connect_timeout(timeout.min(MAX_CONNECT_TIME))
             // A redirect could lead outside the channel's endpoints: never follow one.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("coffer/", env!("CARGO_PKG_VERSION")))

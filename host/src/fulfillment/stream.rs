@@ -11,6 +11,12 @@ use sqlx::Row;
 use crate::config::StreamConfig;
 use crate::store::{Backend, Store, now_ms};
 
+/// How long an unreachable Redis is left alone before the next connection attempt.
+const REDIS_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// How often the outbox is looked at again once every event is published.
+const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(200);
+
 pub struct StreamPublisher {
     store: Store,
     config: StreamConfig,
@@ -35,7 +41,7 @@ impl StreamPublisher {
                     Ok(c) => connection = Some(c),
                     Err(error) => {
                         tracing::warn!(%error, "cannot reach Redis for the event stream");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        tokio::time::sleep(REDIS_RETRY_DELAY).await;
                         continue;
                     }
                 }
@@ -49,7 +55,7 @@ impl StreamPublisher {
                 }
             };
             if published == 0 {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(IDLE_POLL_INTERVAL).await;
             }
         }
     }

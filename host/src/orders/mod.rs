@@ -25,6 +25,10 @@ mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The largest answer read from a channel's endpoint (a payment page or a statement can be
+/// large; anything beyond this is not a channel's answer).
+const MAX_CHANNEL_ANSWER_BYTES: usize = 4 << 20;
+
 /// When an attempt of unknown outcome is asked about again, after it was recorded.
 const UNKNOWN_OUTCOME_QUERY_DELAYS: [Duration; 3] = [
     Duration::from_secs(2),
@@ -160,7 +164,10 @@ impl Orders {
         config: OrdersConfig,
         public_url: &str,
     ) -> Self {
-        let http = ChannelHttp::new(Duration::from_millis(config.channel_timeout_ms), 4 << 20);
+        let http = ChannelHttp::new(
+            Duration::from_millis(config.channel_timeout_ms),
+            MAX_CHANNEL_ANSWER_BYTES,
+        );
         let status_cache = moka::future::Cache::builder()
             .max_capacity(100_000)
             .time_to_live(Duration::from_millis(config.status_cache_ms.max(1)))

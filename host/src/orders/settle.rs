@@ -19,6 +19,9 @@ use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, store};
 use crate::fulfillment::{EventKind, enqueue};
 use crate::store::{Tx, now_ms};
 
+/// How often a browser return waiting for a settlement looks at the order again.
+const SETTLEMENT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What an update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
@@ -206,7 +209,7 @@ impl Orders {
             if !view.awaiting_payment() || tokio::time::Instant::now() >= deadline {
                 return Ok(view);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(SETTLEMENT_POLL_INTERVAL).await;
         }
     }
 

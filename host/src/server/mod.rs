@@ -28,6 +28,9 @@ use tower::ServiceExt;
 
 use connections::{Admission, TrackedBody, Tracker};
 
+/// At most one warning per this interval while connections are refused at capacity.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How a listener treats its connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -79,7 +82,7 @@ pub async fn serve(
             Admission::Refuse => {
                 // Every connection has a request in flight: the service is at capacity.
                 let now = tokio::time::Instant::now();
-                if refused_logged_at.is_none_or(|at| now - at > Duration::from_secs(10)) {
+                if refused_logged_at.is_none_or(|at| now - at > REFUSAL_LOG_INTERVAL) {
                     refused_logged_at = Some(now);
                     tracing::warn!(
                         max_connections = limits.max_connections,

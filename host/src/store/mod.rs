@@ -18,6 +18,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+/// How long a read waits for a free pooled connection before it fails (the pool is sized by
+/// `database.max_connections`; a wait this long is an overload, not a queue).
+const MAX_CONNECTION_WAIT: Duration = Duration::from_secs(10);
+
 pub use ids::{new_id, random_token};
 pub use writer::{Job, MAX_BATCH_JOBS, WriteStats};
 
@@ -115,7 +119,7 @@ impl Store {
     fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
         AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(MAX_CONNECTION_WAIT)
             // No ping before every use: on SQLite each one is a round trip to the connection's
             // thread, as costly as the query; a broken connection fails its query instead.
             .test_before_acquire(false)
