@@ -2,6 +2,7 @@
 
 mod catalog;
 pub mod game_auth;
+mod idempotent;
 mod orders;
 mod players;
 
