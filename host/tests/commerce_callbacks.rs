@@ -175,7 +175,7 @@ async fn a_wrong_amount_is_a_conflict_never_paid(backend: Backend) {
             .unwrap();
         assert_eq!(
             settled,
-            coffer::orders::Settled::Conflict("amount_mismatch")
+            coffer::orders::Settled::Conflict(coffer::orders::ConflictKind::AmountMismatch)
         );
     }
     let (_, detail) = shop
@@ -203,7 +203,7 @@ async fn a_wrong_amount_is_a_conflict_never_paid(backend: Backend) {
         .unwrap();
     assert_eq!(
         unknown,
-        coffer::orders::Settled::Conflict("unknown_payment")
+        coffer::orders::Settled::Conflict(coffer::orders::ConflictKind::UnknownPayment)
     );
     shop.stop().await;
 }

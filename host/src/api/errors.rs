@@ -35,7 +35,9 @@ impl From<OrderError> for Problem {
             OrderError::AttemptBlocked(_) => Problem::conflict("attempt-in-progress", detail),
             OrderError::NotRefundable(_) => Problem::unprocessable("not-refundable", detail),
             OrderError::Database(e) => Problem::internal(&e),
-            OrderError::Invariant(why) => Problem::internal(&why),
+            OrderError::CatalogUnavailable(why) | OrderError::Invariant(why) => {
+                Problem::internal(&why)
+            }
         }
     }
 }

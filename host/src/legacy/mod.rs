@@ -82,7 +82,7 @@ impl From<OrderError> for LegacyError {
     fn from(error: OrderError) -> Self {
         match error {
             OrderError::Database(e) => Self::Internal(e.to_string()),
-            OrderError::Invariant(why) => Self::Internal(why),
+            OrderError::CatalogUnavailable(why) | OrderError::Invariant(why) => Self::Internal(why),
             OrderError::PriceMismatch { price, .. } => Self::Invalid(format!(
                 "金额与商品价格不符: 商品价格为 {}",
                 price.to_decimal()

@@ -11,7 +11,7 @@
 
 use coffer_money::Money;
 
-use super::conflicts::{self, Conflict};
+use super::conflicts::{self, Conflict, ConflictKind};
 use super::model::{Attempt, Order};
 use super::payment::{clean_id, scrub};
 use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, store};
@@ -44,8 +44,8 @@ pub(super) enum Recorded {
     Refunded,
     /// Already recorded, or covered by refunds Coffer made (or still waits for).
     Known,
-    /// Parked for an operator.
-    Conflict,
+    /// Parked for an operator, for this reason.
+    Conflict(ConflictKind),
 }
 
 /// Money movements of an order's refunds: what succeeded, and what is still open.
@@ -81,7 +81,7 @@ pub(super) async fn record(
     if known.is_some() {
         return Ok(Recorded::Known);
     }
-    let conflict = |kind: &'static str, detail: String| Conflict {
+    let conflict = |kind: ConflictKind, detail: String| Conflict {
         kind,
         channel: &attempt.channel,
         payment_ref: &attempt.payment_ref,
@@ -94,8 +94,9 @@ pub(super) async fn record(
             "the channel reports a refund ({:?}, {}) of a payment Coffer has not seen paid (order {})",
             refund.given, refund.channel_status, order.status
         );
-        conflicts::record(tx, conflict("refund_of_unpaid_payment", detail)).await?;
-        return Ok(Recorded::Conflict);
+        let kind = ConflictKind::RefundOfUnpaidPayment;
+        conflicts::record(tx, conflict(kind, detail)).await?;
+        return Ok(Recorded::Conflict(kind));
     }
     let (done, open) = refund_totals(tx, &order.order_no).await?;
     let paid = order.amount.minor();
@@ -105,8 +106,9 @@ pub(super) async fn record(
                 "refund of {money} on an order in {}",
                 order.amount.currency()
             );
-            conflicts::record(tx, conflict("refund_currency_mismatch", detail)).await?;
-            return Ok(Recorded::Conflict);
+            let kind = ConflictKind::RefundCurrencyMismatch;
+            conflicts::record(tx, conflict(kind, detail)).await?;
+            return Ok(Recorded::Conflict(kind));
         }
         Given::Exactly(money) => money.minor(),
         // A refund Coffer asked for may be what the channel reports: it settles on its own.
@@ -120,8 +122,9 @@ pub(super) async fn record(
                  is not told: record it from the channel's console",
                 refund.channel_status
             );
-            conflicts::record(tx, conflict("refund_at_channel_unknown_amount", detail)).await?;
-            return Ok(Recorded::Conflict);
+            let kind = ConflictKind::RefundAtChannelUnknownAmount;
+            conflicts::record(tx, conflict(kind, detail)).await?;
+            return Ok(Recorded::Conflict(kind));
         }
     };
     if amount <= 0 || amount > paid - done - open {
@@ -129,8 +132,9 @@ pub(super) async fn record(
             "the channel reports a refund of {amount} minor units; {} of {paid} are left to refund",
             paid - done - open
         );
-        conflicts::record(tx, conflict("refund_exceeds_payment", detail)).await?;
-        return Ok(Recorded::Conflict);
+        let kind = ConflictKind::RefundExceedsPayment;
+        conflicts::record(tx, conflict(kind, detail)).await?;
+        return Ok(Recorded::Conflict(kind));
     }
     let now = now_ms();
     let refund_no = new_id("RF");

@@ -10,6 +10,7 @@
 mod channel_refunds;
 mod conflicts;
 mod create;
+mod decision;
 pub mod idempotency;
 mod model;
 mod order_no;
@@ -44,7 +45,8 @@ use crate::config::OrdersConfig;
 use crate::games::GameId;
 use crate::players::Players;
 use crate::store::Store;
-pub use model::{Attempt, Failure, Flow, NextAction, Order, OrderView};
+pub use conflicts::ConflictKind;
+pub use model::{Attempt, FailedBy, Failure, Flow, NextAction, Order, OrderView};
 pub use order_no::OrderNo;
 pub use payment::{
     AMOUNT_MISMATCH, NO_ANSWER, NOT_RECORDED, NOT_SENT, UNREADABLE_ANSWER, clean_id, scrub,
@@ -99,6 +101,9 @@ pub enum OrderError {
     NotRefundable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The catalog could not be read (its store failed while loading it).
+    #[error("cannot load the catalog: {0}")]
+    CatalogUnavailable(String),
     /// A rule about money that must always hold did not: a bug. Nothing was applied.
     #[error("internal invariant broken: {0}")]
     Invariant(String),
@@ -109,7 +114,7 @@ impl From<TransitionError> for OrderError {
         match error {
             TransitionError::Database(e) => Self::Database(e),
             // An illegal transition here is a bug in the caller, not bad input.
-            TransitionError::Illegal(e) => Self::Database(sqlx::Error::Protocol(e.to_string())),
+            TransitionError::Illegal(e) => Self::Invariant(e.to_string()),
         }
     }
 }
@@ -299,7 +304,7 @@ fn blocking_attempt(earlier: &[Attempt]) -> Result<(), OrderError> {
 fn catalog_error(error: CatalogError) -> OrderError {
     match error {
         CatalogError::Database(e) => OrderError::Database(e),
-        CatalogError::Unavailable(e) => OrderError::Database(sqlx::Error::Protocol(e)),
+        CatalogError::Unavailable(e) => OrderError::CatalogUnavailable(e),
         other => OrderError::Invalid(other.to_string()),
     }
 }

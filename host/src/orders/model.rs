@@ -84,6 +84,25 @@ pub struct Failure {
     pub message: String,
 }
 
+/// Who a failure's code comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedBy {
+    /// Coffer: the request never reached the channel, or its answer could not be used.
+    Coffer,
+    /// The channel refused or declined.
+    Channel,
+}
+
+impl Failure {
+    pub fn failed_by(&self) -> FailedBy {
+        if self.code.starts_with(super::payment::COFFER_CODE_PREFIX) {
+            FailedBy::Coffer
+        } else {
+            FailedBy::Channel
+        }
+    }
+}
+
 /// One try at paying an order through a channel.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {

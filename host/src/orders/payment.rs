@@ -18,7 +18,10 @@ use super::routing::{contract_flow, contract_money};
 use crate::channels::http::ChannelHttp;
 use crate::store::now_ms;
 
-/// Failure codes Coffer sets itself (the channel's own codes never start with "coffer.").
+/// What begins every failure code Coffer sets itself; channels use their own codes.
+pub const COFFER_CODE_PREFIX: &str = "coffer.";
+
+/// Failure codes Coffer sets itself.
 pub const NOT_SENT: &str = "coffer.not_sent";
 pub const NO_ANSWER: &str = "coffer.no_answer";
 pub const UNREADABLE_ANSWER: &str = "coffer.unreadable_answer";

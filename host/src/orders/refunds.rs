@@ -12,7 +12,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::channel_refunds::{self, ChannelRefund, Given, Recorded};
-use super::conflicts::{self, Conflict};
+use super::conflicts::{self, Conflict, ConflictKind};
 use super::payment::{clean_id, scrub};
 use super::routing::contract_money;
 use super::{AttemptStatus, Failure, OrderError, OrderNo, Orders, store};
@@ -184,9 +184,9 @@ impl Orders {
                             )
                             .bind(*status)
                             .bind(if *status == "failed" {
-                                "coffer.not_sent"
+                                super::payment::NOT_SENT
                             } else {
-                                "coffer.no_answer"
+                                super::payment::NO_ANSWER
                             })
                             .bind(message.clone())
                             .bind(now_ms())
@@ -336,9 +336,9 @@ async fn apply_refund_in(tx: &mut Tx, news: &RefundNews) -> Result<Option<OrderN
         // Money moved in a way Coffer did not ask for, or after it was told it had not:
         // kept for an operator, never applied silently.
         let kind = if refund.status == "failed" {
-            "refund_after_failure"
+            ConflictKind::RefundAfterFailure
         } else {
-            "refund_amount_mismatch"
+            ConflictKind::RefundAmountMismatch
         };
         let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
         conflicts::record(
@@ -356,7 +356,7 @@ async fn apply_refund_in(tx: &mut Tx, news: &RefundNews) -> Result<Option<OrderN
             },
         )
         .await?;
-        tracing::error!(refund_no = %refund.refund_no, kind, "refund update not applied; recorded as a conflict");
+        tracing::error!(refund_no = %refund.refund_no, %kind, "refund update not applied; recorded as a conflict");
         return Ok(None);
     }
     // Final states stay final; only a pending or unknown refund moves.
@@ -403,7 +403,7 @@ async fn apply_channel_refund_in(
         conflicts::record(
             tx,
             Conflict {
-                kind: "refund_of_unknown_payment",
+                kind: ConflictKind::RefundOfUnknownPayment,
                 channel,
                 payment_ref: &update.order_no,
                 order_no: None,

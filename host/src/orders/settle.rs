@@ -7,11 +7,12 @@
 //! (another amount, a second payment of a paid order, an unknown order) is recorded as a
 //! conflict for an operator, never applied and never dropped.
 
-use coffer_plugin_runtime::contract::{PaymentStatus, PaymentUpdate, QueryRequest};
+use coffer_plugin_runtime::contract::{PaymentUpdate, QueryRequest};
 use futures_util::FutureExt;
 
 use super::channel_refunds::{self, ChannelRefund, Given, Recorded};
-use super::conflicts::{self, Conflict};
+use super::conflicts::{self, Conflict, ConflictKind};
+use super::decision::{Decision, decide};
 use super::model::{Attempt, Failure, Order};
 use super::payment::{AMOUNT_MISMATCH, clean_id, scrub};
 use super::routing::contract_money;
@@ -34,7 +35,7 @@ pub enum Settled {
     /// A refund made at the channel was recorded (and an `order.refunded` event written).
     Refunded,
     /// Refused and recorded for an operator.
-    Conflict(&'static str),
+    Conflict(ConflictKind),
 }
 
 /// How often an unverified claim may make this instance query the channel about one payment.
@@ -56,17 +57,6 @@ pub enum ConfirmError {
     Query(String),
     #[error(transparent)]
     Order(#[from] OrderError),
-}
-
-/// Rank of an attempt status: an update may move an attempt up, never down (a late
-/// "pending" after "paid" is an old message).
-fn rank(status: AttemptStatus) -> u8 {
-    match status {
-        AttemptStatus::Created | AttemptStatus::Unknown => 0,
-        AttemptStatus::RequiresAction | AttemptStatus::Processing => 1,
-        AttemptStatus::Failed => 2,
-        AttemptStatus::Paid => 3,
-    }
 }
 
 impl Orders {
@@ -293,14 +283,15 @@ pub(super) async fn apply_in(tx: &mut Tx, news: &News) -> Result<Applied, OrderE
     let payment_ref = update.order_no.as_str();
     let Some((order_no, attempt_no)) = store::find_attempt(&mut *tx, channel, payment_ref).await?
     else {
-        record_conflict(tx, "unknown_payment", channel, payment_ref, None, update).await?;
+        let kind = ConflictKind::UnknownPayment;
+        record_conflict(tx, kind, channel, payment_ref, None, update).await?;
         tracing::error!(
             channel,
             payment_ref,
             "verified payment update for no known attempt; recorded as a conflict"
         );
         return Ok(Applied {
-            settled: Settled::Conflict("unknown_payment"),
+            settled: Settled::Conflict(kind),
             order_no: None,
         });
     };
@@ -319,8 +310,8 @@ pub(super) async fn apply_in(tx: &mut Tx, news: &News) -> Result<Applied, OrderE
     })
 }
 
-/// Decides what `update` does to `attempt` of `order` (both read under the order's lock) and
-/// writes it.
+/// Applies `update` to `attempt` of `order` (both read under the order's lock), as
+/// [`decide`] says.
 async fn settle(
     tx: &mut Tx,
     order: &Order,
@@ -328,79 +319,51 @@ async fn settle(
     update: &PaymentUpdate,
     source: &str,
 ) -> Result<Settled, OrderError> {
-    let channel = attempt.channel.clone();
-    let payment_ref = attempt.payment_ref.clone();
-    let new_status = match update.status {
-        PaymentStatus::Paid => AttemptStatus::Paid,
-        PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
-        PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
-        PaymentStatus::Pending => AttemptStatus::Processing,
-        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => {
-            // The channel tells of a refund at the payment's level (Alipay's trade
-            // notification): a refund Coffer made settles on its own; one made at the
-            // channel is recorded, or parked when its amount cannot be known.
-            let given = if update.status == PaymentStatus::Refunded {
-                Given::TheRest
-            } else {
-                Given::Some
-            };
+    let amount_matches = update.amount.as_ref().is_some_and(|m| {
+        m.minor == order.amount.minor() && m.currency == order.amount.currency().code()
+    });
+    let decision = decide(order.status, attempt.status, update.status, amount_matches);
+    let (channel, payment_ref) = (attempt.channel.clone(), attempt.payment_ref.clone());
+    let refuse = async |tx: &mut Tx, kind: ConflictKind| {
+        record_conflict(
+            tx,
+            kind,
+            &channel,
+            &payment_ref,
+            Some(&order.order_no),
+            update,
+        )
+        .await
+    };
+    match decision {
+        Decision::Unchanged => Ok(Settled::Unchanged),
+        Decision::RecordRefund(given) => {
             let channel_refund_no = if given == Given::TheRest {
                 "whole-payment"
             } else {
                 "partial"
             };
-            let recorded = channel_refunds::record(
-                tx,
-                order,
-                attempt,
-                ChannelRefund {
-                    channel_refund_no,
-                    channel_refund_id: None,
-                    given,
-                    channel_status: &update.channel_status,
+            let refund = ChannelRefund {
+                channel_refund_no,
+                channel_refund_id: None,
+                given,
+                channel_status: &update.channel_status,
+            };
+            Ok(
+                match channel_refunds::record(tx, order, attempt, refund).await? {
+                    Recorded::Refunded => Settled::Refunded,
+                    Recorded::Known => Settled::Unchanged,
+                    Recorded::Conflict(kind) => Settled::Conflict(kind),
                 },
             )
-            .await?;
-            return Ok(match recorded {
-                Recorded::Refunded => Settled::Refunded,
-                Recorded::Known => Settled::Unchanged,
-                Recorded::Conflict => Settled::Conflict("refund_at_channel"),
-            });
         }
-        PaymentStatus::Chargeback => {
-            record_conflict(
-                tx,
-                "chargeback",
-                &channel,
-                &payment_ref,
-                Some(&order.order_no),
-                update,
-            )
-            .await?;
-            tracing::error!(order_no = %order.order_no, "chargeback reported by the channel; recorded as a conflict");
-            return Ok(Settled::Conflict("chargeback"));
+        Decision::Refuse(kind) => {
+            refuse(tx, kind).await?;
+            tracing::error!(order_no = %order.order_no, %kind, status = ?update.status, "payment update refused; recorded as a conflict");
+            Ok(Settled::Conflict(kind))
         }
-    };
-    if attempt.status == AttemptStatus::Paid {
-        // Already paid: nothing a later message says changes that (a refund is a refund
-        // update, not a payment update).
-        return Ok(Settled::Unchanged);
-    }
-    if new_status == AttemptStatus::Paid {
-        let charged = update.amount.as_ref();
-        let matches = charged.is_some_and(|m| {
-            m.minor == order.amount.minor() && m.currency == order.amount.currency().code()
-        });
-        if !matches {
-            record_conflict(
-                tx,
-                "amount_mismatch",
-                &channel,
-                &payment_ref,
-                Some(&order.order_no),
-                update,
-            )
-            .await?;
+        Decision::RefuseAmount => {
+            refuse(tx, ConflictKind::AmountMismatch).await?;
             attempt.status = AttemptStatus::Unknown;
             attempt.failure = Some(Failure {
                 code: AMOUNT_MISMATCH.into(),
@@ -408,54 +371,61 @@ async fn settle(
             });
             attempt.updated_at = now_ms();
             store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
-            tracing::error!(order_no = %order.order_no, ?charged, expected = %order.amount, "paid amount differs from the order; recorded as a conflict");
-            return Ok(Settled::Conflict("amount_mismatch"));
+            tracing::error!(order_no = %order.order_no, charged = ?update.amount, expected = %order.amount, "paid amount differs from the order; recorded as a conflict");
+            Ok(Settled::Conflict(ConflictKind::AmountMismatch))
+        }
+        Decision::MoveAttempt(status) => {
+            take_update(attempt, status, update);
+            store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
+            Ok(Settled::AttemptUpdated(status))
+        }
+        Decision::PaidTwice => {
+            take_update(attempt, AttemptStatus::Paid, update);
+            store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
+            refuse(tx, ConflictKind::PaidTwice).await?;
+            tracing::error!(order_no = %order.order_no, payment_ref = %attempt.payment_ref, "second payment for a paid order; recorded as a conflict for a refund");
+            Ok(Settled::Conflict(ConflictKind::PaidTwice))
+        }
+        Decision::Pay { reopened } => {
+            take_update(attempt, AttemptStatus::Paid, update);
+            store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
+            pay(tx, order, attempt, source, reopened, update).await
         }
     }
-    if rank(new_status) < rank(attempt.status)
-        || (new_status == attempt.status && new_status != AttemptStatus::Paid)
-    {
-        return Ok(Settled::Unchanged);
-    }
-    let already_paid = attempt.status == AttemptStatus::Paid;
-    attempt.status = new_status;
+}
+
+/// What `update` tells about `attempt`, now in `status`.
+fn take_update(attempt: &mut Attempt, status: AttemptStatus, update: &PaymentUpdate) {
+    attempt.status = status;
     if let Some(txn) = &update.channel_txn_id {
         attempt.channel_txn_id = Some(clean_id(txn));
     }
     attempt.channel_status = scrub(&update.channel_status);
-    if new_status == AttemptStatus::Failed {
-        attempt.failure = update.failure.as_ref().map(|f| Failure {
-            code: scrub(&f.code),
-            message: scrub(&f.message),
-        });
-    } else if new_status == AttemptStatus::Paid {
-        attempt.failure = None;
+    match status {
+        AttemptStatus::Failed => {
+            attempt.failure = update.failure.as_ref().map(|f| Failure {
+                code: scrub(&f.code),
+                message: scrub(&f.message),
+            });
+        }
+        AttemptStatus::Paid => attempt.failure = None,
+        _ => {}
     }
     attempt.updated_at = now_ms();
-    if already_paid {
-        return Ok(Settled::Unchanged);
-    }
-    store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
-    if new_status != AttemptStatus::Paid {
-        return Ok(Settled::AttemptUpdated(new_status));
-    }
-    if order.status.is_paid() || order.status == OrderStatus::Refunded {
-        // Paid through another attempt already: the player paid twice.
-        record_conflict(
-            tx,
-            "paid_twice",
-            &channel,
-            &payment_ref,
-            Some(&order.order_no),
-            update,
-        )
-        .await?;
-        tracing::error!(order_no = %order.order_no, payment_ref, "second payment for a paid order; recorded as a conflict for a refund");
-        return Ok(Settled::Conflict("paid_twice"));
-    }
+}
+
+/// Moves `order` to paid by `attempt`, with its `order.paid` event.
+async fn pay(
+    tx: &mut Tx,
+    order: &Order,
+    attempt: &Attempt,
+    source: &str,
+    reopened: bool,
+    update: &PaymentUpdate,
+) -> Result<Settled, OrderError> {
     let reason = format!(
-        "paid via {channel} ({source}), attempt {}",
-        attempt.attempt_no
+        "paid via {} ({source}), attempt {}",
+        attempt.channel, attempt.attempt_no
     );
     let moved = store::transition(
         tx,
@@ -468,16 +438,18 @@ async fn settle(
     if !moved {
         return Ok(Settled::Unchanged);
     }
-    if order.status == OrderStatus::Closed {
+    if reopened {
         // Closing gave the stock and the purchase back; the money came anyway, so take them
         // again. With none left, the order is still paid (the player paid) and an operator
         // decides (deliver beyond the stock, or refund).
         if order.holds_stock && !crate::catalog::reserve_stock(tx, &order.game, &order.sku).await? {
+            let kind = ConflictKind::SoldOutAfterClose;
+            let (channel, payment_ref) = (&attempt.channel, &attempt.payment_ref);
             record_conflict(
                 tx,
-                "sold_out_after_close",
-                &channel,
-                &payment_ref,
+                kind,
+                channel,
+                payment_ref,
                 Some(&order.order_no),
                 update,
             )
@@ -496,7 +468,7 @@ async fn settle(
 /// Records a payment update Coffer refused to apply, once per kind and payment.
 async fn record_conflict(
     tx: &mut Tx,
-    kind: &'static str,
+    kind: ConflictKind,
     channel: &str,
     payment_ref: &str,
     order_no: Option<&OrderNo>,

@@ -10,7 +10,9 @@ use super::game_auth::SignedBy;
 use super::idempotent::{Answer, Idempotent};
 use crate::api::problem::Problem;
 use crate::app::AppState;
-use crate::orders::{AttemptStatus, CreateOrder, OrderNo, OrderView, PaymentChoice, RefundAsk};
+use crate::orders::{
+    AttemptStatus, CreateOrder, FailedBy, Failure, OrderNo, OrderView, PaymentChoice, RefundAsk,
+};
 
 /// The order, with a status that says how its payment attempt went: 201/200 when the player
 /// can go on, 402 when the channel declined, 502 when the channel could not be used or its
@@ -24,8 +26,9 @@ fn order_answer(view: OrderView, success: StatusCode) -> Answer {
         .as_ref()
         .map(|f| format!("{}: {}", f.code, f.message))
         .unwrap_or_default();
+    let failed_by = payment.failure.as_ref().map(Failure::failed_by);
     let problem = match payment.status {
-        AttemptStatus::Failed if reason.starts_with("coffer.") => Problem::new(
+        AttemptStatus::Failed if failed_by == Some(FailedBy::Coffer) => Problem::new(
             StatusCode::BAD_GATEWAY,
             "payment-not-started",
             "The channel could not start the payment; nothing was charged",
