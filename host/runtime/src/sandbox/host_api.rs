@@ -82,14 +82,14 @@ impl sealed_keys::Host for CallState {
             return Ok(keys::sign(sealed, algorithm, &data).map_err(to_wit));
         }
         let config = self.config.clone();
-        let waited_from = std::time::Instant::now();
+        let clock = self.clock.clone();
+        let _host = clock.host_work();
         let signed = keys::off_runtime(move || {
             // Found above in the same configuration, which never changes.
             let sealed = config.keys.get(&key).expect("the key was found above");
             keys::sign(sealed, algorithm, &data)
         })
         .await;
-        self.clock.add_host_time(waited_from.elapsed());
         Ok(signed.map_err(to_wit))
     }
 
