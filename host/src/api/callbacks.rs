@@ -8,11 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use coffer_plugin_runtime::contract::{
-    CallbackEvent, CallbackVerdict, HttpAnswer, HttpMethod, InboundKind, InboundRequest,
+    CallbackVerdict, HttpAnswer, HttpMethod, InboundKind, InboundRequest,
 };
 
 use crate::app::AppState;
-use crate::orders::{AttemptStatus, OrderStatus};
+use crate::orders::{AttemptStatus, Notified, OrderStatus};
 
 fn inbound(
     kind: InboundKind,
@@ -84,60 +84,15 @@ pub async fn notify(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let rejected = matches!(outcome.verdict, CallbackVerdict::Rejected(_));
-    let recorded = match outcome.verdict {
-        CallbackVerdict::Verified(CallbackEvent::Payment(update)) => {
-            match state
-                .orders
-                .apply_payment_update(&channel_id, &update, "notification")
-                .await
-            {
-                Ok(settled) => {
-                    tracing::info!(channel = %channel_id, payment_ref = %update.order_no, ?settled, "notification applied");
-                    true
-                }
-                Err(error) => {
-                    tracing::error!(channel = %channel_id, %error, "cannot record a notification; the channel will retry");
-                    false
-                }
-            }
-        }
-        CallbackVerdict::Verified(CallbackEvent::Refund(update)) => {
-            match state.orders.apply_refund_update(&channel_id, &update).await {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::error!(channel = %channel_id, %error, "cannot record a refund notification; the channel will retry");
-                    false
-                }
-            }
-        }
-        CallbackVerdict::Unverified(claim) => {
-            match state
-                .orders
-                .confirm_claim(&channel_id, &claim.order_no)
-                .await
-            {
-                Ok((settled, order_no)) => {
-                    tracing::info!(channel = %channel_id, ?order_no, ?settled, "unverified notification confirmed by query");
-                    true
-                }
-                Err(error) => {
-                    tracing::warn!(channel = %channel_id, %error, "unverified notification not confirmed");
-                    false
-                }
-            }
-        }
-        CallbackVerdict::Rejected(error) => {
-            // Forged, tampered or stale: logged without the body (it may carry secrets).
-            let error = crate::orders::scrub(&format!("{error:?}"));
-            tracing::warn!(channel = %channel_id, %error, "notification rejected");
-            false
-        }
-    };
-    if recorded {
-        return answer(outcome.ack_accepted);
+    match state
+        .orders
+        .apply_notification(&channel_id, outcome.verdict)
+        .await
+    {
+        Notified::Recorded => answer(outcome.ack_accepted),
+        Notified::Rejected => answer(refusal_ack(outcome.ack_rejected, true)),
+        Notified::NotRecorded => answer(refusal_ack(outcome.ack_rejected, false)),
     }
-    answer(refusal_ack(outcome.ack_rejected, rejected))
 }
 
 /// The channel's own "failed" body with a status whose class is Coffer's to choose, whatever

@@ -13,6 +13,7 @@ mod create;
 mod decision;
 pub mod idempotency;
 mod model;
+mod notifications;
 mod order_no;
 mod payment;
 mod recovery;
@@ -47,6 +48,7 @@ use crate::players::Players;
 use crate::store::Store;
 pub use conflicts::ConflictKind;
 pub use model::{Attempt, FailedBy, Failure, Flow, NextAction, Order, OrderView};
+pub use notifications::Notified;
 pub use order_no::OrderNo;
 pub use payment::{
     AMOUNT_MISMATCH, NO_ANSWER, NOT_RECORDED, NOT_SENT, UNREADABLE_ANSWER, clean_id, scrub,

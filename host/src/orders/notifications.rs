@@ -1,0 +1,73 @@
+//! A channel's notification, as its plugin read it: verified news goes through the one
+//! settling path, an unverified claim is only a reason to ask the channel with a signed query,
+//! and a rejection changes nothing. What came of it decides the channel's acknowledgement.
+
+use coffer_plugin_runtime::contract::{CallbackEvent, CallbackVerdict};
+
+use super::{Orders, scrub};
+
+/// What became of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notified {
+    /// Applied, or confirmed by a signed query: the channel may stop sending it.
+    Recorded,
+    /// Forged, tampered, stale or malformed: sending it again will not help (a 4xx).
+    Rejected,
+    /// Coffer could not record it now: the channel should send it again (a 5xx).
+    NotRecorded,
+}
+
+impl Orders {
+    /// Applies what `channel_id`'s plugin made of a notification.
+    pub async fn apply_notification(&self, channel_id: &str, verdict: CallbackVerdict) -> Notified {
+        let recorded = match verdict {
+            CallbackVerdict::Verified(CallbackEvent::Payment(update)) => {
+                let applied = self
+                    .apply_payment_update(channel_id, &update, "notification")
+                    .await;
+                match applied {
+                    Ok(settled) => {
+                        tracing::info!(channel = %channel_id, payment_ref = %update.order_no, ?settled, "notification applied");
+                        true
+                    }
+                    Err(error) => {
+                        tracing::error!(channel = %channel_id, %error, "cannot record a notification; the channel will retry");
+                        false
+                    }
+                }
+            }
+            CallbackVerdict::Verified(CallbackEvent::Refund(update)) => {
+                match self.apply_refund_update(channel_id, &update).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::error!(channel = %channel_id, %error, "cannot record a refund notification; the channel will retry");
+                        false
+                    }
+                }
+            }
+            CallbackVerdict::Unverified(claim) => {
+                match self.confirm_claim(channel_id, &claim.order_no).await {
+                    Ok((settled, order_no)) => {
+                        tracing::info!(channel = %channel_id, ?order_no, ?settled, "unverified notification confirmed by query");
+                        true
+                    }
+                    Err(error) => {
+                        tracing::warn!(channel = %channel_id, %error, "unverified notification not confirmed");
+                        false
+                    }
+                }
+            }
+            CallbackVerdict::Rejected(error) => {
+                // Logged without the body (it may carry secrets).
+                let error = scrub(&format!("{error:?}"));
+                tracing::warn!(channel = %channel_id, %error, "notification rejected");
+                return Notified::Rejected;
+            }
+        };
+        if recorded {
+            Notified::Recorded
+        } else {
+            Notified::NotRecorded
+        }
+    }
+}
