@@ -3,12 +3,7 @@
 //! endpoint that hands the simulator's notifications to the plugin, like Coffer's callback
 //! route.
 
-#![allow(dead_code)]
-
-#[path = "../support/mod.rs"]
-mod support;
-
-pub use support::{fixture, shared_keys};
+pub use crate::support::{fixture, shared_keys};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -3,14 +3,12 @@
 //! filters, answers out of shape. Each test failed before its fix; SQLite and PostgreSQL where
 //! storage is involved.
 
-mod legacy;
-mod shop;
-
+use crate::shop::{ADMIN_TOKEN, Backend, Shop};
+use crate::{legacy, shop};
 use coffer_signing::signature_header;
 use coffer_sim::carespay::{CARD_APPROVED, CARD_DECLINED};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop::{ADMIN_TOKEN, Backend, Shop};
 
 both_backends!(
     a_replayed_signed_refund_refunds_once,

@@ -1,8 +1,6 @@
 //! The old game client, as a test helper: its exact requests (JSON account calls, the
 //! urlencoded CaresPay form with every field it sends) against a shop with `[legacy]` on.
 
-#![allow(dead_code)]
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -1,11 +1,9 @@
 //! Recovery jobs on SQLite and PostgreSQL: a lost notification is found by a signed query, and
 //! expired orders are closed, giving back their stock, but never when they were paid.
 
-mod shop;
-
+use crate::shop::{Backend, Shop};
 use reqwest::StatusCode;
 use serde_json::json;
-use shop::{Backend, Shop};
 
 both_backends!(
     a_lost_notification_is_found_by_the_query_job,

@@ -1,14 +1,12 @@
 //! From the channel back to Coffer: notifications and browser returns through the real plugins
 //! and the simulator, on SQLite and PostgreSQL. Only verified news moves an order, once.
 
-mod shop;
-
+use crate::shop::{Backend, Shop};
 use coffer_plugin_runtime::contract::{Money, PaymentStatus, PaymentUpdate};
 use coffer_sim::carespay::CARD_3DS;
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop::{Backend, Shop};
 
 both_backends!(
     a_paid_qr_notification_pays_the_order_once,

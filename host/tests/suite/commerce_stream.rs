@@ -1,8 +1,6 @@
 //! The optional Redis Stream of events (Redis on 127.0.0.1:6379, or `COFFER_TEST_REDIS`).
 
-mod shop;
-
-use shop::{Backend, Shop};
+use crate::shop::{Backend, Shop};
 
 both_backends!(paid_orders_are_published_to_the_game_stream_once);
 

@@ -14,7 +14,6 @@ pub enum Backend {
 
 pub struct TestDb {
     pub url: String,
-    pub backend: Backend,
     postgres: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -32,7 +31,6 @@ impl TestDb {
                 let url = format!("sqlite://{}", dir.path().join("coffer.db").display());
                 Self {
                     url,
-                    backend,
                     postgres: None,
                     _dir: Some(dir),
                 }
@@ -59,7 +57,6 @@ impl TestDb {
                 let (base, _) = admin.rsplit_once('/').unwrap();
                 Self {
                     url: format!("{base}/{name}"),
-                    backend,
                     postgres: Some((admin, name)),
                     _dir: None,
                 }

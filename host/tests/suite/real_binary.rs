@@ -5,16 +5,14 @@
 //! under a low open-file limit (game servers and channels must still get through). SQLite and
 //! PostgreSQL where storage is involved.
 
-mod shop;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::shop::{ADMIN_TOKEN, Backend, TestDb, fixture, shared_keys};
 use coffer_sim::{RunningSim, SimConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop::{ADMIN_TOKEN, Backend, TestDb, fixture, shared_keys};
 
 both_backends!(
     kill_nine_during_a_burst_of_callbacks_loses_and_doubles_nothing,

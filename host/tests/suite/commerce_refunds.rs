@@ -1,12 +1,10 @@
 //! Refunds through the plugins and the simulator, on SQLite and PostgreSQL: never more than was
 //! paid, idempotent, and the game told once so it can take the items back.
 
-mod shop;
-
+use crate::shop::{Backend, Shop};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop::{Backend, Shop};
 
 both_backends!(
     a_full_refund_moves_the_order_and_the_game_takes_the_items_back,

@@ -2,17 +2,15 @@
 //! response shapes, and none of the old holes is open (each test below would pass on the old
 //! services only by failing). SQLite and PostgreSQL.
 
-mod legacy;
-mod shop;
-
-use coffer_sim::carespay::{CARD_3DS, CARD_APPROVED};
-use legacy::{
+use crate::legacy::{
     DIAMONDS_12, bill_status, json_call, legacy_shop, legacy_shop_with, pay, pay_form, player,
     record,
 };
+use crate::shop;
+use crate::shop::{Backend, OPERATOR_TOKEN, Shop, VIEWER_TOKEN};
+use coffer_sim::carespay::{CARD_3DS, CARD_APPROVED};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop::{Backend, OPERATOR_TOKEN, Shop, VIEWER_TOKEN};
 
 both_backends!(
     account_calls_get_the_old_shapes,

@@ -2,12 +2,7 @@
 //! (a SQLite file, or a PostgreSQL database of its own that is dropped afterwards), with the
 //! channel simulator and the channel plugins loaded, one game, and a signed client for it.
 
-#![allow(dead_code)]
-
-#[path = "../support/mod.rs"]
-mod support;
-
-pub use support::{fixture, shared_keys};
+pub use crate::support::{fixture, shared_keys};
 
 mod db;
 
@@ -36,7 +31,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::shop::Backend::Sqlite).await
+                    super::$name($crate::shop::Backend::Sqlite).await
                 }
             )*
         }
@@ -44,7 +39,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::shop::Backend::Postgres).await
+                    super::$name($crate::shop::Backend::Postgres).await
                 }
             )*
         }

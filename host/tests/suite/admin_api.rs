@@ -1,12 +1,10 @@
 //! The service over real HTTP: health, the admin API's access rules, plugin listing, reload and
 //! quotes.
 
-mod channels;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use channels::fixture;
+use crate::channels::fixture;
 
 use coffer::config::{AdminToken, ChannelSection, Config, Role};
 use reqwest::StatusCode;

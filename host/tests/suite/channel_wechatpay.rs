@@ -1,10 +1,8 @@
 //! WeChat Pay v3 against the simulator, through the real plugin runtime and the host's HTTP
 //! client.
 
-mod channels;
-
+use crate::channels::*;
 use base64::Engine as _;
-use channels::*;
 use coffer_plugin_runtime::PluginError;
 use coffer_plugin_runtime::contract::*;
 use coffer_sim::wechatpay::{APP_ID, MCH_ID, MERCHANT_SERIAL};

@@ -1,8 +1,6 @@
 //! CaresPay against the simulator, through the real plugin runtime and the host's HTTP client.
 
-mod channels;
-
-use channels::*;
+use crate::channels::*;
 use coffer_plugin_runtime::PluginError;
 use coffer_plugin_runtime::contract::*;
 use coffer_sim::carespay::{CARD_3DS, CARD_APPROVED, CARD_DECLINED, MERCHANT_NO};

@@ -1,11 +1,9 @@
 //! From paid to delivered: the outbox, the dispatcher and the sample game server, on SQLite and
 //! PostgreSQL. Every paid order reaches the game exactly once, whatever the game server does.
 
-mod shop;
-
+use crate::shop::{Backend, OPERATOR_TOKEN, Shop};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop::{Backend, OPERATOR_TOKEN, Shop};
 
 both_backends!(
     paid_orders_are_delivered_once_and_marked_delivered,

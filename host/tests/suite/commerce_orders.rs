@@ -1,15 +1,13 @@
 //! Orders through the real service, the real plugins and the channel simulator, on SQLite and
 //! PostgreSQL: idempotency, stock, purchase limits, prices, payment attempts, channel failures.
 
-mod shop;
-
 use std::collections::HashSet;
 
+use crate::shop::{Backend, Shop, VIEWER_TOKEN};
 use coffer_sim::carespay::{CARD_3DS, CARD_APPROVED, CARD_DECLINED};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop::{Backend, Shop, VIEWER_TOKEN};
 
 both_backends!(
     qr_order_reaches_the_simulator_and_returns_a_scannable_code,

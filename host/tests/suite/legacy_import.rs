@@ -1,14 +1,12 @@
 //! `coffer import-legacy`: an old `game_db` on the machine's MariaDB (created by the test,
 //! with the old services' own table definitions), imported into SQLite and PostgreSQL.
 
-mod legacy;
-mod shop;
-
+use crate::legacy;
+use crate::legacy::{json_call, legacy_shop};
+use crate::shop::{Backend, VIEWER_TOKEN};
 use coffer::games::GameId;
 use coffer::legacy::import::{ImportReport, ImportSource, run};
-use legacy::{json_call, legacy_shop};
 use serde_json::json;
-use shop::{Backend, VIEWER_TOKEN};
 use sqlx::Connection;
 use sqlx::mysql::MySqlConnection;
 

@@ -1,11 +1,9 @@
 //! Games, signed game-server requests, players and the catalog, on SQLite and PostgreSQL.
 
-mod shop;
-
+use crate::shop::{Backend, OPERATOR_TOKEN, Shop, VIEWER_TOKEN};
 use coffer_signing::signature_header;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop::{Backend, OPERATOR_TOKEN, Shop, VIEWER_TOKEN};
 
 both_backends!(
     signed_requests_are_checked_for_key_time_and_content,
