@@ -32,19 +32,6 @@ pub(super) enum Decision {
     Pay { reopened: bool },
 }
 
-/// The status an update moves an attempt to, for updates about the payment itself.
-fn attempt_status(reported: PaymentStatus) -> Option<AttemptStatus> {
-    match reported {
-        PaymentStatus::Paid => Some(AttemptStatus::Paid),
-        PaymentStatus::Failed | PaymentStatus::Closed => Some(AttemptStatus::Failed),
-        PaymentStatus::RequiresAction => Some(AttemptStatus::RequiresAction),
-        PaymentStatus::Pending => Some(AttemptStatus::Processing),
-        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded | PaymentStatus::Chargeback => {
-            None
-        }
-    }
-}
-
 /// Rank of an attempt status: an update may move an attempt up, never down (a late
 /// "pending" after "failed" is an old message).
 fn rank(status: AttemptStatus) -> u8 {
@@ -64,11 +51,15 @@ pub(super) fn decide(
     reported: PaymentStatus,
     amount_matches: bool,
 ) -> Decision {
-    let new = match (reported, attempt_status(reported)) {
-        (_, Some(new)) => new,
-        (PaymentStatus::Refunded, None) => return Decision::RecordRefund(Given::TheRest),
-        (PaymentStatus::PartiallyRefunded, None) => return Decision::RecordRefund(Given::Some),
-        (_, None) => return Decision::Refuse(ConflictKind::Chargeback),
+    let new = match reported {
+        PaymentStatus::Paid => AttemptStatus::Paid,
+        PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
+        PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
+        PaymentStatus::Pending => AttemptStatus::Processing,
+        // Not about the payment's progress, whatever the attempt's state.
+        PaymentStatus::Refunded => return Decision::RecordRefund(Given::TheRest),
+        PaymentStatus::PartiallyRefunded => return Decision::RecordRefund(Given::Some),
+        PaymentStatus::Chargeback => return Decision::Refuse(ConflictKind::Chargeback),
     };
     if attempt == AttemptStatus::Paid {
         return Decision::Unchanged;
