@@ -162,7 +162,7 @@ async fn call_latency() {
         card_bin: String::new(),
     };
     for n in 0..WARMUP_CALLS {
-        channel.create_payment(&request(n)).await.unwrap();
+        channel.create_payment(&request(n), None).await.unwrap();
         channel.route_score(&route).await.unwrap();
     }
 
@@ -171,7 +171,7 @@ async fn call_latency() {
     let wall = Instant::now();
     for r in &requests {
         let started = Instant::now();
-        let start = channel.create_payment(r).await.unwrap();
+        let start = channel.create_payment(r, None).await.unwrap();
         samples.push(started.elapsed());
         std::hint::black_box(start);
     }
@@ -244,7 +244,7 @@ async fn rsa_signed_call(key: rsa::PrivateKey) {
         r.amount.currency = "CNY".into();
         r.flow = CheckoutFlow::QrCode;
         let started = Instant::now();
-        let start = channel.create_payment(&r).await.unwrap();
+        let start = channel.create_payment(&r, None).await.unwrap();
         samples.push(started.elapsed());
         std::hint::black_box(start);
     }

@@ -31,6 +31,10 @@ pub enum PluginError {
     /// The plugin answered something the contract forbids.
     #[error("plugin broke the contract: {0}")]
     ContractViolation(String),
+    /// The host put card data in a payment request instead of passing a `SecretCard`, where
+    /// a `Debug` print would show it. Nothing was sent to the plugin.
+    #[error("card data must be passed as a SecretCard, not inside the payment request")]
+    CardInRequest,
     /// The plugin ran fine and reported a failure of its own (bad signature, malformed input...).
     #[error("channel error: {0}")]
     Channel(ChannelError),

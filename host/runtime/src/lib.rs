@@ -17,7 +17,7 @@ mod registry;
 mod sandbox;
 
 pub use bindings::{CONTRACT_VERSION, types as contract};
-pub use channel::{ArtifactCache, Channel, ChannelStatus};
+pub use channel::{ArtifactCache, Channel, ChannelStatus, SecretCard};
 pub use config::{ChannelConfig, ChannelConfigs, Endpoint};
 pub use engine::{Clock, Limits, PluginEngine, SystemClock};
 pub use error::{LoadError, PluginError};

@@ -23,11 +23,11 @@ async fn hostile() -> (TestRegistry, Arc<Channel>) {
 async fn attack(subject: &str) -> PluginError {
     let (_world, channel) = hostile().await;
     let error = channel
-        .create_payment(&payment_request("ORD-ATTACK", subject))
+        .create_payment(&payment_request("ORD-ATTACK", subject), None)
         .await
         .expect_err("the attack must fail");
     let next = channel
-        .create_payment(&payment_request("ORD-NEXT", "behave"))
+        .create_payment(&payment_request("ORD-NEXT", "behave"), None)
         .await
         .expect("a well-behaved call right after the attack works");
     let PaymentStart::Call(request) = next else {
@@ -180,12 +180,12 @@ async fn other_channels_keep_serving_while_a_plugin_loops() {
     let testpay = world.registry.get("testpay").unwrap();
     let looping = tokio::spawn(async move {
         hostile
-            .create_payment(&payment_request("ORD-LOOP", "loop"))
+            .create_payment(&payment_request("ORD-LOOP", "loop"), None)
             .await
     });
     // The looping call yields at every epoch tick, so this call is served meanwhile.
     testpay
-        .create_payment(&payment_request("ORD-OK", "100 Gems"))
+        .create_payment(&payment_request("ORD-OK", "100 Gems"), None)
         .await
         .expect("testpay works while hostile loops");
     assert!(

@@ -15,7 +15,7 @@ use common::*;
 async fn version_serving(registry: &Registry, order_no: &str) -> String {
     let channel = registry.get("testpay").expect("testpay is loaded");
     let start = channel
-        .create_payment(&payment_request(order_no, "100 Gems"))
+        .create_payment(&payment_request(order_no, "100 Gems"), None)
         .await
         .expect("call succeeds");
     let PaymentStart::Call(request) = start else {
@@ -83,7 +83,7 @@ async fn call_started_on_the_old_version_finishes_on_it() {
     // The Arc held by an in-flight operation still runs 1.0.0.
     assert_eq!(old.info().version, "1.0.0");
     assert!(
-        old.create_payment(&payment_request("ORD-1", "x"))
+        old.create_payment(&payment_request("ORD-1", "x"), None)
             .await
             .is_ok()
     );

@@ -54,7 +54,7 @@ async fn testpay() -> (TestRegistry, std::sync::Arc<Channel>) {
 async fn create_payment_is_signed_with_the_sealed_secret() {
     let (_world, channel) = testpay().await;
     let start = channel
-        .create_payment(&payment_request("ORD-1", "100 Gems"))
+        .create_payment(&payment_request("ORD-1", "100 Gems"), None)
         .await
         .unwrap();
     let PaymentStart::Call(request) = start else {
@@ -270,7 +270,7 @@ async fn unconfigured_channel_loads_but_reports_what_is_missing() {
     assert_eq!(status.missing_settings, ["merchant-id"]);
     assert_eq!(status.missing_endpoints, ["api"]);
     let error = channel
-        .create_payment(&payment_request("ORD-1", "100 Gems"))
+        .create_payment(&payment_request("ORD-1", "100 Gems"), None)
         .await
         .unwrap_err();
     assert!(
@@ -292,7 +292,7 @@ async fn malformed_caller_input_is_reported_not_guessed_at() {
     );
     let mut request = payment_request("ORD-1", "100 Gems");
     request.amount.currency = "XXX".into();
-    let error = channel.create_payment(&request).await.unwrap_err();
+    let error = channel.create_payment(&request, None).await.unwrap_err();
     assert!(
         matches!(error, PluginError::Channel(ChannelError::Unsupported(_))),
         "{error:?}"

@@ -3,47 +3,16 @@
 //! plugin; only what it verifies is applied, and an unverified claim is only a reason to ask
 //! the channel with a signed query.
 
+use crate::app::AppState;
+use crate::channels::{Ack, Notice, contract};
+use crate::orders::{AttemptStatus, Notified, OrderStatus};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
-use coffer_plugin_runtime::contract::{
-    CallbackVerdict, HttpAnswer, HttpMethod, InboundKind, InboundRequest,
-};
-
-use crate::app::AppState;
-use crate::orders::{AttemptStatus, Notified, OrderStatus};
-
-fn inbound(
-    kind: InboundKind,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Option<InboundRequest> {
-    let method = match *method {
-        Method::GET => HttpMethod::Get,
-        Method::POST => HttpMethod::Post,
-        Method::PUT => HttpMethod::Put,
-        Method::PATCH => HttpMethod::Patch,
-        Method::DELETE => HttpMethod::Delete,
-        _ => return None,
-    };
-    Some(InboundRequest {
-        kind,
-        method,
-        path: uri.path().to_owned(),
-        query: uri.query().unwrap_or_default().to_owned(),
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        body: body.to_vec(),
-    })
-}
 
 /// The plugin's answer for the channel, with only the headers an answer may carry.
-fn answer(ack: HttpAnswer) -> Response {
+fn answer(ack: Ack) -> Response {
     let status = StatusCode::from_u16(ack.status).unwrap_or(StatusCode::OK);
     let mut response = (status, ack.body).into_response();
     for (name, value) in ack.headers {
@@ -72,7 +41,7 @@ pub async fn notify(
     let Some(channel) = state.channels.registry.get(&channel_id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let Some(request) = inbound(InboundKind::Notify, &method, &uri, &headers, body) else {
+    let Some(request) = contract::inbound_request(false, &method, &uri, &headers, body) else {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     };
     let outcome = match channel.parse_callback(&request).await {
@@ -86,12 +55,12 @@ pub async fn notify(
     };
     match state
         .orders
-        .apply_notification(&channel_id, outcome.verdict)
+        .apply_notification(&channel_id, Notice::from(outcome.verdict))
         .await
     {
-        Notified::Recorded => answer(outcome.ack_accepted),
-        Notified::Rejected => answer(refusal_ack(outcome.ack_rejected, true)),
-        Notified::NotRecorded => answer(refusal_ack(outcome.ack_rejected, false)),
+        Notified::Recorded => answer(outcome.ack_accepted.into()),
+        Notified::Rejected => answer(refusal_ack(outcome.ack_rejected.into(), true)),
+        Notified::NotRecorded => answer(refusal_ack(outcome.ack_rejected.into(), false)),
     }
 }
 
@@ -99,7 +68,7 @@ pub async fn notify(
 /// the plugin put: a forged, tampered or malformed notification gets a 4xx (sending it again
 /// will not help, and nobody is paged), one Coffer could not record a 5xx (the channel retries
 /// it, and a 5xx is worth an alert).
-fn refusal_ack(mut ack: HttpAnswer, rejected: bool) -> HttpAnswer {
+fn refusal_ack(mut ack: Ack, rejected: bool) -> Ack {
     ack.status = match (rejected, ack.status) {
         (true, status @ 400..=499) | (false, status @ 500..=599) => status,
         (true, _) => 400,
@@ -125,7 +94,7 @@ pub async fn browser_return(
     let Some(channel) = state.channels.registry.get(&channel_id) else {
         return page(StatusCode::NOT_FOUND, "Unknown payment channel", None, "");
     };
-    let Some(request) = inbound(InboundKind::BrowserReturn, &method, &uri, &headers, body) else {
+    let Some(request) = contract::inbound_request(true, &method, &uri, &headers, body) else {
         return page(
             StatusCode::METHOD_NOT_ALLOWED,
             "Unsupported request",
@@ -133,8 +102,12 @@ pub async fn browser_return(
             "",
         );
     };
-    let claim = match channel.parse_callback(&request).await.map(|o| o.verdict) {
-        Ok(CallbackVerdict::Unverified(claim)) => claim,
+    let notice = channel
+        .parse_callback(&request)
+        .await
+        .map(|o| Notice::from(o.verdict));
+    let payment_ref = match notice {
+        Ok(Notice::Claim { payment_ref }) => payment_ref,
         _ => {
             return page(
                 StatusCode::BAD_REQUEST,
@@ -146,7 +119,7 @@ pub async fn browser_return(
     };
     match state
         .orders
-        .confirm_return(&channel_id, &claim.order_no, RETURN_PATIENCE)
+        .confirm_return(&channel_id, &payment_ref, RETURN_PATIENCE)
         .await
     {
         Ok(view) => {
@@ -221,7 +194,7 @@ mod tests {
 
     #[test]
     fn refused_notifications_get_a_4xx_and_unrecorded_ones_a_5xx_whatever_the_plugin_said() {
-        let ack = |status| HttpAnswer {
+        let ack = |status| Ack {
             status,
             headers: vec![],
             body: br#"{"code":"FAIL"}"#.to_vec(),

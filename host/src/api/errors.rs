@@ -17,12 +17,14 @@ impl From<OrderError> for Problem {
             OrderError::UnknownSku(_) => Problem::unprocessable("unknown-sku", detail),
             OrderError::NotOnSale(_) => Problem::unprocessable("sku-not-on-sale", detail),
             OrderError::NoPrice(_) => Problem::unprocessable("no-price", detail),
-            OrderError::Route(crate::orders::RouteError::ChannelsFailing) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "channels-unavailable",
-                "No channel could be asked right now",
-            )
-            .with_detail(detail),
+            OrderError::Route(crate::channels::routing::RouteError::ChannelsFailing) => {
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "channels-unavailable",
+                    "No channel could be asked right now",
+                )
+                .with_detail(detail)
+            }
             OrderError::Route(_) => Problem::unprocessable("no-channel", detail),
             OrderError::SoldOut(_) => Problem::conflict("sold-out", detail),
             OrderError::PriceMismatch { .. } => Problem::unprocessable("price-mismatch", detail),

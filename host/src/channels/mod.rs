@@ -1,8 +1,17 @@
 //! The host's channels area: the plugin registry built from configuration, kept fresh by the
-//! directory watcher, and the HTTP client that sends what plugins build. Later: the router
-//! that picks a channel for a payment.
+//! directory watcher; the router that picks a channel for a payment; the HTTP client that
+//! sends what plugins build; and the contract boundary, where Coffer's types (`model`) become
+//! the plugin contract's records and back (`contract`).
 
+pub mod contract;
 pub mod http;
+pub mod model;
+pub mod routing;
+
+pub use model::{
+    Ack, Address, Charged, Flow, NextAction, Notice, Payer, PaymentAsk, PaymentReport,
+    PaymentState, Reason, RefundAsk, RefundReport, RefundState, Start,
+};
 
 use std::sync::Arc;
 

@@ -11,8 +11,8 @@ use sqlx::Row;
 
 use super::{GUEST_USERNAME, Legacy, LegacyError};
 use crate::orders::{
-    AddressInput, AttemptStatus, CardInput, CreateOrder, CustomerInput, Flow, OrderStatus,
-    OrderView, PaymentChoice,
+    AttemptStatus, CardInput, CreateOrder, CustomerInput, Flow, OrderStatus, OrderView,
+    PaymentChoice,
 };
 use crate::players::Player;
 use crate::store::{Tx, now_ms};
@@ -216,7 +216,7 @@ fn customer(form: &PayForm) -> CustomerInput {
         // Coffer takes ISO 3166-1 alpha-2 countries ("us" is "US"); an address without one
         // is left out rather than refusing the payment, as the old proxy forwarded anything.
         let country = crate::games::Region::parse(&f(country)).ok()?;
-        Some(AddressInput {
+        Some(crate::channels::Address {
             country: country.as_str().to_owned(),
             state: f(state),
             city: f(city),

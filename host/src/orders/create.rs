@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use coffer_money::Currency;
 use coffer_plugin_runtime::Channel;
-use coffer_plugin_runtime::contract::{PaymentStatus, PaymentUpdate};
 
 use super::model::{Attempt, Failure, Order, OrderView};
 use super::request::{CreateOrder, PaymentChoice};
 use super::settle::{self, News};
 use super::{
     AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, UNKNOWN_OUTCOME_QUERY_DELAYS,
-    blocking_attempt, catalog_error, payment, routing, store,
+    blocking_attempt, catalog_error, payment, store,
 };
 use crate::catalog::CatalogError;
+use crate::channels::routing;
+use crate::channels::{Charged, PaymentReport, PaymentState};
 use crate::games::{GameId, Region};
 use crate::store::{Backend, Tx, now_ms};
 
@@ -453,13 +454,12 @@ async fn record_paid_answer(
     if !store::pay_pending_order(tx, &order.order_no, now, &reason).await? {
         let news = News {
             channel: attempt.channel.clone(),
-            update: PaymentUpdate {
-                order_no: attempt.payment_ref.clone(),
+            report: PaymentReport {
+                payment_ref: attempt.payment_ref.clone(),
                 channel_txn_id: attempt.channel_txn_id.clone(),
-                status: PaymentStatus::Paid,
-                amount: Some(routing::contract_money(order.amount)),
-                paid_at: None,
-                failure: None,
+                state: PaymentState::Paid,
+                charged: Some(Charged::Money(order.amount)),
+                reason: None,
                 channel_status: attempt.channel_status.clone(),
             },
             source: "answer",

@@ -2,7 +2,7 @@
 //! alone: no I/O, so every case is a row of the table below. `settle.rs` applies the decision
 //! in the order's transaction.
 
-use coffer_plugin_runtime::contract::PaymentStatus;
+use crate::channels::PaymentState;
 
 use super::channel_refunds::Given;
 use super::conflicts::ConflictKind;
@@ -48,18 +48,18 @@ fn rank(status: AttemptStatus) -> u8 {
 pub(super) fn decide(
     order: OrderStatus,
     attempt: AttemptStatus,
-    reported: PaymentStatus,
+    reported: PaymentState,
     amount_matches: bool,
 ) -> Decision {
     let new = match reported {
-        PaymentStatus::Paid => AttemptStatus::Paid,
-        PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
-        PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
-        PaymentStatus::Pending => AttemptStatus::Processing,
+        PaymentState::Paid => AttemptStatus::Paid,
+        PaymentState::Failed | PaymentState::Closed => AttemptStatus::Failed,
+        PaymentState::RequiresAction => AttemptStatus::RequiresAction,
+        PaymentState::Pending => AttemptStatus::Processing,
         // Not about the payment's progress, whatever the attempt's state.
-        PaymentStatus::Refunded => return Decision::RecordRefund(Given::TheRest),
-        PaymentStatus::PartiallyRefunded => return Decision::RecordRefund(Given::Some),
-        PaymentStatus::Chargeback => return Decision::Refuse(ConflictKind::Chargeback),
+        PaymentState::Refunded => return Decision::RecordRefund(Given::TheRest),
+        PaymentState::PartiallyRefunded => return Decision::RecordRefund(Given::Some),
+        PaymentState::Chargeback => return Decision::Refuse(ConflictKind::Chargeback),
     };
     if attempt == AttemptStatus::Paid {
         return Decision::Unchanged;
@@ -87,7 +87,7 @@ mod tests {
     use AttemptStatus as A;
     use Decision as D;
     use OrderStatus as O;
-    use PaymentStatus as P;
+    use PaymentState as P;
 
     /// `(order, attempt, reported, amount matches, decision)`.
     const TABLE: &[(O, A, P, bool, D)] = &[

@@ -17,9 +17,9 @@ mod notifications;
 mod order_no;
 mod payment;
 mod recovery;
+mod refund_decision;
 mod refunds;
 mod request;
-mod routing;
 mod settle;
 mod state;
 mod store;
@@ -54,9 +54,9 @@ pub use payment::{
     AMOUNT_MISMATCH, NO_ANSWER, NOT_RECORDED, NOT_SENT, UNREADABLE_ANSWER, clean_id, scrub,
 };
 pub use recovery::Expiry;
+pub use refund_decision::RefundStatus;
 pub use refunds::{Refund, RefundAsk};
-pub use request::{AddressInput, CardInput, CreateOrder, CustomerInput, PaymentChoice};
-pub use routing::RouteError;
+pub use request::{CardInput, CreateOrder, CustomerInput, PaymentChoice};
 pub use settle::{ConfirmError, Settled};
 pub use state::{AttemptStatus, IllegalTransition, OrderStatus};
 pub use store::{OrderFilter, TransitionError, mark_delivered_in, transition};
@@ -89,7 +89,7 @@ pub enum OrderError {
         order_no: String,
     },
     #[error(transparent)]
-    Route(#[from] RouteError),
+    Route(#[from] crate::channels::routing::RouteError),
     #[error("no order {0}")]
     NotFound(String),
     #[error("order {order_no} is {status}: it cannot be paid again")]

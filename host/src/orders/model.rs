@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AttemptStatus, OrderNo, OrderStatus};
 use crate::catalog::{Grant, MoneyView};
+pub use crate::channels::{Flow, NextAction};
 use crate::games::{GameId, Region};
 
 /// An order as stored.
@@ -31,50 +32,6 @@ pub struct Order {
     pub delivery_hold_ms: i64,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-/// How the player pays, as the game asked for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    DirectCard,
-    Redirect,
-    QrCode,
-}
-
-impl Flow {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DirectCard => "direct_card",
-            Self::Redirect => "redirect",
-            Self::QrCode => "qr_code",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::DirectCard, Self::Redirect, Self::QrCode]
-            .into_iter()
-            .find(|f| f.as_str() == text)
-    }
-}
-
-/// What the player has to do next, as the game server receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum NextAction {
-    /// Nothing: the payment reached a final state.
-    None,
-    /// Send the player's browser here.
-    Redirect { url: String },
-    /// Have the player's browser post this form (3-D Secure, some cashiers).
-    PostForm {
-        url: String,
-        fields: Vec<(String, String)>,
-    },
-    /// Show this as a QR code for a wallet app.
-    QrCode { content: String },
-    /// Nothing for the player to do; the outcome comes by notification.
-    Wait,
 }
 
 /// A reason given by a channel, safe to show an operator.

@@ -2,9 +2,8 @@
 //! settling path, an unverified claim is only a reason to ask the channel with a signed query,
 //! and a rejection changes nothing. What came of it decides the channel's acknowledgement.
 
-use coffer_plugin_runtime::contract::{CallbackEvent, CallbackVerdict};
-
 use super::{Orders, scrub};
+use crate::channels::Notice;
 
 /// What became of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,15 +18,15 @@ pub enum Notified {
 
 impl Orders {
     /// Applies what `channel_id`'s plugin made of a notification.
-    pub async fn apply_notification(&self, channel_id: &str, verdict: CallbackVerdict) -> Notified {
-        let recorded = match verdict {
-            CallbackVerdict::Verified(CallbackEvent::Payment(update)) => {
-                let applied = self
-                    .apply_payment_update(channel_id, &update, "notification")
-                    .await;
-                match applied {
+    pub async fn apply_notification(&self, channel_id: &str, notice: Notice) -> Notified {
+        let recorded = match notice {
+            Notice::Payment(report) => {
+                match self
+                    .apply_payment_report(channel_id, &report, "notification")
+                    .await
+                {
                     Ok(settled) => {
-                        tracing::info!(channel = %channel_id, payment_ref = %update.order_no, ?settled, "notification applied");
+                        tracing::info!(channel = %channel_id, payment_ref = %report.payment_ref, ?settled, "notification applied");
                         true
                     }
                     Err(error) => {
@@ -36,17 +35,15 @@ impl Orders {
                     }
                 }
             }
-            CallbackVerdict::Verified(CallbackEvent::Refund(update)) => {
-                match self.apply_refund_update(channel_id, &update).await {
-                    Ok(()) => true,
-                    Err(error) => {
-                        tracing::error!(channel = %channel_id, %error, "cannot record a refund notification; the channel will retry");
-                        false
-                    }
+            Notice::Refund(report) => match self.apply_refund_report(channel_id, &report).await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(channel = %channel_id, %error, "cannot record a refund notification; the channel will retry");
+                    false
                 }
-            }
-            CallbackVerdict::Unverified(claim) => {
-                match self.confirm_claim(channel_id, &claim.order_no).await {
+            },
+            Notice::Claim { payment_ref } => {
+                match self.confirm_claim(channel_id, &payment_ref).await {
                     Ok((settled, order_no)) => {
                         tracing::info!(channel = %channel_id, ?order_no, ?settled, "unverified notification confirmed by query");
                         true
@@ -57,10 +54,9 @@ impl Orders {
                     }
                 }
             }
-            CallbackVerdict::Rejected(error) => {
+            Notice::Rejected { why } => {
                 // Logged without the body (it may carry secrets).
-                let error = scrub(&format!("{error:?}"));
-                tracing::warn!(channel = %channel_id, %error, "notification rejected");
+                tracing::warn!(channel = %channel_id, why = %scrub(&why), "notification rejected");
                 return Notified::Rejected;
             }
         };

@@ -5,17 +5,13 @@
 
 use std::sync::Arc;
 
-use coffer_plugin_runtime::contract::{
-    self, NextAction as ContractAction, PaymentContext, PaymentRequest, PaymentStart,
-    PaymentStatus, PaymentUpdate,
-};
 use coffer_plugin_runtime::{Channel, PluginError};
 
 use super::AttemptStatus;
 use super::model::{Attempt, Failure, NextAction, Order};
 use super::request::PaymentChoice;
-use super::routing::{contract_flow, contract_money};
 use crate::channels::http::ChannelHttp;
+use crate::channels::{Payer, PaymentAsk, PaymentReport, PaymentState, Reason, Start, contract};
 use crate::store::now_ms;
 
 /// What begins every failure code Coffer sets itself; channels use their own codes.
@@ -89,17 +85,9 @@ fn plugin_failure_message(error: &PluginError) -> String {
     error.to_string()
 }
 
-pub fn next_action(action: ContractAction) -> NextAction {
-    match action {
-        ContractAction::None => NextAction::None,
-        ContractAction::Redirect(url) => NextAction::Redirect { url },
-        ContractAction::PostForm(form) => NextAction::PostForm {
-            url: form.url,
-            fields: form.fields,
-        },
-        ContractAction::QrCode(content) => NextAction::QrCode { content },
-        ContractAction::Wait => NextAction::Wait,
-    }
+/// A channel's reason, made safe to store and show.
+pub fn failure_from(reason: &Reason) -> Option<Failure> {
+    failure(&reason.code, &reason.message)
 }
 
 /// Runs the attempt and returns it as it should be stored. Never fails: every way the
@@ -113,31 +101,31 @@ pub async fn run(
     mut attempt: Attempt,
 ) -> Attempt {
     let customer = &choice.customer;
-    let request = PaymentRequest {
-        order_no: attempt.payment_ref.clone(),
-        amount: contract_money(order.amount),
+    let ask = PaymentAsk {
+        payment_ref: attempt.payment_ref.clone(),
+        amount: order.amount,
         method: choice.method.clone(),
-        flow: contract_flow(choice.flow),
+        flow: choice.flow,
         subject: order.subject.clone(),
-        description: String::new(),
-        customer: contract::Customer {
+        payer: Payer {
             id: order.player_id.clone(),
             email: customer.email.clone(),
             first_name: customer.first_name.clone(),
             last_name: customer.last_name.clone(),
             phone: customer.phone.clone(),
             ip: order.client_ip.clone(),
-            billing: customer.billing.as_ref().map(|a| a.to_contract()),
-            shipping: customer.shipping.as_ref().map(|a| a.to_contract()),
+            billing: customer.billing.clone(),
+            shipping: customer.shipping.clone(),
         },
-        card: choice.card.as_ref().map(|c| c.to_contract()),
         language: choice.language.clone().unwrap_or_else(|| "en".into()),
         return_url: urls.return_to,
         notify_url: urls.notify,
-        expires_at: order.expires_at / 1000,
+        expires_at_s: order.expires_at / 1000,
     };
+    let card = choice.card.as_ref().map(|card| card.seal());
     attempt.updated_at = now_ms();
-    let start = match channel.create_payment(&request).await {
+    let request = contract::payment_request(&ask);
+    let start = match channel.create_payment(&request, card.as_ref()).await {
         Ok(start) => start,
         Err(error) => {
             tracing::warn!(order_no = %order.order_no, channel = channel.id(), error = %scrub(&error.to_string()), "payment not started");
@@ -146,16 +134,16 @@ pub async fn run(
             return attempt;
         }
     };
-    let call = match start {
-        PaymentStart::Action(action) => {
-            attempt.next_action = Some(next_action(action));
+    let call = match Start::from(start) {
+        Start::Act(action) => {
+            attempt.next_action = Some(action);
             attempt.status = match attempt.next_action {
                 Some(NextAction::Wait | NextAction::None) => AttemptStatus::Processing,
                 _ => AttemptStatus::RequiresAction,
             };
             return attempt;
         }
-        PaymentStart::Call(call) => call,
+        Start::Send(call) => call,
     };
     let response = match http.send(&call).await {
         Ok(response) => response,
@@ -171,15 +159,9 @@ pub async fn run(
             return attempt;
         }
     };
-    let context = PaymentContext {
-        order_no: attempt.payment_ref.clone(),
-        amount: contract_money(order.amount),
-        method: choice.method.clone(),
-        flow: contract_flow(choice.flow),
-        channel_txn_id: None,
-    };
+    let context = contract::payment_context(&ask);
     match channel.parse_payment_response(&context, &response).await {
-        Ok(outcome) => apply_update(order, attempt, outcome.update, next_action(outcome.action)),
+        Ok(outcome) => apply_report(order, attempt, outcome.update.into(), outcome.action.into()),
         Err(error) => {
             tracing::warn!(order_no = %order.order_no, channel = channel.id(), error = %scrub(&error.to_string()), "channel answer not usable");
             attempt.status = AttemptStatus::Unknown;
@@ -190,26 +172,20 @@ pub async fn run(
 }
 
 /// Maps the channel's view of the payment onto the attempt.
-fn apply_update(
+fn apply_report(
     order: &Order,
     mut attempt: Attempt,
-    update: PaymentUpdate,
+    report: PaymentReport,
     action: NextAction,
 ) -> Attempt {
-    attempt.channel_txn_id = update.channel_txn_id.as_deref().map(clean_id);
-    attempt.channel_status = scrub(&update.channel_status);
-    attempt.failure = update
-        .failure
-        .as_ref()
-        .and_then(|f| failure(&f.code, &f.message));
+    attempt.channel_txn_id = report.channel_txn_id.as_deref().map(clean_id);
+    attempt.channel_status = scrub(&report.channel_status);
+    attempt.failure = report.reason.as_ref().and_then(failure_from);
     attempt.next_action = Some(action.clone());
-    attempt.status = match update.status {
-        PaymentStatus::Paid => {
-            let charged = update.amount.as_ref();
-            let matches = charged.is_some_and(|m| {
-                m.minor == order.amount.minor() && m.currency == order.amount.currency().code()
-            });
-            if matches {
+    attempt.status = match report.state {
+        PaymentState::Paid => {
+            let charged = report.charged.as_ref();
+            if charged.is_some_and(|c| c.is(order.amount)) {
                 AttemptStatus::Paid
             } else {
                 tracing::error!(order_no = %order.order_no, ?charged, expected = %order.amount, "channel reports a payment of another amount; left for an operator");
@@ -220,14 +196,14 @@ fn apply_update(
                 AttemptStatus::Unknown
             }
         }
-        PaymentStatus::Failed | PaymentStatus::Closed => AttemptStatus::Failed,
-        PaymentStatus::RequiresAction => AttemptStatus::RequiresAction,
-        PaymentStatus::Pending => match action {
+        PaymentState::Failed | PaymentState::Closed => AttemptStatus::Failed,
+        PaymentState::RequiresAction => AttemptStatus::RequiresAction,
+        PaymentState::Pending => match action {
             NextAction::None | NextAction::Wait => AttemptStatus::Processing,
             _ => AttemptStatus::RequiresAction,
         },
-        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded | PaymentStatus::Chargeback => {
-            tracing::error!(order_no = %order.order_no, status = ?update.status, "channel reports a refund for a payment just started");
+        PaymentState::Refunded | PaymentState::PartiallyRefunded | PaymentState::Chargeback => {
+            tracing::error!(order_no = %order.order_no, state = ?report.state, "channel reports a refund for a payment just started");
             AttemptStatus::Unknown
         }
     };

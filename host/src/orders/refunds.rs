@@ -6,7 +6,6 @@
 //! order to `refunded` or `partially_refunded` and writes an `order.refunded` event, once.
 
 use coffer_money::Money;
-use coffer_plugin_runtime::contract::{RefundRequest, RefundStatus, RefundUpdate};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -14,9 +13,10 @@ use sqlx::any::AnyRow;
 use super::channel_refunds::{self, ChannelRefund, Given, Recorded};
 use super::conflicts::{self, Conflict, ConflictKind};
 use super::payment::{clean_id, scrub};
-use super::routing::contract_money;
+use super::refund_decision::{RefundDecision, RefundStatus, decide_refund};
 use super::{AttemptStatus, Failure, OrderError, OrderNo, Orders, store};
 use crate::catalog::MoneyView;
+use crate::channels::{self, RefundReport, RefundState, contract};
 use crate::games::GameId;
 use crate::store::{Tx, new_id, now_ms};
 
@@ -36,8 +36,7 @@ pub struct Refund {
     pub refund_no: String,
     pub order_no: String,
     pub amount: MoneyView,
-    /// pending, succeeded, failed, or unknown (sent, no usable answer: settled later).
-    pub status: String,
+    pub status: RefundStatus,
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -48,6 +47,9 @@ pub struct Refund {
 fn refund_from_row(row: &AnyRow) -> Result<(Refund, String, String), sqlx::Error> {
     let currency = coffer_money::Currency::parse(&row.try_get::<String, _>("currency")?)
         .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+    let status: String = row.try_get("status")?;
+    let status = RefundStatus::parse(&status)
+        .ok_or_else(|| sqlx::Error::Decode(format!("no refund status {status:?}").into()))?;
     let code: Option<String> = row.try_get("failure_code")?;
     let message: Option<String> = row.try_get("failure_message")?;
     Ok((
@@ -55,7 +57,7 @@ fn refund_from_row(row: &AnyRow) -> Result<(Refund, String, String), sqlx::Error
             refund_no: row.try_get("refund_no")?,
             order_no: row.try_get("order_no")?,
             amount: Money::new(row.try_get("amount_minor")?, currency).into(),
-            status: row.try_get("status")?,
+            status,
             reason: row.try_get("reason")?,
             failure: code.map(|code| Failure {
                 code,
@@ -119,12 +121,12 @@ impl Orders {
             .write(hold, |tx, hold| Box::pin(hold_in(tx, hold)))
             .await?;
 
-        let request = RefundRequest {
+        let ask = channels::RefundAsk {
             refund_no: refund_no.clone(),
-            order_no: attempt.payment_ref.clone(),
+            payment_ref: attempt.payment_ref.clone(),
             channel_txn_id: attempt.channel_txn_id.clone(),
-            order_amount: contract_money(order.amount),
-            refund_amount: contract_money(Money::new(amount, order.amount.currency())),
+            paid: order.amount,
+            amount: Money::new(amount, order.amount.currency()),
             reason: ask.reason.clone(),
             notify_url: format!("{}/v1/callbacks/{}", self.public_url, attempt.channel),
         };
@@ -132,7 +134,7 @@ impl Orders {
         // the answer must not depend on the caller waiting for it.
         let this = self.clone();
         let sent = tokio::spawn(async move {
-            this.send_refund(channel, &attempt.channel, &request).await;
+            this.send_refund(channel, &attempt.channel, &ask).await;
         });
         if let Err(error) = sent.await
             && error.is_panic()
@@ -151,27 +153,29 @@ impl Orders {
         &self,
         channel: std::sync::Arc<coffer_plugin_runtime::Channel>,
         channel_id: &str,
-        request: &RefundRequest,
+        ask: &channels::RefundAsk,
     ) {
-        let (order_no, refund_no) = (&request.order_no, &request.refund_no);
-        let outcome = match channel.build_refund(request).await {
-            Err(error) => Err(("failed", scrub(&error.to_string()))),
+        let (payment_ref, refund_no) = (&ask.payment_ref, &ask.refund_no);
+        let request = contract::refund_request(ask);
+        let outcome = match channel.build_refund(&request).await {
+            Err(error) => Err((RefundStatus::Failed, scrub(&error.to_string()))),
             Ok(call) => match self.http.send(&call).await {
-                Err(error) => Err(("unknown", scrub(&error.to_string()))),
+                Err(error) => Err((RefundStatus::Unknown, scrub(&error.to_string()))),
                 Ok(response) => channel
-                    .parse_refund_response(request, &response)
+                    .parse_refund_response(&request, &response)
                     .await
-                    .map_err(|e| ("unknown", scrub(&e.to_string()))),
+                    .map_err(|e| (RefundStatus::Unknown, scrub(&e.to_string()))),
             },
         };
         match outcome {
             Ok(update) => {
-                if let Err(error) = self.apply_refund_update(channel_id, &update).await {
-                    tracing::error!(%order_no, %refund_no, %error, "cannot record the channel's refund answer; a notification or an operator settles it");
+                let report = RefundReport::from(update);
+                if let Err(error) = self.apply_refund_report(channel_id, &report).await {
+                    tracing::error!(%payment_ref, %refund_no, %error, "cannot record the channel's refund answer; a notification or an operator settles it");
                 }
             }
             Err((status, message)) => {
-                tracing::warn!(%order_no, %refund_no, status, %message, "refund not settled");
+                tracing::warn!(%payment_ref, %refund_no, status = status.as_str(), %message, "refund not settled");
                 let failure = (refund_no.clone(), status, message);
                 let recorded = self
                     .store
@@ -182,8 +186,8 @@ impl Orders {
                                  failure_message = $3, updated_at = $4 \
                                  WHERE refund_no = $5 AND status = 'pending'",
                             )
-                            .bind(*status)
-                            .bind(if *status == "failed" {
+                            .bind(status.as_str())
+                            .bind(if *status == RefundStatus::Failed {
                                 super::payment::NOT_SENT
                             } else {
                                 super::payment::NO_ANSWER
@@ -205,14 +209,14 @@ impl Orders {
 
     /// Applies a channel's word on a refund (its answer, a signed notification, a query).
     /// A success moves the order and writes `order.refunded`, once.
-    pub async fn apply_refund_update(
+    pub async fn apply_refund_report(
         &self,
         channel: &str,
-        update: &RefundUpdate,
+        report: &RefundReport,
     ) -> Result<(), OrderError> {
         let news = RefundNews {
             channel: channel.to_owned(),
-            update: update.clone(),
+            report: report.clone(),
             backend: self.store.backend(),
         };
         let moved = self
@@ -307,15 +311,16 @@ async fn hold_in(tx: &mut Tx, hold: &Hold) -> Result<(String, i64), OrderError> 
 /// A channel's word on a refund, as the write job sees it.
 struct RefundNews {
     channel: String,
-    update: RefundUpdate,
+    report: RefundReport,
     backend: crate::store::Backend,
 }
 
-/// Applies a channel's word on a refund; returns the order it moved, if any.
+/// Applies a channel's word on a refund, as [`decide_refund`] says; returns the order it
+/// moved, if any.
 async fn apply_refund_in(tx: &mut Tx, news: &RefundNews) -> Result<Option<OrderNo>, OrderError> {
-    let (channel, update) = (news.channel.as_str(), &news.update);
+    let (channel, report) = (news.channel.as_str(), &news.report);
     let Some(row) = sqlx::query("SELECT * FROM refunds WHERE refund_no = $1 AND channel = $2")
-        .bind(update.refund_no.clone())
+        .bind(report.refund_no.clone())
         .bind(channel.to_owned())
         .fetch_optional(&mut *tx)
         .await?
@@ -324,64 +329,58 @@ async fn apply_refund_in(tx: &mut Tx, news: &RefundNews) -> Result<Option<OrderN
         return apply_channel_refund_in(tx, news).await;
     };
     let (refund, _, _) = refund_from_row(&row)?;
-    let amount = refund.amount.amount_minor;
-    let status = match update.status {
-        RefundStatus::Succeeded => "succeeded",
-        RefundStatus::Failed => "failed",
-        RefundStatus::Pending => "pending",
+    let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
+    let asked = refund.amount.amount_minor;
+    let amount_matches = coffer_money::Currency::parse(&refund.amount.currency)
+        .is_ok_and(|currency| report.amount.is(Money::new(asked, currency)));
+    let status = match decide_refund(refund.status, report.state, amount_matches) {
+        RefundDecision::Unchanged => return Ok(None),
+        RefundDecision::Refuse(kind) => {
+            conflicts::record(
+                tx,
+                Conflict {
+                    kind,
+                    channel,
+                    payment_ref: &refund.refund_no,
+                    order_no: Some(&order_no),
+                    channel_txn_id: report.channel_refund_id.as_deref(),
+                    detail: format!(
+                        "refund of {asked} {} ({}) reported succeeded for {}",
+                        refund.amount.currency,
+                        refund.status.as_str(),
+                        report.amount
+                    ),
+                },
+            )
+            .await?;
+            tracing::error!(refund_no = %refund.refund_no, %kind, "refund update not applied; recorded as a conflict");
+            return Ok(None);
+        }
+        RefundDecision::Fail => RefundStatus::Failed,
+        RefundDecision::Succeed => RefundStatus::Succeeded,
     };
-    if update.status == RefundStatus::Succeeded
-        && (update.amount.minor != amount || refund.status == "failed")
-    {
-        // Money moved in a way Coffer did not ask for, or after it was told it had not:
-        // kept for an operator, never applied silently.
-        let kind = if refund.status == "failed" {
-            ConflictKind::RefundAfterFailure
-        } else {
-            ConflictKind::RefundAmountMismatch
-        };
-        let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
-        conflicts::record(
-            tx,
-            Conflict {
-                kind,
-                channel,
-                payment_ref: &refund.refund_no,
-                order_no: Some(&order_no),
-                channel_txn_id: update.channel_refund_id.as_deref(),
-                detail: format!(
-                    "refund of {} {} reported succeeded for {} minor units",
-                    amount, refund.amount.currency, update.amount.minor
-                ),
-            },
-        )
-        .await?;
-        tracing::error!(refund_no = %refund.refund_no, %kind, "refund update not applied; recorded as a conflict");
-        return Ok(None);
-    }
-    // Final states stay final; only a pending or unknown refund moves.
+    // Conditional on the refund still being open, so a concurrent report settles it once.
     let moved = sqlx::query(
         "UPDATE refunds SET status = $1, channel_refund_id = COALESCE($2, channel_refund_id), \
          channel_status = $3, failure_code = $4, failure_message = $5, updated_at = $6 \
-         WHERE refund_no = $7 AND status IN ('pending', 'unknown') AND $1 <> 'pending'",
+         WHERE refund_no = $7 AND status IN ('pending', 'unknown')",
     )
-    .bind(status)
-    .bind(update.channel_refund_id.as_deref().map(clean_id))
-    .bind(scrub(&update.channel_status))
-    .bind(update.failure.as_ref().map(|f| scrub(&f.code)))
-    .bind(update.failure.as_ref().map(|f| scrub(&f.message)))
+    .bind(status.as_str())
+    .bind(report.channel_refund_id.as_deref().map(clean_id))
+    .bind(scrub(&report.channel_status))
+    .bind(report.reason.as_ref().map(|r| scrub(&r.code)))
+    .bind(report.reason.as_ref().map(|r| scrub(&r.message)))
     .bind(now_ms())
     .bind(refund.refund_no.clone())
     .execute(&mut *tx)
     .await?;
-    if moved.rows_affected() == 0 || update.status != RefundStatus::Succeeded {
+    if moved.rows_affected() == 0 || status != RefundStatus::Succeeded {
         return Ok(None);
     }
-    let order_no = OrderNo::parse(&refund.order_no).map_err(OrderError::Invalid)?;
     let order = store::lock_order(tx, news.backend, &order_no)
         .await?
         .ok_or_else(|| OrderError::NotFound(refund.order_no.clone()))?;
-    channel_refunds::credit(tx, &order, &refund.refund_no, amount).await?;
+    channel_refunds::credit(tx, &order, &refund.refund_no, asked).await?;
     Ok(Some(order_no))
 }
 
@@ -391,31 +390,31 @@ async fn apply_channel_refund_in(
     tx: &mut Tx,
     news: &RefundNews,
 ) -> Result<Option<OrderNo>, OrderError> {
-    let (channel, update) = (news.channel.as_str(), &news.update);
-    if update.status != RefundStatus::Succeeded {
+    let (channel, report) = (news.channel.as_str(), &news.report);
+    if report.state != RefundState::Succeeded {
         // Nothing has moved yet; the channel tells again when it has.
-        tracing::info!(channel, refund_no = %update.refund_no, status = ?update.status, "refund at the channel not final yet");
+        tracing::info!(channel, refund_no = %report.refund_no, state = ?report.state, "refund at the channel not final yet");
         return Ok(None);
     }
     let Some((order_no, attempt_no)) =
-        store::find_attempt(&mut *tx, channel, &update.order_no).await?
+        store::find_attempt(&mut *tx, channel, &report.payment_ref).await?
     else {
         conflicts::record(
             tx,
             Conflict {
                 kind: ConflictKind::RefundOfUnknownPayment,
                 channel,
-                payment_ref: &update.order_no,
+                payment_ref: &report.payment_ref,
                 order_no: None,
-                channel_txn_id: update.channel_refund_id.as_deref(),
+                channel_txn_id: report.channel_refund_id.as_deref(),
                 detail: format!(
-                    "refund {} of {} {} for a payment Coffer does not know",
-                    update.refund_no, update.amount.minor, update.amount.currency
+                    "refund {} of {} for a payment Coffer does not know",
+                    report.refund_no, report.amount
                 ),
             },
         )
         .await?;
-        tracing::error!(channel, payment_ref = %update.order_no, "refund for an unknown payment; recorded as a conflict");
+        tracing::error!(channel, payment_ref = %report.payment_ref, "refund for an unknown payment; recorded as a conflict");
         return Ok(None);
     };
     let order = store::lock_order(tx, news.backend, &order_no)
@@ -425,20 +424,20 @@ async fn apply_channel_refund_in(
         .await?
         .into_iter()
         .find(|a| a.attempt_no == attempt_no)
-        .ok_or_else(|| OrderError::NotFound(update.order_no.clone()))?;
-    let given = match coffer_money::Currency::parse(&update.amount.currency) {
-        Ok(currency) => Given::Exactly(Money::new(update.amount.minor, currency)),
-        Err(_) => Given::Some,
+        .ok_or_else(|| OrderError::NotFound(report.payment_ref.clone()))?;
+    let given = match report.amount {
+        channels::Charged::Money(money) => Given::Exactly(money),
+        channels::Charged::UnknownCurrency { .. } => Given::Some,
     };
     let recorded = channel_refunds::record(
         tx,
         &order,
         &attempt,
         ChannelRefund {
-            channel_refund_no: &update.refund_no,
-            channel_refund_id: update.channel_refund_id.as_deref(),
+            channel_refund_no: &report.refund_no,
+            channel_refund_id: report.channel_refund_id.as_deref(),
             given,
-            channel_status: &update.channel_status,
+            channel_status: &report.channel_status,
         },
     )
     .await?;

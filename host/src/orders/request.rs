@@ -1,10 +1,10 @@
 //! What a game server sends to create an order or to start another payment attempt.
 
-use coffer_plugin_runtime::contract;
+use coffer_plugin_runtime::SecretCard;
 use serde::Deserialize;
 
 use super::OrderError;
-use super::model::Flow;
+use crate::channels::{Address, Flow};
 use crate::games::Region;
 
 /// `POST /v1/orders`.
@@ -81,25 +81,9 @@ pub struct CustomerInput {
     #[serde(default)]
     pub phone: String,
     #[serde(default)]
-    pub billing: Option<AddressInput>,
+    pub billing: Option<Address>,
     #[serde(default)]
-    pub shipping: Option<AddressInput>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddressInput {
-    pub country: String,
-    #[serde(default)]
-    pub state: String,
-    #[serde(default)]
-    pub city: String,
-    #[serde(default)]
-    pub line1: String,
-    #[serde(default)]
-    pub line2: String,
-    #[serde(default)]
-    pub postal_code: String,
+    pub shipping: Option<Address>,
 }
 
 /// Card details. Its `Debug` shows only the last four digits.
@@ -148,27 +132,15 @@ impl CardInput {
         Ok(())
     }
 
-    pub fn to_contract(&self) -> contract::Card {
-        contract::Card {
-            number: self.number.clone(),
-            expiry_month: self.expiry_month,
-            expiry_year: self.expiry_year,
-            cvc: self.cvc.clone(),
-            holder_name: self.holder_name.clone(),
-        }
-    }
-}
-
-impl AddressInput {
-    pub fn to_contract(&self) -> contract::Address {
-        contract::Address {
-            country: self.country.to_ascii_uppercase(),
-            state: self.state.clone(),
-            city: self.city.clone(),
-            line1: self.line1.clone(),
-            line2: self.line2.clone(),
-            postal_code: self.postal_code.clone(),
-        }
+    /// The card as it travels to the channel: sealed, never printed.
+    pub fn seal(&self) -> SecretCard {
+        SecretCard::new(
+            &self.number,
+            self.expiry_month,
+            self.expiry_year,
+            &self.cvc,
+            &self.holder_name,
+        )
     }
 }
 

@@ -7,16 +7,15 @@
 //! (another amount, a second payment of a paid order, an unknown order) is recorded as a
 //! conflict for an operator, never applied and never dropped.
 
-use coffer_plugin_runtime::contract::{PaymentUpdate, QueryRequest};
 use futures_util::FutureExt;
 
 use super::channel_refunds::{self, ChannelRefund, Given, Recorded};
 use super::conflicts::{self, Conflict, ConflictKind};
 use super::decision::{Decision, decide};
 use super::model::{Attempt, Failure, Order};
-use super::payment::{AMOUNT_MISMATCH, clean_id, scrub};
-use super::routing::contract_money;
+use super::payment::{AMOUNT_MISMATCH, clean_id, failure_from, scrub};
 use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, store};
+use crate::channels::{PaymentReport, contract};
 use crate::fulfillment::{EventKind, enqueue};
 use crate::store::{Tx, now_ms};
 
@@ -60,17 +59,16 @@ pub enum ConfirmError {
 }
 
 impl Orders {
-    /// Applies a verified update from `channel`. `update.order_no` is the attempt's payment
-    /// reference (what the channel knows the payment by).
-    pub async fn apply_payment_update(
+    /// Applies a verified report from `channel` about the payment `report.payment_ref`.
+    pub async fn apply_payment_report(
         &self,
         channel: &str,
-        update: &PaymentUpdate,
+        report: &PaymentReport,
         source: &'static str,
     ) -> Result<Settled, OrderError> {
         let news = News {
             channel: channel.to_owned(),
-            update: update.clone(),
+            report: report.clone(),
             source,
             backend: self.store.backend(),
         };
@@ -102,11 +100,11 @@ impl Orders {
             .registry
             .get(channel_id)
             .ok_or(ConfirmError::ChannelGone)?;
-        let request = QueryRequest {
-            order_no: attempt.payment_ref.clone(),
-            channel_txn_id: attempt.channel_txn_id.clone(),
-            amount: contract_money(order.amount),
-        };
+        let request = contract::query_request(
+            &attempt.payment_ref,
+            attempt.channel_txn_id.as_deref(),
+            order.amount,
+        );
         let call = channel
             .build_query(&request)
             .await
@@ -116,12 +114,13 @@ impl Orders {
             .send(&call)
             .await
             .map_err(|e| ConfirmError::Query(scrub(&e.to_string())))?;
-        let update = channel
+        let report = channel
             .parse_query_response(&request, &response)
             .await
-            .map_err(|e| ConfirmError::Query(scrub(&e.to_string())))?;
+            .map_err(|e| ConfirmError::Query(scrub(&e.to_string())))?
+            .into();
         let settled = self
-            .apply_payment_update(channel_id, &update, "query")
+            .apply_payment_report(channel_id, &report, "query")
             .await?;
         Ok((settled, order.order_no))
     }
@@ -265,7 +264,7 @@ impl Orders {
 /// A verified update to apply, as the write job sees it.
 pub(super) struct News {
     pub channel: String,
-    pub update: PaymentUpdate,
+    pub report: PaymentReport,
     /// Where it came from: "notification", "query", "answer".
     pub source: &'static str,
     pub backend: crate::store::Backend,
@@ -279,12 +278,12 @@ pub(super) struct Applied {
 
 /// Applies `news` in `tx`: the attempt, the order's transition and the outbox event together.
 pub(super) async fn apply_in(tx: &mut Tx, news: &News) -> Result<Applied, OrderError> {
-    let (channel, update) = (news.channel.as_str(), &news.update);
-    let payment_ref = update.order_no.as_str();
+    let (channel, report) = (news.channel.as_str(), &news.report);
+    let payment_ref = report.payment_ref.as_str();
     let Some((order_no, attempt_no)) = store::find_attempt(&mut *tx, channel, payment_ref).await?
     else {
         let kind = ConflictKind::UnknownPayment;
-        record_conflict(tx, kind, channel, payment_ref, None, update).await?;
+        record_conflict(tx, kind, channel, payment_ref, None, report).await?;
         tracing::error!(
             channel,
             payment_ref,
@@ -303,26 +302,24 @@ pub(super) async fn apply_in(tx: &mut Tx, news: &News) -> Result<Applied, OrderE
         .into_iter()
         .find(|a| a.attempt_no == attempt_no)
         .ok_or_else(|| OrderError::NotFound(payment_ref.to_owned()))?;
-    let settled = settle(tx, &order, &mut attempt, update, news.source).await?;
+    let settled = settle(tx, &order, &mut attempt, report, news.source).await?;
     Ok(Applied {
         settled,
         order_no: Some(order_no),
     })
 }
 
-/// Applies `update` to `attempt` of `order` (both read under the order's lock), as
+/// Applies `report` to `attempt` of `order` (both read under the order's lock), as
 /// [`decide`] says.
 async fn settle(
     tx: &mut Tx,
     order: &Order,
     attempt: &mut Attempt,
-    update: &PaymentUpdate,
+    report: &PaymentReport,
     source: &str,
 ) -> Result<Settled, OrderError> {
-    let amount_matches = update.amount.as_ref().is_some_and(|m| {
-        m.minor == order.amount.minor() && m.currency == order.amount.currency().code()
-    });
-    let decision = decide(order.status, attempt.status, update.status, amount_matches);
+    let amount_matches = report.charged.as_ref().is_some_and(|c| c.is(order.amount));
+    let decision = decide(order.status, attempt.status, report.state, amount_matches);
     let (channel, payment_ref) = (attempt.channel.clone(), attempt.payment_ref.clone());
     let refuse = async |tx: &mut Tx, kind: ConflictKind| {
         record_conflict(
@@ -331,7 +328,7 @@ async fn settle(
             &channel,
             &payment_ref,
             Some(&order.order_no),
-            update,
+            report,
         )
         .await
     };
@@ -347,7 +344,7 @@ async fn settle(
                 channel_refund_no,
                 channel_refund_id: None,
                 given,
-                channel_status: &update.channel_status,
+                channel_status: &report.channel_status,
             };
             Ok(
                 match channel_refunds::record(tx, order, attempt, refund).await? {
@@ -359,7 +356,7 @@ async fn settle(
         }
         Decision::Refuse(kind) => {
             refuse(tx, kind).await?;
-            tracing::error!(order_no = %order.order_no, %kind, status = ?update.status, "payment update refused; recorded as a conflict");
+            tracing::error!(order_no = %order.order_no, %kind, state = ?report.state, "payment update refused; recorded as a conflict");
             Ok(Settled::Conflict(kind))
         }
         Decision::RefuseAmount => {
@@ -371,42 +368,39 @@ async fn settle(
             });
             attempt.updated_at = now_ms();
             store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
-            tracing::error!(order_no = %order.order_no, charged = ?update.amount, expected = %order.amount, "paid amount differs from the order; recorded as a conflict");
+            tracing::error!(order_no = %order.order_no, charged = ?report.charged, expected = %order.amount, "paid amount differs from the order; recorded as a conflict");
             Ok(Settled::Conflict(ConflictKind::AmountMismatch))
         }
         Decision::MoveAttempt(status) => {
-            take_update(attempt, status, update);
+            take_report(attempt, status, report);
             store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
             Ok(Settled::AttemptUpdated(status))
         }
         Decision::PaidTwice => {
-            take_update(attempt, AttemptStatus::Paid, update);
+            take_report(attempt, AttemptStatus::Paid, report);
             store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
             refuse(tx, ConflictKind::PaidTwice).await?;
             tracing::error!(order_no = %order.order_no, payment_ref = %attempt.payment_ref, "second payment for a paid order; recorded as a conflict for a refund");
             Ok(Settled::Conflict(ConflictKind::PaidTwice))
         }
         Decision::Pay { reopened } => {
-            take_update(attempt, AttemptStatus::Paid, update);
+            take_report(attempt, AttemptStatus::Paid, report);
             store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
-            pay(tx, order, attempt, source, reopened, update).await
+            pay(tx, order, attempt, source, reopened, report).await
         }
     }
 }
 
-/// What `update` tells about `attempt`, now in `status`.
-fn take_update(attempt: &mut Attempt, status: AttemptStatus, update: &PaymentUpdate) {
+/// What `report` tells about `attempt`, now in `status`.
+fn take_report(attempt: &mut Attempt, status: AttemptStatus, report: &PaymentReport) {
     attempt.status = status;
-    if let Some(txn) = &update.channel_txn_id {
+    if let Some(txn) = &report.channel_txn_id {
         attempt.channel_txn_id = Some(clean_id(txn));
     }
-    attempt.channel_status = scrub(&update.channel_status);
+    attempt.channel_status = scrub(&report.channel_status);
     match status {
         AttemptStatus::Failed => {
-            attempt.failure = update.failure.as_ref().map(|f| Failure {
-                code: scrub(&f.code),
-                message: scrub(&f.message),
-            });
+            attempt.failure = report.reason.as_ref().and_then(failure_from);
         }
         AttemptStatus::Paid => attempt.failure = None,
         _ => {}
@@ -421,7 +415,7 @@ async fn pay(
     attempt: &Attempt,
     source: &str,
     reopened: bool,
-    update: &PaymentUpdate,
+    report: &PaymentReport,
 ) -> Result<Settled, OrderError> {
     let reason = format!(
         "paid via {} ({source}), attempt {}",
@@ -451,7 +445,7 @@ async fn pay(
                 channel,
                 payment_ref,
                 Some(&order.order_no),
-                update,
+                report,
             )
             .await?;
         }
@@ -465,23 +459,23 @@ async fn pay(
     Ok(Settled::Paid)
 }
 
-/// Records a payment update Coffer refused to apply, once per kind and payment.
+/// Records a payment report Coffer refused to apply, once per kind and payment.
 async fn record_conflict(
     tx: &mut Tx,
     kind: ConflictKind,
     channel: &str,
     payment_ref: &str,
     order_no: Option<&OrderNo>,
-    update: &PaymentUpdate,
+    report: &PaymentReport,
 ) -> Result<(), sqlx::Error> {
     let detail = format!(
         "status {:?}, amount {}, channel status {}",
-        update.status,
-        update.amount.as_ref().map_or_else(
-            || "none".to_owned(),
-            |m| format!("{} {}", m.minor, m.currency)
-        ),
-        update.channel_status
+        report.state,
+        report
+            .charged
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), ToString::to_string),
+        scrub(&report.channel_status)
     );
     conflicts::record(
         tx,
@@ -490,7 +484,7 @@ async fn record_conflict(
             channel,
             payment_ref,
             order_no,
-            channel_txn_id: update.channel_txn_id.as_deref(),
+            channel_txn_id: report.channel_txn_id.as_deref(),
             detail,
         },
     )

@@ -1,6 +1,7 @@
 //! The house rules that a reader of the source can check: each table belongs to one area, and
 //! only that area names it in SQL. Another area calls the owner's functions, or reads a view
-//! the owner publishes (migrations/*/0005_published_views.sql). See docs/architecture.md.
+//! the owner publishes (migrations/*/0005_published_views.sql). Only the channels area names
+//! the plugin contract's records. See docs/architecture.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -151,6 +152,38 @@ fn only_its_area_names_a_table_in_sql() {
     assert!(
         owners_seen.contains("orders") && owners_seen.contains("players"),
         "the scan found no SQL; did the SQL style change?"
+    );
+}
+
+/// The plugin contract's generated records, named outside the channels area.
+fn contract_names_outside_channels() -> Vec<String> {
+    let src = host_dir().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found = Vec::new();
+    for file in &files {
+        if area_of(&src, file) == "channels" {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("coffer_plugin_runtime::contract") {
+                let shown = file.strip_prefix(&src).unwrap().display();
+                found.push(format!("{shown}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_channels_area_speaks_the_plugin_contract() {
+    let found = contract_names_outside_channels();
+    assert!(
+        found.is_empty(),
+        "the plugin contract's records are converted in channels/contract.rs; other areas use \
+         the types of channels/model.rs:\n{}",
+        found.join("\n")
     );
 }
 

@@ -85,7 +85,7 @@ async fn page_pay_is_a_signed_cashier_url_the_gateway_accepts() {
     let mut request = qr_payment(&world, "AP-PAGE-1", 1999);
     request.flow = CheckoutFlow::Redirect;
     let PaymentStart::Action(NextAction::Redirect(url)) =
-        world.channel.create_payment(&request).await.unwrap()
+        world.channel.create_payment(&request, None).await.unwrap()
     else {
         panic!("page pay is a redirect");
     };
@@ -149,7 +149,8 @@ async fn unopened_page_pay_trade_is_pending_not_failed() {
 async fn tampered_answer_is_refused() {
     let world = alipay().await;
     let request = qr_payment(&world, "AP-TAMPER-1", 1999);
-    let PaymentStart::Call(call) = world.channel.create_payment(&request).await.unwrap() else {
+    let PaymentStart::Call(call) = world.channel.create_payment(&request, None).await.unwrap()
+    else {
         panic!()
     };
     let mut response = world.http.send(&call).await.unwrap();
@@ -308,7 +309,11 @@ async fn only_yuan_is_accepted() {
     let world = alipay().await;
     let mut request = qr_payment(&world, "AP-USD-1", 1999);
     request.amount = money(1999, "USD");
-    let error = world.channel.create_payment(&request).await.unwrap_err();
+    let error = world
+        .channel
+        .create_payment(&request, None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(error, PluginError::Channel(ChannelError::Unsupported(_))),
         "{error:?}"

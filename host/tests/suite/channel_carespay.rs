@@ -31,20 +31,16 @@ async fn carespay_with_md5_key(md5_key: Option<&'static str>) -> ChannelWorld {
     .await
 }
 
-fn card_payment(
-    world: &ChannelWorld,
-    order_no: &str,
-    number: &str,
-    amount: Money,
-) -> PaymentRequest {
-    let mut request = payment(
-        order_no,
-        amount,
-        CheckoutFlow::DirectCard,
-        &world.merchant.url,
-    );
-    request.card = Some(card(number));
-    request
+fn card_payment(world: &ChannelWorld, order_no: &str, number: &str, amount: Money) -> CardPayment {
+    CardPayment {
+        request: payment(
+            order_no,
+            amount,
+            CheckoutFlow::DirectCard,
+            &world.merchant.url,
+        ),
+        card: card(number),
+    }
 }
 
 /// A CaresPay notification with a valid checksum is a claim (its checksum does not pin the
@@ -277,7 +273,7 @@ async fn gateway_outage_is_an_unknown_outcome() {
 async fn yen_amounts_travel_with_two_decimals() {
     let world = carespay().await;
     let request = card_payment(&world, "CP-JPY-1", CARD_APPROVED, money(500, "JPY"));
-    let start = world.channel.create_payment(&request).await.unwrap();
+    let start = world.create(&request).await.unwrap();
     let PaymentStart::Call(call) = &start else {
         panic!()
     };
@@ -383,14 +379,14 @@ fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
 async fn pay_request_md5info_matches_an_independent_computation() {
     let world = carespay().await;
     let request = card_payment(&world, "CP-VEC-1", CARD_APPROVED, money(1999, "USD"));
-    let PaymentStart::Call(call) = world.channel.create_payment(&request).await.unwrap() else {
+    let PaymentStart::Call(call) = world.create(&request).await.unwrap() else {
         panic!("expected a request")
     };
     let fields = form_fields(&call.body);
     let key = &world.sim.sim.keys.carespay_md5;
     let expected = md5_hex(&format!(
         "{MERCHANT_NO}CP-VEC-1119.99{}{key}",
-        request.return_url
+        request.request.return_url
     ));
     assert_eq!(fields["md5Info"], expected);
     assert_eq!(fields["currency"], "1");

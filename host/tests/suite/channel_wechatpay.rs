@@ -92,7 +92,7 @@ async fn authorization_header_verifies_with_the_merchant_public_key() {
     let world = wechatpay().await;
     let PaymentStart::Call(call) = world
         .channel
-        .create_payment(&native(&world, "WX-AUTH-1", 100))
+        .create_payment(&native(&world, "WX-AUTH-1", 100), None)
         .await
         .unwrap()
     else {
@@ -326,7 +326,7 @@ async fn slow_channel_times_out_in_the_host_client() {
         .await;
     let PaymentStart::Call(call) = world
         .channel
-        .create_payment(&native(&world, "WX-SLOW-1", 1999))
+        .create_payment(&native(&world, "WX-SLOW-1", 1999), None)
         .await
         .unwrap()
     else {

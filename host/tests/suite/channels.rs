@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use coffer::channels::http::ChannelHttp;
 use coffer::config::{ChannelSection, load_channel_configs};
 use coffer_plugin_runtime::contract::*;
-use coffer_plugin_runtime::{ArtifactCache, Channel, Limits, PluginEngine, PluginError, Registry};
+use coffer_plugin_runtime::{
+    ArtifactCache, Channel, Limits, PluginEngine, PluginError, Registry, SecretCard,
+};
 use coffer_sim::{RunningSim, SimConfig};
 
 pub struct ChannelWorld {
@@ -119,9 +121,16 @@ impl ChannelWorld {
         }
     }
 
+    /// create-payment: what the plugin makes of a payment request.
+    pub async fn create(&self, payment: &impl Payment) -> Result<PaymentStart, PluginError> {
+        let (request, card) = payment.parts();
+        self.channel.create_payment(request, card).await
+    }
+
     /// create-payment, send, parse: the host's side of starting a payment.
-    pub async fn pay(&self, request: &PaymentRequest) -> Result<PaymentOutcome, PluginError> {
-        let start = self.channel.create_payment(request).await?;
+    pub async fn pay(&self, payment: &impl Payment) -> Result<PaymentOutcome, PluginError> {
+        let start = self.create(payment).await?;
+        let request = payment.parts().0;
         let PaymentStart::Call(call) = start else {
             panic!("expected a request to send, got {start:?}");
         };
@@ -329,12 +338,29 @@ pub fn payment(
     }
 }
 
-pub fn card(number: &str) -> Card {
-    Card {
-        number: number.into(),
-        expiry_month: 12,
-        expiry_year: 2031,
-        cvc: "123".into(),
-        holder_name: "Ada Player".into(),
+pub fn card(number: &str) -> SecretCard {
+    SecretCard::new(number, 12, 2031, "123", "Ada Player")
+}
+
+/// A payment to start: a request, with a card for the direct-card flow.
+pub trait Payment {
+    fn parts(&self) -> (&PaymentRequest, Option<&SecretCard>);
+}
+
+impl Payment for PaymentRequest {
+    fn parts(&self) -> (&PaymentRequest, Option<&SecretCard>) {
+        (self, None)
+    }
+}
+
+/// A direct-card payment: the card travels beside the request, never inside it.
+pub struct CardPayment {
+    pub request: PaymentRequest,
+    pub card: SecretCard,
+}
+
+impl Payment for CardPayment {
+    fn parts(&self) -> (&PaymentRequest, Option<&SecretCard>) {
+        (&self.request, Some(&self.card))
     }
 }

@@ -2,7 +2,7 @@
 //! and the simulator, on SQLite and PostgreSQL. Only verified news moves an order, once.
 
 use crate::shop::{Backend, Shop};
-use coffer_plugin_runtime::contract::{Money, PaymentStatus, PaymentUpdate};
+use coffer::channels::{Charged, PaymentReport, PaymentState};
 use coffer_sim::carespay::CARD_3DS;
 use futures::future::join_all;
 use reqwest::StatusCode;
@@ -33,17 +33,13 @@ async fn events(shop: &Shop) -> i64 {
     shop.count("SELECT COUNT(*) FROM outbox_events").await
 }
 
-fn update(order_no: &str, status: PaymentStatus, minor: i64, currency: &str) -> PaymentUpdate {
-    PaymentUpdate {
-        order_no: order_no.into(),
+fn update(order_no: &str, state: PaymentState, minor: i64, currency: &str) -> PaymentReport {
+    PaymentReport {
+        payment_ref: order_no.into(),
         channel_txn_id: Some("2026112422001".into()),
-        status,
-        amount: Some(Money {
-            minor,
-            currency: currency.into(),
-        }),
-        paid_at: None,
-        failure: None,
+        state,
+        charged: Some(Charged::new(minor, currency)),
+        reason: None,
         channel_status: "TRADE_SUCCESS".into(),
     }
 }
@@ -95,9 +91,9 @@ async fn duplicated_notifications_change_the_order_once(backend: Backend) {
 async fn concurrent_identical_updates_make_one_transition_and_one_event(backend: Backend) {
     let (shop, _, order_no) = qr_shop(backend).await;
     let orders = shop.running.as_ref().unwrap().state.orders.clone();
-    let paid = update(&order_no, PaymentStatus::Paid, 600, "CNY");
+    let paid = update(&order_no, PaymentState::Paid, 600, "CNY");
     let results =
-        join_all((0..10).map(|_| orders.apply_payment_update("alipay", &paid, "test"))).await;
+        join_all((0..10).map(|_| orders.apply_payment_report("alipay", &paid, "test"))).await;
     let paid_now = results
         .iter()
         .filter(|r| matches!(r, Ok(coffer::orders::Settled::Paid)))
@@ -164,9 +160,9 @@ async fn a_wrong_amount_is_a_conflict_never_paid(backend: Backend) {
     let orders = shop.running.as_ref().unwrap().state.orders.clone();
     for (minor, currency) in [(1, "CNY"), (600, "USD")] {
         let settled = orders
-            .apply_payment_update(
+            .apply_payment_report(
                 "alipay",
-                &update(&order_no, PaymentStatus::Paid, minor, currency),
+                &update(&order_no, PaymentState::Paid, minor, currency),
                 "test",
             )
             .await
@@ -192,9 +188,9 @@ async fn a_wrong_amount_is_a_conflict_never_paid(backend: Backend) {
     );
     // A payment for nothing Coffer knows is kept for an operator too.
     let unknown = orders
-        .apply_payment_update(
+        .apply_payment_report(
             "alipay",
-            &update("NOSUCHPAYMENT", PaymentStatus::Paid, 600, "CNY"),
+            &update("NOSUCHPAYMENT", PaymentState::Paid, 600, "CNY"),
             "test",
         )
         .await
@@ -215,12 +211,12 @@ async fn a_stale_notification_after_payment_changes_nothing(backend: Backend) {
     shop.wait_for_status(&order_no, "paid").await;
     let orders = shop.running.as_ref().unwrap().state.orders.clone();
     for status in [
-        PaymentStatus::Pending,
-        PaymentStatus::Failed,
-        PaymentStatus::Closed,
+        PaymentState::Pending,
+        PaymentState::Failed,
+        PaymentState::Closed,
     ] {
         let settled = orders
-            .apply_payment_update("alipay", &update(&order_no, status, 600, "CNY"), "test")
+            .apply_payment_report("alipay", &update(&order_no, status, 600, "CNY"), "test")
             .await
             .unwrap();
         assert_eq!(settled, coffer::orders::Settled::Unchanged, "{status:?}");

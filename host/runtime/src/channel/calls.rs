@@ -2,7 +2,7 @@
 //! host may act on it: requests must go to configured endpoints, updates must be about the
 //! payment that was asked about.
 
-use super::{Channel, Sandbox};
+use super::{Channel, Sandbox, SecretCard};
 use crate::bindings::types::*;
 use crate::error::PluginError;
 use crate::sandbox::within_budget;
@@ -33,12 +33,23 @@ impl Channel {
         call!(self, self.output_limit(), call_info())
     }
 
+    /// Starts a payment. A direct-card payment's card comes as `card`, never in
+    /// `request.card` (which must be `None`): see [`SecretCard`].
     pub async fn create_payment(
         &self,
         request: &PaymentRequest,
+        card: Option<&SecretCard>,
     ) -> Result<PaymentStart, PluginError> {
-        let start = call!(self, self.output_limit(), call_create_payment(request))?
-            .map_err(PluginError::Channel)?;
+        if request.card.is_some() {
+            return Err(PluginError::CardInRequest);
+        }
+        let mut request = request.clone();
+        request.card = card.map(SecretCard::expose);
+        let called = call!(self, self.output_limit(), call_create_payment(&request));
+        if let Some(card) = request.card.as_mut() {
+            super::card::wipe(card);
+        }
+        let start = called?.map_err(PluginError::Channel)?;
         if let PaymentStart::Call(http) = &start {
             self.config.check_egress(&http.url)?;
         }

@@ -2,6 +2,7 @@
 
 mod cache;
 mod calls;
+mod card;
 mod load;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use wasmtime::Store;
 use wasmtime::UpdateDeadline;
 
 pub use cache::ArtifactCache;
+pub use card::SecretCard;
 pub(crate) use load::{PluginFile, load_channel};
 
 use crate::bindings::types::ChannelInfo;

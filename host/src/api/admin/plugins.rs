@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use coffer_money::Currency;
-use coffer_plugin_runtime::contract::{CheckoutFlow, Money, RouteContext};
 use coffer_plugin_runtime::{ChannelStatus, FileFailure, ReloadReport};
 use serde::{Deserialize, Serialize};
 
 use crate::api::problem::Problem;
 use crate::app::AppState;
+use crate::channels::{Flow, contract};
 
 #[derive(Serialize)]
 pub struct PluginList {
@@ -90,20 +90,13 @@ pub async fn quote(
     if request.amount_minor <= 0 {
         return Err(Problem::bad_request("amount_minor must be positive"));
     }
-    let context = RouteContext {
-        amount: Money {
-            minor: request.amount_minor,
-            currency: currency.code().to_owned(),
-        },
-        method: request.method,
-        flow: match request.flow {
-            FlowName::DirectCard => CheckoutFlow::DirectCard,
-            FlowName::Redirect => CheckoutFlow::Redirect,
-            FlowName::QrCode => CheckoutFlow::QrCode,
-        },
-        country: request.country,
-        card_bin: String::new(),
+    let flow = match request.flow {
+        FlowName::DirectCard => Flow::DirectCard,
+        FlowName::Redirect => Flow::Redirect,
+        FlowName::QrCode => Flow::QrCode,
     };
+    let amount = coffer_money::Money::new(request.amount_minor, currency);
+    let context = contract::route_context(&request.method, flow, amount, &request.country);
     let quote = plugin.route_score(&context).await.map_err(|e| {
         tracing::error!(%channel, error = %e, "route-score failed");
         Problem::new(

@@ -8,6 +8,7 @@ use coffer_money::Money;
 use coffer_plugin_runtime::contract::{CheckoutFlow, RouteContext, RouteQuote};
 use coffer_plugin_runtime::{Channel, Registry};
 
+use super::contract::route_context;
 use super::model::Flow;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,27 +32,12 @@ pub enum RouteError {
     },
 }
 
-pub fn contract_flow(flow: Flow) -> CheckoutFlow {
-    match flow {
-        Flow::DirectCard => CheckoutFlow::DirectCard,
-        Flow::Redirect => CheckoutFlow::Redirect,
-        Flow::QrCode => CheckoutFlow::QrCode,
-    }
-}
-
-pub fn contract_money(money: Money) -> coffer_plugin_runtime::contract::Money {
-    coffer_plugin_runtime::contract::Money {
-        minor: money.minor(),
-        currency: money.currency().code().to_owned(),
-    }
-}
-
 /// Whether a channel says it serves this kind of payment and is fully configured.
 fn serves(channel: &Channel, method: &str, flow: Flow, amount: Money) -> bool {
     let info = channel.info();
     let status = channel.status();
     info.methods.iter().any(|m| m == method)
-        && info.flows.contains(&contract_flow(flow))
+        && info.flows.contains(&CheckoutFlow::from(flow))
         && info
             .currencies
             .iter()
@@ -70,13 +56,7 @@ pub async fn choose(
     amount: Money,
     country: &str,
 ) -> Result<Arc<Channel>, RouteError> {
-    let context = RouteContext {
-        amount: contract_money(amount),
-        method: method.to_owned(),
-        flow: contract_flow(flow),
-        country: country.to_owned(),
-        card_bin: String::new(),
-    };
+    let context = route_context(method, flow, amount, country);
     let cannot = |channel: &str| RouteError::ChannelCannot {
         channel: channel.to_owned(),
         method: method.to_owned(),
