@@ -50,6 +50,11 @@ pub enum Command {
         #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
         time_zone: String,
     },
+    /// The books: check that they balance and cover every payment and refund.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Admin tokens.
     Token {
         #[command(subcommand)]
@@ -63,6 +68,12 @@ pub enum PluginsCommand {
     List,
     /// Compile and validate one plugin file, as a reload would.
     Check { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Check every invariant of the books; exits non-zero on any violation.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,8 +147,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             game,
             time_zone,
         } => import_legacy(&config, &from, game, time_zone).await,
+        Command::Ledger {
+            command: LedgerCommand::Check,
+        } => check_ledger(&config).await,
         Command::Token { .. } => unreachable!("handled above"),
     }
+}
+
+/// `coffer ledger check`: the report as JSON; an error (a non-zero exit) when a violation is
+/// found.
+async fn check_ledger(config: &Config) -> anyhow::Result<()> {
+    let url = config.database.effective_url();
+    let store = crate::store::Store::connect(&url, 1)
+        .await
+        .with_context(|| format!("cannot open {}", crate::app::redact_url(&url)))?;
+    let report = crate::ledger::check(&store)
+        .await
+        .context("cannot read the books")?;
+    store.close().await;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    anyhow::ensure!(
+        report.is_clean(),
+        "the books broke {} invariant(s); see \"violations\" above",
+        report.violations.len()
+    );
+    Ok(())
 }
 
 async fn import_legacy(

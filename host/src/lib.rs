@@ -14,6 +14,7 @@ pub mod config;
 pub mod fulfillment;
 pub mod games;
 pub mod jobs;
+pub mod ledger;
 pub mod legacy;
 pub mod orders;
 pub mod players;

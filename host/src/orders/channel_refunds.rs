@@ -157,15 +157,17 @@ pub(super) async fn record(
     .bind(clean_id(refund.channel_refund_no))
     .execute(&mut *tx)
     .await?;
-    credit(tx, order, &refund_no, amount).await?;
+    credit(tx, order, &attempt.channel, &refund_no, amount).await?;
     tracing::warn!(order_no = %order.order_no, %refund_no, amount, channel = %attempt.channel, "refund made at the channel recorded; the game is told to take the items back");
     Ok(Recorded::Refunded)
 }
 
-/// Moves the order by a succeeded refund of `amount` and tells the game, once.
+/// Moves the order by a succeeded refund of `amount` through `channel`, posts it and tells
+/// the game, once.
 pub(super) async fn credit(
     tx: &mut Tx,
     order: &Order,
+    channel: &str,
     refund_no: &str,
     amount: i64,
 ) -> Result<(), OrderError> {
@@ -191,6 +193,8 @@ pub(super) async fn credit(
             .bind(order.order_no.to_string())
             .execute(&mut *tx)
             .await?;
+        let given = Money::new(amount, order.amount.currency());
+        super::books::post_refund(tx, order, channel, refund_no, given).await?;
         let mut order = order.clone();
         order.status = to;
         order.refunded_minor = refunded;

@@ -74,8 +74,9 @@ pub(super) struct Conflict<'a> {
 }
 
 /// Records `conflict` in `tx`, unless the same kind was recorded for the payment already.
-pub(super) async fn record(tx: &mut Tx, conflict: Conflict<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Returns whether it is new.
+pub(super) async fn record(tx: &mut Tx, conflict: Conflict<'_>) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
         "INSERT INTO payment_conflicts (id, kind, channel, payment_ref, order_no, channel_txn_id, \
          detail, created_at, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) \
          ON CONFLICT DO NOTHING",
@@ -90,5 +91,5 @@ pub(super) async fn record(tx: &mut Tx, conflict: Conflict<'_>) -> Result<(), sq
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(written.rows_affected() == 1)
 }

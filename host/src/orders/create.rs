@@ -476,6 +476,7 @@ async fn record_paid_answer(
             attempt.attempt_no, order.order_no
         )));
     }
+    super::books::post_payment(tx, order, attempt).await?;
     let mut paid = order.clone();
     paid.status = OrderStatus::Paid;
     paid.paid_at = Some(now);

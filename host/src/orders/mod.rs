@@ -7,6 +7,7 @@
 //! attempt that says how far it got, never a half-written order. Every write is a job of the
 //! store's write path (batched into shared commits on SQLite).
 
+mod books;
 mod channel_refunds;
 mod conflicts;
 mod create;
@@ -117,6 +118,17 @@ impl From<TransitionError> for OrderError {
             TransitionError::Database(e) => Self::Database(e),
             // An illegal transition here is a bug in the caller, not bad input.
             TransitionError::Illegal(e) => Self::Invariant(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::ledger::LedgerError> for OrderError {
+    fn from(error: crate::ledger::LedgerError) -> Self {
+        match error {
+            crate::ledger::LedgerError::Database(e) => Self::Database(e),
+            // Every posting names its cause and figures from a committed state: a refused one
+            // is a bug, and the change it belongs to is not applied.
+            other => Self::Invariant(other.to_string()),
         }
     }
 }

@@ -380,7 +380,7 @@ async fn apply_refund_in(tx: &mut Tx, news: &RefundNews) -> Result<Option<OrderN
     let order = store::lock_order(tx, news.backend, &order_no)
         .await?
         .ok_or_else(|| OrderError::NotFound(refund.order_no.clone()))?;
-    channel_refunds::credit(tx, &order, &refund.refund_no, asked).await?;
+    channel_refunds::credit(tx, &order, channel, &refund.refund_no, asked).await?;
     Ok(Some(order_no))
 }
 

@@ -7,6 +7,7 @@
 //! (another amount, a second payment of a paid order, an unknown order) is recorded as a
 //! conflict for an operator, never applied and never dropped.
 
+use coffer_money::Money;
 use futures_util::FutureExt;
 
 use super::channel_refunds::{self, ChannelRefund, Given, Recorded};
@@ -14,8 +15,8 @@ use super::conflicts::{self, Conflict, ConflictKind};
 use super::decision::{Decision, decide};
 use super::model::{Attempt, Failure, Order};
 use super::payment::{AMOUNT_MISMATCH, clean_id, failure_from, scrub};
-use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, store};
-use crate::channels::{PaymentReport, contract};
+use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, Orders, books, store};
+use crate::channels::{Charged, PaymentReport, PaymentState, contract};
 use crate::fulfillment::{EventKind, enqueue};
 use crate::store::{Tx, now_ms};
 
@@ -283,7 +284,11 @@ pub(super) async fn apply_in(tx: &mut Tx, news: &News) -> Result<Applied, OrderE
     let Some((order_no, attempt_no)) = store::find_attempt(&mut *tx, channel, payment_ref).await?
     else {
         let kind = ConflictKind::UnknownPayment;
-        record_conflict(tx, kind, channel, payment_ref, None, report).await?;
+        // Money came in only if the channel says it was paid.
+        let parked = (report.state == PaymentState::Paid)
+            .then(|| charged_money(report))
+            .flatten();
+        record_conflict(tx, kind, channel, payment_ref, None, report, parked).await?;
         tracing::error!(
             channel,
             payment_ref,
@@ -321,14 +326,15 @@ async fn settle(
     let amount_matches = report.charged.as_ref().is_some_and(|c| c.is(order.amount));
     let decision = decide(order.status, attempt.status, report.state, amount_matches);
     let (channel, payment_ref) = (attempt.channel.clone(), attempt.payment_ref.clone());
-    let refuse = async |tx: &mut Tx, kind: ConflictKind| {
+    let refuse = async |tx: &mut Tx, kind: ConflictKind, parked: Option<Money>| {
         record_conflict(
             tx,
             kind,
             &channel,
             &payment_ref,
-            Some(&order.order_no),
+            Some(order),
             report,
+            parked,
         )
         .await
     };
@@ -355,12 +361,14 @@ async fn settle(
             )
         }
         Decision::Refuse(kind) => {
-            refuse(tx, kind).await?;
+            // A chargeback's amount and date come with the channel's statement, where
+            // reconciliation posts it; here it only waits for an operator.
+            refuse(tx, kind, None).await?;
             tracing::error!(order_no = %order.order_no, %kind, state = ?report.state, "payment update refused; recorded as a conflict");
             Ok(Settled::Conflict(kind))
         }
         Decision::RefuseAmount => {
-            refuse(tx, ConflictKind::AmountMismatch).await?;
+            refuse(tx, ConflictKind::AmountMismatch, charged_money(report)).await?;
             attempt.status = AttemptStatus::Unknown;
             attempt.failure = Some(Failure {
                 code: AMOUNT_MISMATCH.into(),
@@ -379,7 +387,7 @@ async fn settle(
         Decision::PaidTwice => {
             take_report(attempt, AttemptStatus::Paid, report);
             store::update_attempt(&mut *tx, &order.order_no, attempt).await?;
-            refuse(tx, ConflictKind::PaidTwice).await?;
+            refuse(tx, ConflictKind::PaidTwice, Some(order.amount)).await?;
             tracing::error!(order_no = %order.order_no, payment_ref = %attempt.payment_ref, "second payment for a paid order; recorded as a conflict for a refund");
             Ok(Settled::Conflict(ConflictKind::PaidTwice))
         }
@@ -439,19 +447,12 @@ async fn pay(
         if order.holds_stock && !crate::catalog::reserve_stock(tx, &order.game, &order.sku).await? {
             let kind = ConflictKind::SoldOutAfterClose;
             let (channel, payment_ref) = (&attempt.channel, &attempt.payment_ref);
-            record_conflict(
-                tx,
-                kind,
-                channel,
-                payment_ref,
-                Some(&order.order_no),
-                report,
-            )
-            .await?;
+            record_conflict(tx, kind, channel, payment_ref, Some(order), report, None).await?;
         }
         crate::catalog::count_purchase(tx, &order.player_id, &order.game, &order.sku, i64::MAX)
             .await?;
     }
+    books::post_payment(tx, order, attempt).await?;
     let mut paid = order.clone();
     paid.status = OrderStatus::Paid;
     paid.paid_at = Some(now_ms());
@@ -459,15 +460,25 @@ async fn pay(
     Ok(Settled::Paid)
 }
 
-/// Records a payment report Coffer refused to apply, once per kind and payment.
+/// The money a report says was charged, when its currency is one Coffer knows.
+fn charged_money(report: &PaymentReport) -> Option<Money> {
+    match report.charged {
+        Some(Charged::Money(money)) => Some(money),
+        _ => None,
+    }
+}
+
+/// Records a payment report Coffer refused to apply, once per kind and payment; money that
+/// came in with it (`parked`) waits in suspense.
 async fn record_conflict(
     tx: &mut Tx,
     kind: ConflictKind,
     channel: &str,
     payment_ref: &str,
-    order_no: Option<&OrderNo>,
+    order: Option<&Order>,
     report: &PaymentReport,
-) -> Result<(), sqlx::Error> {
+    parked: Option<Money>,
+) -> Result<(), OrderError> {
     let detail = format!(
         "status {:?}, amount {}, channel status {}",
         report.state,
@@ -477,7 +488,8 @@ async fn record_conflict(
             .map_or_else(|| "none".to_owned(), ToString::to_string),
         scrub(&report.channel_status)
     );
-    conflicts::record(
+    let order_no = order.map(|o| &o.order_no);
+    let new = conflicts::record(
         tx,
         Conflict {
             kind,
@@ -488,5 +500,11 @@ async fn record_conflict(
             detail,
         },
     )
-    .await
+    .await?;
+    if let (true, Some(amount)) = (new, parked) {
+        let game = order.map(|o| &o.game);
+        let order_no = order_no.map(OrderNo::as_str);
+        books::park_in_suspense(tx, kind, game, channel, payment_ref, order_no, amount).await?;
+    }
+    Ok(())
 }

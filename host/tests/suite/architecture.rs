@@ -25,12 +25,16 @@ const TABLE_OWNERS: &[(&str, &[&str])] = &[
     ("fulfillment", &["outbox_events", "delivery_attempts"]),
     ("legacy", &["legacy_profiles", "legacy_payment_records"]),
     ("store", &["instances"]),
+    ("ledger", &["ledger_entries"]),
 ];
 
 /// The views areas publish for others to read (never to write).
 const PUBLISHED_VIEWS: &[(&str, &[&str])] = &[
     ("players", &["player_directory"]),
-    ("orders", &["paid_orders"]),
+    (
+        "orders",
+        &["paid_orders", "paid_attempts", "succeeded_refunds"],
+    ),
 ];
 
 /// The SQL words after which a table is named; the code writes SQL keywords in capitals.

@@ -24,6 +24,7 @@ mod commerce_refunds;
 mod commerce_stream;
 mod example_config;
 mod hardening;
+mod ledger;
 mod legacy_api;
 mod legacy_import;
 mod real_binary;

@@ -5,6 +5,7 @@ mod auth;
 mod catalog;
 mod deliveries;
 mod games;
+mod ledger;
 mod orders;
 mod players;
 mod plugins;
@@ -34,6 +35,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{event_id}", get(deliveries::get))
         .route("/store/stats", get(store::stats))
+        .route("/ledger/check", get(ledger::check))
+        .route("/ledger/balances", get(ledger::balances))
         .route_layer(guard(Role::Viewer));
     let operator = Router::new()
         .route("/plugins/reload", post(plugins::reload))

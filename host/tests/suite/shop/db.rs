@@ -15,6 +15,8 @@ pub enum Backend {
 pub struct TestDb {
     pub url: String,
     postgres: Option<(String, String)>,
+    /// Whether the books were checked already, or are not to be (a test that breaks them).
+    books_done: bool,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -32,6 +34,7 @@ impl TestDb {
                 Self {
                     url,
                     postgres: None,
+                    books_done: false,
                     _dir: Some(dir),
                 }
             }
@@ -58,14 +61,43 @@ impl TestDb {
                 Self {
                     url: format!("{base}/{name}"),
                     postgres: Some((admin, name)),
+                    books_done: false,
                     _dir: None,
                 }
             }
         }
     }
 
-    /// Drops a PostgreSQL database now (also done, later, by `Drop`).
+    /// Checks the ledger's invariants (done by every test that ends well, on its way out): a
+    /// test that broke the books, anywhere, fails here.
+    pub async fn assert_books_balance(&mut self) {
+        self.books_done = true;
+        let Ok(store) = coffer::store::Store::connect(&self.url, 1).await else {
+            return;
+        };
+        let report = coffer::ledger::check(&store).await;
+        store.close().await;
+        // A database the service never migrated has no books to check.
+        if let Ok(report) = report {
+            assert!(
+                report.is_clean(),
+                "the books are broken after this test: {:#?}",
+                report.violations
+            );
+        }
+    }
+
+    /// For a test that breaks the books on purpose: they are not checked on the way out.
+    pub fn books_broken_on_purpose(&mut self) {
+        self.books_done = true;
+    }
+
+    /// Checks the books and drops a PostgreSQL database now (both also done, later, by
+    /// `Drop`).
     pub async fn drop_now(&mut self) {
+        if !self.books_done && !std::thread::panicking() {
+            self.assert_books_balance().await;
+        }
         if let Some((admin, name)) = self.postgres.take() {
             drop_database(&admin, &name).await;
         }
@@ -84,6 +116,35 @@ async fn drop_database(admin: &str, name: &str) {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        // From a thread of its own, since this may run inside an async runtime.
+        if !self.books_done && !std::thread::panicking() {
+            let url = self.url.clone();
+            let checked = std::thread::spawn(move || {
+                let mut db = TestDb {
+                    url,
+                    postgres: None,
+                    books_done: false,
+                    _dir: None,
+                };
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(db.assert_books_balance());
+            })
+            .join();
+            self.books_done = true;
+            if let Err(panic) = checked {
+                self.drop_postgres();
+                std::panic::resume_unwind(panic);
+            }
+        }
+        self.drop_postgres();
+    }
+}
+
+impl TestDb {
+    fn drop_postgres(&mut self) {
         // A test that panicked never reached `drop_now`: drop the database from a thread of
         // its own, since this may run inside an async runtime.
         if let Some((admin, name)) = self.postgres.take() {
