@@ -196,11 +196,12 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     ensure_redis()?;
     ensure_mariadb()?;
     let mut totals = TestTotals::default();
-    // The SDK's pure helpers (amounts, canonical strings, dates) run natively too.
+    // The plugins' pure parts (the SDK's amounts, canonical strings and dates, the channels'
+    // bill parsers) run natively too.
     totals.add(run_tests(
         cargo()
             .current_dir(root.join("plugins"))
-            .args(["test", "--package", "coffer-plugin-sdk"])
+            .args(["test", "--workspace"])
             .arg("--target-dir")
             .arg(root.join("target")),
     )?);

@@ -440,24 +440,43 @@ async fn bill(State(sim): State<Arc<Sim>>, Path(day): Path<String>) -> Response 
     ));
     csv.push_str("#-----------------------------------------业务明细列表----------------------------------------\n");
     csv.push_str("支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注\n");
-    let mut count = 0;
+    let (mut trade_count, mut refund_count, mut fee_column) = (0, 0, 0);
+    let (mut gross, mut refunded) = (0, 0);
     for t in trades.values().filter(|t| t.day == day) {
         let fee = (t.total_cents * 6 + 500) / 1000;
         csv.push_str(&format!(
             "{}\t,{}\t,交易,{},{},{},,,,,buyer@example.com,{},{},0.00,0.00,0.00,0.00,0.00,,0.00,0.00,,-{},0.00,\n",
             t.trade_no, t.out_trade_no, t.subject, t.paid_at, t.paid_at, yuan(t.total_cents), yuan(t.total_cents), yuan(fee)
         ));
-        count += 1;
+        (trade_count, fee_column, gross) =
+            (trade_count + 1, fee_column - fee, gross + t.total_cents);
         for (request_no, amount) in &t.refunds {
+            // The fee of what is refunded comes back to the merchant: positive.
+            let fee_back = (amount * 6 + 500) / 1000;
             csv.push_str(&format!(
-                "{}\t,{}\t,退款,{},{},{},,,,,buyer@example.com,-{},-{},0.00,0.00,0.00,0.00,0.00,,0.00,0.00,{request_no},0.00,0.00,\n",
-                t.trade_no, t.out_trade_no, t.subject, t.paid_at, t.paid_at, yuan(*amount), yuan(*amount)
+                "{}\t,{}\t,退款,{},{},{},,,,,buyer@example.com,-{},-{},0.00,0.00,0.00,0.00,0.00,,0.00,0.00,{request_no},{},0.00,\n",
+                t.trade_no, t.out_trade_no, t.subject, t.paid_at, t.paid_at, yuan(*amount), yuan(*amount), yuan(fee_back)
             ));
-            count += 1;
+            (refund_count, fee_column, refunded) =
+                (refund_count + 1, fee_column + fee_back, refunded + amount);
         }
     }
     csv.push_str("#-----------------------------------------业务明细列表结束------------------------------------\n");
-    csv.push_str(&format!("#交易合计：{count}笔\n"));
+    csv.push_str(&format!(
+        "#交易合计：{trade_count}笔，退款合计：{refund_count}笔\n#导出时间：[{day} 09:00:00]\n"
+    ));
+    let signed = |fen: i64| coffer_money::format_minor(fen, 2);
+    let summary = format!(
+        "#支付宝业务汇总查询\n#账号：[20880000000000010156]\n\
+         门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）\n\
+         合计,,{trade_count},{refund_count},{},{},0.00,0.00,0.00,{},0.00,{}\n\
+         #导出时间：[{day} 09:00:00]\n",
+        signed(gross - refunded),
+        signed(gross - refunded),
+        signed(fee_column),
+        signed(gross - refunded + fee_column)
+    );
+    let (summary_gbk, _, _) = encoding_rs::GBK.encode(&summary);
     let (gbk, _, _) = encoding_rs::GBK.encode(&csv);
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
@@ -469,7 +488,7 @@ async fn bill(State(sim): State<Arc<Sim>>, Path(day): Path<String>) -> Response 
         ),
         (
             format!("20880000000000010156_{compact}_业务明细(汇总).csv"),
-            b"#summary\n".to_vec(),
+            summary_gbk.to_vec(),
         ),
     ] {
         zip.start_file(name, options).expect("zip entry");

@@ -506,31 +506,43 @@ async fn download(
     let day = params.get("token").cloned().unwrap_or_default();
     let orders = sim.wechatpay.orders.lock().unwrap().clone();
     let yuan = |fen: i64| coffer_money::format_minor(fen, 2);
+    // Fees in 1e-5 yuan, as the real bill writes them: 0.6% of 19.99 is 0.11994.
+    let fee_text = |units: i64| coffer_money::format_minor(units, 5);
+    // As WeChat Pay serves it: a BOM, CRLF line ends, a backtick before every field.
     let mut csv = String::from(
-        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\n",
+        "\u{feff}交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\r\n",
     );
-    let mut count = 0;
+    let (mut count, mut settled, mut refunded, mut fees) = (0, 0, 0, 0);
     for o in orders.values().filter(|o| o.day == day) {
-        let fee = (o.total * 6 + 500) / 1000;
+        let fee = o.total * 6;
         let time = o
             .success_time
             .replace('T', " ")
             .trim_end_matches("+08:00")
             .to_owned();
         csv.push_str(&format!(
-            "`{time},`{APP_ID},`{MCH_ID},`0,`,`{},`{},`oUser,`NATIVE,`SUCCESS,`OTHERS,`CNY,`{},`0.00,`0,`0,`0.00,`0.00,`,`,`{},`,`{},`0.60%,`{},`0.00,`\n",
-            o.transaction_id, o.out_trade_no, yuan(o.total), o.description, yuan(fee), yuan(o.total)
+            "`{time},`{APP_ID},`{MCH_ID},`0,`,`{},`{},`oUser,`NATIVE,`SUCCESS,`OTHERS,`CNY,`{},`0.00,`0,`0,`0.00,`0.00,`,`,`{},`,`{},`0.60%,`{},`0.00,`\r\n",
+            o.transaction_id, o.out_trade_no, yuan(o.total), o.description, fee_text(fee), yuan(o.total)
         ));
-        count += 1;
+        (count, settled, fees) = (count + 1, settled + o.total, fees + fee);
         for (refund_no, amount, refund_id) in &o.refunds {
+            // The fee of what is refunded is given back: negative.
+            let fee = -amount * 6;
             csv.push_str(&format!(
-                "`{time},`{APP_ID},`{MCH_ID},`0,`,`{},`{},`oUser,`NATIVE,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`{refund_id},`{refund_no},`{},`0.00,`ORIGINAL,`SUCCESS,`{},`,`0.00,`0.60%,`0.00,`{},`\n",
-                o.transaction_id, o.out_trade_no, yuan(*amount), o.description, yuan(*amount)
+                "`{time},`{APP_ID},`{MCH_ID},`0,`,`{},`{},`oUser,`NATIVE,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`{refund_id},`{refund_no},`{},`0.00,`ORIGINAL,`SUCCESS,`{},`,`{},`0.60%,`0.00,`{},`\r\n",
+                o.transaction_id, o.out_trade_no, yuan(*amount), o.description, fee_text(fee), yuan(*amount)
             ));
-            count += 1;
+            (count, refunded, fees) = (count + 1, refunded + amount, fees + fee);
         }
     }
-    csv.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
-    csv.push_str(&format!("`{count},`0.00,`0.00,`0.00,`0.00,`0.00,`0.00\n"));
+    csv.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n");
+    csv.push_str(&format!(
+        "`{count},`{},`{},`0.00,`{},`{},`{}\r\n",
+        yuan(settled),
+        yuan(refunded),
+        fee_text(fees),
+        yuan(settled),
+        yuan(refunded)
+    ));
     ([(header::CONTENT_TYPE, "text/csv;charset=utf-8")], csv).into_response()
 }

@@ -296,12 +296,13 @@ async fn refunds_partial_then_full_and_the_gbk_bill() {
     assert_eq!(trade.order_no.as_deref(), Some("AP-RF-1"));
     assert_eq!(trade.amount, cny(1999));
     assert_eq!(trade.fee, Some(cny(12)));
-    let refunds: Vec<i64> = lines
+    let refunds: Vec<(i64, i64)> = lines
         .iter()
         .filter(|l| l.kind == StatementEntryKind::Refund)
-        .map(|l| l.amount.minor)
+        .map(|l| (l.amount.minor, l.fee.as_ref().unwrap().minor))
         .collect();
-    assert_eq!(refunds, [-500, -1499]);
+    // The fee of what is refunded is given back (negative): 0.6% of 5.00 and of 14.99.
+    assert_eq!(refunds, [(-500, -3), (-1499, -9)]);
 }
 
 #[tokio::test]

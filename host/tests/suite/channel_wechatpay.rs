@@ -301,13 +301,14 @@ async fn refunds_partial_and_full_with_refund_notifications_then_the_bill() {
         (trade.amount.clone(), trade.fee.clone()),
         (cny(1999), Some(cny(12)))
     );
-    let mut refunded: Vec<i64> = lines
+    let mut refunded: Vec<(i64, i64)> = lines
         .iter()
         .filter(|l| l.kind == StatementEntryKind::Refund)
-        .map(|l| l.amount.minor)
+        .map(|l| (l.amount.minor, l.fee.as_ref().unwrap().minor))
         .collect();
     refunded.sort();
-    assert_eq!(refunded, [-1499, -500]);
+    // The fee of a refund is given back: 0.6% of 14.99 is 0.08994 yuan, 9 fen.
+    assert_eq!(refunded, [(-1499, -9), (-500, -3)]);
 }
 
 #[tokio::test]

@@ -36,6 +36,21 @@ pub fn from_decimal(text: &str, currency_code: &str) -> ChannelResult<Money> {
     })
 }
 
+/// An amount kept with `from` decimals (a fee of 0.11994 yuan is 11994 at 5) in the
+/// currency's minor units (`to` decimals), rounded half away from zero: 12 fen.
+pub fn rescale_rounded(value: i64, from: u8, to: u8) -> i64 {
+    if from <= to {
+        return value.saturating_mul(10_i64.saturating_pow(u32::from(to - from)));
+    }
+    let divisor = 10_i64.pow(u32::from(from - to));
+    let (quotient, remainder) = (value / divisor, value % divisor);
+    if remainder.abs() * 2 >= divisor {
+        quotient + value.signum()
+    } else {
+        quotient
+    }
+}
+
 /// `amount * basis_points / 10_000`, rounded half up: a fee estimate.
 pub fn basis_points(money: &Money, basis_points: u32) -> Money {
     let scaled = i128::from(money.minor) * i128::from(basis_points);
@@ -64,6 +79,18 @@ mod tests {
         assert_eq!(from_decimal("0.10", "CNY").unwrap(), money(10, "CNY"));
         assert!(from_decimal("0.101", "CNY").is_err());
         assert!(to_decimal(&money(1, "XYZ")).is_err());
+    }
+
+    #[test]
+    fn finer_amounts_round_half_away_from_zero_to_minor_units() {
+        assert_eq!(rescale_rounded(11994, 5, 2), 12);
+        assert_eq!(rescale_rounded(11494, 5, 2), 11);
+        assert_eq!(rescale_rounded(11500, 5, 2), 12);
+        assert_eq!(rescale_rounded(-8994, 5, 2), -9);
+        assert_eq!(rescale_rounded(-500, 5, 2), -1);
+        assert_eq!(rescale_rounded(499, 5, 2), 0);
+        assert_eq!(rescale_rounded(12, 2, 2), 12);
+        assert_eq!(rescale_rounded(12, 0, 2), 1200);
     }
 
     #[test]

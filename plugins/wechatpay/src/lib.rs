@@ -8,6 +8,7 @@
 //! Endpoints: `api` (https://api.mch.weixin.qq.com). Keys: `merchant-private-key`,
 //! `platform-public-key`, `api-v3-key`.
 
+mod bill;
 mod signing;
 mod wire;
 
@@ -116,7 +117,7 @@ impl Plugin for WechatPay {
     }
 
     fn parse_statement(document: Vec<u8>) -> Result<Vec<StatementLine>, ChannelError> {
-        wire::parse_bill(&document)
+        bill::parse(&document)
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::signing;
 
-const BEIJING: i32 = 8 * 3600;
+pub const BEIJING: i32 = 8 * 3600;
 
 fn api(path: &str) -> Result<String, ChannelError> {
     Ok(format!("{}{path}", sdk::endpoint("api")?))
@@ -368,92 +368,4 @@ pub fn statement_step(response: &HttpResponse) -> Result<StatementStep, ChannelE
     Ok(StatementStep::Follow(signing::signed(http::get(
         bill.download_url,
     ))?))
-}
-
-/// The trade bill: CSV, every field prefixed with a backtick, columns found by header name,
-/// then a summary block starting with 总交易单数.
-pub fn parse_bill(document: &[u8]) -> Result<Vec<StatementLine>, ChannelError> {
-    let text = std::str::from_utf8(document).map_err(|_| malformed("bill is not UTF-8"))?;
-    let text = text.trim_start_matches('\u{feff}');
-    let mut rows = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = rows
-        .next()
-        .ok_or_else(|| malformed("bill is empty"))?
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| malformed(format!("bill has no column {name}")))
-    };
-    let (time_col, txn_col, order_col, state_col) = (
-        column("交易时间")?,
-        column("微信订单号")?,
-        column("商户订单号")?,
-        column("交易状态")?,
-    );
-    let (settled_col, refund_col, fee_col, currency_col) = (
-        column("应结订单金额")?,
-        column("退款金额")?,
-        column("手续费")?,
-        column("货币种类")?,
-    );
-    let mut lines = Vec::new();
-    for (number, row) in rows.enumerate() {
-        if row.starts_with("总交易单数") {
-            break;
-        }
-        let cols: Vec<&str> = row
-            .split(',')
-            .map(|c| c.trim().trim_start_matches('`'))
-            .collect();
-        if cols.len() != header.len() {
-            return Err(malformed(format!(
-                "bill row {} has {} columns",
-                number + 2,
-                cols.len()
-            )));
-        }
-        let currency = match cols[currency_col] {
-            "CNY" | "" => "CNY",
-            other => return Err(unsupported(format!("bill currency {other}"))),
-        };
-        let (kind, gross) = match cols[state_col] {
-            "SUCCESS" => (
-                StatementEntryKind::Payment,
-                amount::from_decimal(cols[settled_col], currency)?,
-            ),
-            "REFUND" => {
-                let refunded = amount::from_decimal(cols[refund_col], currency)?;
-                (
-                    StatementEntryKind::Refund,
-                    Money {
-                        minor: -refunded.minor.abs(),
-                        currency: refunded.currency,
-                    },
-                )
-            }
-            _ => (
-                StatementEntryKind::Adjustment,
-                amount::from_decimal(cols[settled_col], currency)?,
-            ),
-        };
-        let fee = amount::from_decimal(cols[fee_col], currency)?;
-        lines.push(StatementLine {
-            kind,
-            order_no: Some(cols[order_col].to_owned()).filter(|o| !o.is_empty()),
-            channel_txn_id: cols[txn_col].to_owned(),
-            amount: gross,
-            fee: Some(Money {
-                minor: fee.minor.abs(),
-                currency: fee.currency,
-            }),
-            occurred_at: time::parse_datetime(cols[time_col], BEIJING)
-                .ok_or_else(|| malformed(format!("bill row {}: bad time", number + 2)))?,
-            channel_status: cols[state_col].to_owned(),
-        });
-    }
-    Ok(lines)
 }
