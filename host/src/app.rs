@@ -41,6 +41,8 @@ pub struct Shared {
     pub games: crate::games::Games,
     pub catalog: Catalog,
     pub orders: Orders,
+    /// Channel statements against what was recorded (`docs/ledger.md`).
+    pub reconciler: crate::reconcile::Reconciler,
     pub idempotency: Arc<Idempotency>,
     /// The old three-service system's routes, when `[legacy]` is on.
     pub legacy: Option<Legacy>,
@@ -119,13 +121,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Loads plugins, opens the database, binds the listener and starts serving.
-pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let config = Arc::new(config);
-    // Plugins and their keys first: a configuration mistake there stops the start before
-    // anything is created on disk.
-    let channels = Arc::new(Channels::start(&config).await?);
-    let store = open_store(&config).await?;
+/// The areas a purchase goes through, on an open store and loaded channels.
+pub struct Commerce {
+    pub games: crate::games::Games,
+    pub players: Players,
+    pub catalog: Catalog,
+    pub orders: Orders,
+}
+
+/// Builds the order center and the areas it calls (for the service, and for commands that
+/// settle payments, such as `coffer reconcile`).
+pub fn commerce(config: &Config, channels: &Channels, store: &Store) -> anyhow::Result<Commerce> {
     let hasher =
         PasswordHasherConfig::new(&config.players.password_hash).map_err(anyhow::Error::msg)?;
     let catalog = Catalog::new(
@@ -147,6 +153,27 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.orders.clone(),
         &config.server.public_url,
     );
+    Ok(Commerce {
+        games,
+        players,
+        catalog,
+        orders,
+    })
+}
+
+/// Loads plugins, opens the database, binds the listener and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    // Plugins and their keys first: a configuration mistake there stops the start before
+    // anything is created on disk.
+    let channels = Arc::new(Channels::start(&config).await?);
+    let store = open_store(&config).await?;
+    let Commerce {
+        games,
+        players,
+        catalog,
+        orders,
+    } = commerce(&config, &channels, &store)?;
     let legacy = Legacy::new(
         store.clone(),
         players.clone(),
@@ -163,12 +190,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let instance = Instance::register(&store, &instance::host_key(addr))
         .await
         .context("cannot register this instance in the database")?;
+    let reconciler = crate::reconcile::Reconciler::new(
+        store.clone(),
+        orders.clone(),
+        channels.registry.clone(),
+        config.reconcile.offsets(),
+    );
     let state = AppState(Arc::new(Shared {
         config: config.clone(),
         channels,
         games,
         players,
         catalog,
+        reconciler,
         orders,
         legacy,
         idempotency: Arc::new(Idempotency::new(
@@ -203,6 +237,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if config.jobs.enabled {
         let jobs = crate::jobs::run(state.orders.clone(), config.jobs.clone());
         background.push(tokio::spawn(jobs));
+    }
+    if config.reconcile.enabled {
+        let daily = crate::reconcile::job::run(
+            state.reconciler.clone(),
+            Duration::from_secs(config.reconcile.interval_s.max(1)),
+        );
+        background.push(tokio::spawn(daily));
     }
     let (shutdown, stop_requested) = watch::channel(false);
     let limits = listener_limits(&config);

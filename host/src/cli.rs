@@ -55,6 +55,15 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Reconcile one channel's statement of one day by hand (the daily job does yesterday's):
+    /// prints the findings as JSON, a progress bar on the terminal while it runs.
+    Reconcile {
+        #[arg(long)]
+        channel: String,
+        /// YYYY-MM-DD in the channel's time zone; yesterday by default.
+        #[arg(long)]
+        day: Option<String>,
+    },
     /// Admin tokens.
     Token {
         #[command(subcommand)]
@@ -150,6 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger {
             command: LedgerCommand::Check,
         } => check_ledger(&config).await,
+        Command::Reconcile { channel, day } => reconcile(config, &channel, day).await,
         Command::Token { .. } => unreachable!("handled above"),
     }
 }
@@ -171,6 +181,49 @@ async fn check_ledger(config: &Config) -> anyhow::Result<()> {
         "the books broke {} invariant(s); see \"violations\" above",
         report.violations.len()
     );
+    Ok(())
+}
+
+/// `coffer reconcile`: the run's summary as JSON; a progress bar on stderr while it runs.
+async fn reconcile(mut config: Config, channel: &str, day: Option<String>) -> anyhow::Result<()> {
+    use crate::reconcile::{Day, Progress, Reconciler};
+    config.plugins.watch = false;
+    let channels = crate::channels::Channels::start(&config).await?;
+    let store = crate::app::open_store(&config).await?;
+    let commerce = crate::app::commerce(&config, &channels, &store)?;
+    let reconciler = Reconciler::new(
+        store.clone(),
+        commerce.orders,
+        channels.registry.clone(),
+        config.reconcile.offsets(),
+    );
+    let day = day.unwrap_or_else(|| {
+        Day::of(crate::store::now_ms(), reconciler.offset_s(channel))
+            .previous()
+            .to_string()
+    });
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} lines ({eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("{channel} {day}: downloading"));
+    let progress = |step: Progress| match step {
+        Progress::Downloaded { lines } => {
+            bar.set_length(lines);
+            bar.set_message(format!("{channel} {day}: matching"));
+        }
+        Progress::Matched { done, total } => {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+    let outcome = reconciler.run(channel, &day, &progress).await;
+    bar.finish_and_clear();
+    store.close().await;
+    let summary = outcome.with_context(|| format!("cannot reconcile {channel} for {day}"))?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod legacy;
 pub mod orders;
 pub mod players;
+pub mod reconcile;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -442,7 +442,45 @@ async fn bill(State(sim): State<Arc<Sim>>, Path(day): Path<String>) -> Response 
     csv.push_str("支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注\n");
     let (mut trade_count, mut refund_count, mut fee_column) = (0, 0, 0);
     let (mut gross, mut refunded) = (0, 0);
-    for t in trades.values().filter(|t| t.day == day) {
+    let edits = sim.statements.get("alipay");
+    let mut listed: Vec<Trade> = trades
+        .values()
+        .filter(|t| t.day == day && !edits.drop.contains(&t.out_trade_no))
+        .cloned()
+        .collect();
+    for extra in &edits.extra_payments {
+        listed.push(Trade {
+            out_trade_no: extra.out_trade_no.clone(),
+            trade_no: format!("2026{:012}", extra.amount_minor),
+            total_cents: extra.amount_minor,
+            subject: "unknown".into(),
+            body: String::new(),
+            status: "TRADE_SUCCESS",
+            notify_url: String::new(),
+            return_url: String::new(),
+            day: day.clone(),
+            paid_at: format!("{day} 12:00:00"),
+            refunded_cents: 0,
+            refunds: Vec::new(),
+        });
+    }
+    for extra in &edits.extra_refunds {
+        if let Some(trade) = listed
+            .iter_mut()
+            .find(|t| t.out_trade_no == extra.out_trade_no)
+        {
+            trade.refunds.push((
+                format!("console-{}", extra.amount_minor),
+                extra.amount_minor,
+            ));
+        }
+    }
+    for t in &mut listed {
+        if let Some(amount) = edits.amounts.get(&t.out_trade_no) {
+            t.total_cents = *amount;
+        }
+    }
+    for t in &listed {
         let fee = (t.total_cents * 6 + 500) / 1000;
         csv.push_str(&format!(
             "{}\t,{}\t,交易,{},{},{},,,,,buyer@example.com,{},{},0.00,0.00,0.00,0.00,0.00,,0.00,0.00,,-{},0.00,\n",

@@ -13,6 +13,10 @@ use crate::{Faults, Sim};
 pub fn router() -> Router<Arc<Sim>> {
     Router::new()
         .route("/faults", get(get_faults).put(put_faults))
+        .route(
+            "/statements/{channel}",
+            axum::routing::put(put_statement_edits),
+        )
         .route("/notifications", get(notifications))
         .route("/carespay/3ds/{order_no}", post(carespay_3ds))
         .route("/alipay/pay/{out_trade_no}", post(alipay_pay))
@@ -59,6 +63,16 @@ async fn wechatpay_console_refund(
             format!("order {out_trade_no} cannot be refunded that much"),
         ))
     }
+}
+
+/// The discrepancies `channel`'s statements carry from now on (replacing earlier ones).
+async fn put_statement_edits(
+    State(sim): State<Arc<Sim>>,
+    Path(channel): Path<String>,
+    Json(edits): Json<crate::statements::StatementEdits>,
+) -> Json<crate::statements::StatementEdits> {
+    sim.statements.set(&channel, edits.clone());
+    Json(edits)
 }
 
 async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {

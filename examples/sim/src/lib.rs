@@ -16,6 +16,7 @@ pub mod faults;
 pub mod keys;
 mod notify;
 mod page;
+pub mod statements;
 pub mod wechatpay;
 
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub struct Sim {
     pub base_url: String,
     pub keys: SimKeys,
     pub faults: faults::FaultSwitch,
+    /// Discrepancies the statements carry.
+    pub statements: statements::StatementSwitch,
     pub notifier: notify::Notifier,
     pub carespay: carespay::Ledger,
     pub alipay: alipay::Ledger,
@@ -82,6 +85,7 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
     let sim = Arc::new(Sim {
         notifier: notify::Notifier::new(config.time_scale),
         faults: Default::default(),
+        statements: Default::default(),
         carespay: Default::default(),
         alipay: Default::default(),
         wechatpay: Default::default(),

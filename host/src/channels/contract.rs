@@ -12,12 +12,14 @@ use coffer_money::Money;
 use coffer_plugin_runtime::contract::{
     self, CallbackEvent, CallbackVerdict, CheckoutFlow, HttpAnswer, HttpMethod, InboundKind,
     InboundRequest, PaymentContext, PaymentRequest, PaymentStart, PaymentStatus, PaymentUpdate,
-    QueryRequest, RefundRequest, RefundStatus, RefundUpdate, RouteContext,
+    QueryRequest, RefundRequest, RefundStatus, RefundUpdate, RouteContext, StatementEntryKind,
+    StatementLine,
 };
 
 use super::model::{
     Ack, Address, Charged, Flow, NextAction, Notice, Payer, PaymentAsk, PaymentReport,
-    PaymentState, Reason, RefundAsk, RefundReport, RefundState, Start,
+    PaymentState, Reason, RefundAsk, RefundReport, RefundState, Start, StatementEntry,
+    StatementKind,
 };
 
 pub fn money(money: Money) -> contract::Money {
@@ -263,6 +265,33 @@ impl From<HttpAnswer> for Ack {
             status: answer.status,
             headers: answer.headers,
             body: answer.body,
+        }
+    }
+}
+
+impl From<StatementLine> for StatementEntry {
+    fn from(line: StatementLine) -> Self {
+        // A fee in another currency than its line's cannot be told apart from the line's own
+        // money: it is dropped (the statement's totals still show it to the operator).
+        let fee = line
+            .fee
+            .filter(|fee| fee.currency == line.amount.currency)
+            .map(|fee| fee.minor);
+        Self {
+            kind: match line.kind {
+                StatementEntryKind::Payment => StatementKind::Payment,
+                StatementEntryKind::Refund => StatementKind::Refund,
+                StatementEntryKind::Chargeback => StatementKind::Chargeback,
+                StatementEntryKind::Fee => StatementKind::Fee,
+                StatementEntryKind::Adjustment => StatementKind::Adjustment,
+            },
+            order_no: line.order_no.filter(|o| !o.is_empty()),
+            channel_txn_id: line.channel_txn_id,
+            minor: line.amount.minor,
+            currency: line.amount.currency,
+            fee,
+            occurred_at_s: line.occurred_at,
+            channel_status: line.channel_status,
         }
     }
 }

@@ -7,10 +7,12 @@ pub mod contract;
 pub mod http;
 pub mod model;
 pub mod routing;
+pub mod statement;
 
 pub use model::{
     Ack, Address, Charged, Flow, NextAction, Notice, Payer, PaymentAsk, PaymentReport,
-    PaymentState, Reason, RefundAsk, RefundReport, RefundState, Start,
+    PaymentState, Reason, RefundAsk, RefundReport, RefundState, Start, StatementEntry,
+    StatementKind,
 };
 
 use std::sync::Arc;

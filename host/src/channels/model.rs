@@ -252,3 +252,48 @@ pub struct Ack {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
+
+/// What a statement line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    Payment,
+    Refund,
+    Chargeback,
+    Fee,
+    Adjustment,
+}
+
+impl StatementKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Payment => "payment",
+            Self::Refund => "refund",
+            Self::Chargeback => "chargeback",
+            Self::Fee => "fee",
+            Self::Adjustment => "adjustment",
+        }
+    }
+}
+
+/// One line of a channel's statement, as its plugin read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementEntry {
+    pub kind: StatementKind,
+    /// What the channel knows the payment by (Coffer's payment reference), when it echoes it.
+    pub order_no: Option<String>,
+    pub channel_txn_id: String,
+    /// Minor units, negative for money leaving the merchant.
+    pub minor: i64,
+    /// As the statement writes it: possibly not the order's, or not one Coffer knows.
+    pub currency: String,
+    /// Charged on this line (negative: given back), in the line's currency.
+    pub fee: Option<i64>,
+    pub occurred_at_s: i64,
+    pub channel_status: String,
+}
+
+impl StatementEntry {
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.as_str()
+    }
+}

@@ -6,6 +6,7 @@ mod admin;
 mod channels;
 mod commerce;
 mod legacy;
+mod reconcile;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,11 +23,24 @@ pub use commerce::{
     PlayersConfig, StreamConfig,
 };
 pub use legacy::LegacyConfig;
+pub use reconcile::ReconcileConfig;
 
 /// The configuration's sections: what `COFFER_<SECTION>__<OPTION>` variables may name.
 const SECTIONS: &[&str] = &[
-    "server", "log", "plugins", "admin", "database", "players", "catalog", "orders", "delivery",
-    "jobs", "stream", "legacy", "channels",
+    "server",
+    "log",
+    "plugins",
+    "admin",
+    "database",
+    "players",
+    "catalog",
+    "orders",
+    "delivery",
+    "jobs",
+    "reconcile",
+    "stream",
+    "legacy",
+    "channels",
 ];
 
 /// The file read when no `--config` is given, if it exists.
@@ -45,6 +59,7 @@ pub struct Config {
     pub orders: OrdersConfig,
     pub delivery: DeliveryConfig,
     pub jobs: JobsConfig,
+    pub reconcile: ReconcileConfig,
     pub stream: StreamConfig,
     pub legacy: LegacyConfig,
     /// Per-channel settings, endpoints and keys, by channel id.

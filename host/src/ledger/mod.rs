@@ -56,6 +56,8 @@ pub enum Cause {
     /// Money parked in suspense for a conflict of this kind; the id is the conflict's
     /// `channel:payment_ref`.
     Suspense(&'static str),
+    /// A fee on a channel's statement line; the id is `channel:day:line`.
+    Fee,
 }
 
 impl Cause {
@@ -64,6 +66,7 @@ impl Cause {
             Self::Payment => "payment".into(),
             Self::Refund => "refund".into(),
             Self::Suspense(conflict) => format!("suspense:{conflict}"),
+            Self::Fee => "fee".into(),
         }
     }
 }

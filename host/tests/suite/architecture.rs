@@ -26,6 +26,14 @@ const TABLE_OWNERS: &[(&str, &[&str])] = &[
     ("legacy", &["legacy_profiles", "legacy_payment_records"]),
     ("store", &["instances"]),
     ("ledger", &["ledger_entries"]),
+    (
+        "reconcile",
+        &[
+            "reconciliations",
+            "statement_lines",
+            "reconciliation_findings",
+        ],
+    ),
 ];
 
 /// The views areas publish for others to read (never to write).
@@ -33,7 +41,13 @@ const PUBLISHED_VIEWS: &[(&str, &[&str])] = &[
     ("players", &["player_directory"]),
     (
         "orders",
-        &["paid_orders", "paid_attempts", "succeeded_refunds"],
+        &[
+            "paid_orders",
+            "paid_attempts",
+            "succeeded_refunds",
+            "attempt_directory",
+            "refund_directory",
+        ],
     ),
 ];
 

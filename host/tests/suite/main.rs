@@ -28,3 +28,4 @@ mod ledger;
 mod legacy_api;
 mod legacy_import;
 mod real_binary;
+mod reconcile;

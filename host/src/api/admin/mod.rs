@@ -9,6 +9,7 @@ mod ledger;
 mod orders;
 mod players;
 mod plugins;
+mod reconciliations;
 mod store;
 
 use axum::Router;
@@ -37,9 +38,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/store/stats", get(store::stats))
         .route("/ledger/check", get(ledger::check))
         .route("/ledger/balances", get(ledger::balances))
+        .route(
+            "/reconciliations/{channel}/{day}",
+            get(reconciliations::get),
+        )
         .route_layer(guard(Role::Viewer));
     let operator = Router::new()
         .route("/plugins/reload", post(plugins::reload))
+        .route("/reconciliations", post(reconciliations::run))
         .route("/games/{game}/skus", post(catalog::create))
         .route(
             "/games/{game}/skus/{code}",

@@ -166,6 +166,8 @@ impl Shop {
         config.delivery.retry_base_ms = 30;
         config.delivery.retry_max_ms = 100;
         config.delivery.timeout_ms = 2_000;
+        // Reconciliation runs when a test asks for it, not at start.
+        config.reconcile.enabled = false;
         let db = TestDb::create(backend).await;
         config.database.url = db.url.clone();
         tweak(&mut config);
