@@ -19,6 +19,7 @@ pub mod legacy;
 pub mod orders;
 pub mod players;
 pub mod reconcile;
+pub mod reports;
 pub mod server;
 pub mod store;
 pub mod telemetry;

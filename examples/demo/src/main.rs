@@ -215,6 +215,43 @@ async fn main() -> anyhow::Result<()> {
         ledger["inventories"][&player]["gem"]
     );
 
+    step(
+        8,
+        "The books: today's revenue of the demo game, and the ledger's check",
+    );
+    // Without `from`, the report is today's (UTC).
+    let (_, revenue) = admin(
+        &http,
+        reqwest::Method::GET,
+        "/v1/admin/reports/revenue?game=star-knights",
+        None,
+    )
+    .await?;
+    println!(
+        "    {:<10} {:<8} {:>6} {:>12} {:>12} {:>10} {:>12}",
+        "channel", "currency", "orders", "gross", "refunds", "fees", "net"
+    );
+    for row in revenue.as_array().into_iter().flatten() {
+        let minor = |name: &str| row[name].as_i64().unwrap_or_default();
+        println!(
+            "    {:<10} {:<8} {:>6} {:>12} {:>12} {:>10} {:>12}",
+            row["key"].as_str().unwrap_or_default(),
+            row["currency"].as_str().unwrap_or_default(),
+            minor("orders"),
+            minor("gross_minor"),
+            minor("refunds_minor"),
+            minor("fees_minor"),
+            minor("net_minor"),
+        );
+    }
+    println!("    (amounts in minor units; add &format=csv for a spreadsheet)");
+    let (_, check) = admin(&http, reqwest::Method::GET, "/v1/admin/ledger/check", None).await?;
+    println!(
+        "    ledger check: {} transfers, {} violations",
+        check["transfers"],
+        check["violations"].as_array().map_or(0, Vec::len)
+    );
+
     println!("\nGo on by hand (see README):");
     println!("  export COFFER_KEY_ID={key_id} COFFER_SECRET={secret}");
     println!("  cargo run -q -p coffer-signing --bin coffer-call -- GET /v1/orders/{order_no}");

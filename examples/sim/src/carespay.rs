@@ -440,9 +440,48 @@ async fn batch_list(
         return refusal;
     }
     let f = |n| field(&form, n);
-    let payments = sim.carespay.payments.lock().unwrap();
+    let edits = sim.statements.get("carespay");
+    let decimal = |minor: i64| coffer_money::format_minor(minor, 2);
+    let mut listed: Vec<Payment> = sim
+        .carespay
+        .payments
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|p| p.day == f("date") && !edits.drop.contains(&p.bill_no))
+        .cloned()
+        .collect();
+    for extra in &edits.extra_payments {
+        listed.push(Payment {
+            bill_no: extra.out_trade_no.clone(),
+            order_no: format!("CPX{}", extra.amount_minor),
+            amount: decimal(extra.amount_minor),
+            currency: "1".into(),
+            code: "P0001",
+            trade_status: "S0001",
+            message: String::new(),
+            return_url: String::new(),
+            notify_url: String::new(),
+            refunded_cents: 0,
+            day: f("date").to_owned(),
+            refunds: Vec::new(),
+        });
+    }
+    for extra in &edits.extra_refunds {
+        if let Some(p) = listed.iter_mut().find(|p| p.bill_no == extra.out_trade_no) {
+            p.refunds.push((
+                format!("console-{}", extra.amount_minor),
+                decimal(extra.amount_minor),
+            ));
+        }
+    }
+    for p in &mut listed {
+        if let Some(minor) = edits.amounts.get(&p.bill_no) {
+            p.amount = decimal(*minor);
+        }
+    }
     let mut list = Vec::new();
-    for p in payments.values().filter(|p| p.day == f("date")) {
+    for p in &listed {
         if matches!(p.trade_status, "S0001" | "S0005" | "S0006") {
             list.push(json!({
                 "tradeType": "SALE", "billNo": p.bill_no, "orderNo": p.order_no, "amount": p.amount,

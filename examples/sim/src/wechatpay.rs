@@ -513,7 +513,45 @@ async fn download(
         "\u{feff}交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\r\n",
     );
     let (mut count, mut settled, mut refunded, mut fees) = (0, 0, 0, 0);
-    for o in orders.values().filter(|o| o.day == day) {
+    let edits = sim.statements.get("wechatpay");
+    let mut listed: Vec<Order> = orders
+        .values()
+        .filter(|o| o.day == day && !edits.drop.contains(&o.out_trade_no))
+        .cloned()
+        .collect();
+    for extra in &edits.extra_payments {
+        listed.push(Order {
+            out_trade_no: extra.out_trade_no.clone(),
+            transaction_id: format!("4200{:016}", extra.amount_minor),
+            total: extra.amount_minor,
+            description: "unknown".into(),
+            state: "SUCCESS",
+            notify_url: String::new(),
+            success_time: format!("{day}T12:00:00+08:00"),
+            day: day.clone(),
+            refunded: 0,
+            refunds: Vec::new(),
+        });
+    }
+    for extra in &edits.extra_refunds {
+        if let Some(o) = listed
+            .iter_mut()
+            .find(|o| o.out_trade_no == extra.out_trade_no)
+        {
+            let id = format!("5030{:016}", extra.amount_minor);
+            o.refunds.push((
+                format!("console-{}", extra.amount_minor),
+                extra.amount_minor,
+                id,
+            ));
+        }
+    }
+    for o in &mut listed {
+        if let Some(minor) = edits.amounts.get(&o.out_trade_no) {
+            o.total = *minor;
+        }
+    }
+    for o in &listed {
         let fee = o.total * 6;
         let time = o
             .success_time

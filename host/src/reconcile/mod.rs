@@ -20,8 +20,8 @@ use serde::Serialize;
 
 pub use day::Day;
 use matching::{Line, LineOutcome, Missing, classify};
-pub use records::findings;
 use records::{Owner, StoredLine};
+pub use records::{ReconciliationDay, days, findings};
 
 use crate::channels::StatementEntry;
 use crate::channels::http::ChannelHttp;

@@ -291,3 +291,46 @@ pub async fn is_done(store: &Store, channel: &str, day: &str) -> Result<bool, sq
             .await?;
     Ok(status.as_deref() == Some("done"))
 }
+
+/// A day's run, as a report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReconciliationDay {
+    pub channel: String,
+    pub day: String,
+    pub status: String,
+    pub lines: i64,
+    pub matched: i64,
+    pub findings: i64,
+    pub fees_minor: i64,
+    pub error: Option<String>,
+}
+
+/// The runs of the days `first..=last` (`YYYY-MM-DD`), by day and channel.
+pub async fn days(
+    store: &Store,
+    first: &str,
+    last: &str,
+) -> Result<Vec<ReconciliationDay>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT channel, day, status, lines, matched, findings, fees_minor, error \
+         FROM reconciliations WHERE day >= $1 AND day <= $2 ORDER BY day, channel",
+    )
+    .bind(first.to_owned())
+    .bind(last.to_owned())
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ReconciliationDay {
+                channel: row.try_get("channel")?,
+                day: row.try_get("day")?,
+                status: row.try_get("status")?,
+                lines: row.try_get("lines")?,
+                matched: row.try_get("matched")?,
+                findings: row.try_get("findings")?,
+                fees_minor: row.try_get("fees_minor")?,
+                error: row.try_get("error")?,
+            })
+        })
+        .collect()
+}

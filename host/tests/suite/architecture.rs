@@ -39,6 +39,7 @@ const TABLE_OWNERS: &[(&str, &[&str])] = &[
 /// The views areas publish for others to read (never to write).
 const PUBLISHED_VIEWS: &[(&str, &[&str])] = &[
     ("players", &["player_directory"]),
+    ("ledger", &["ledger_postings"]),
     (
         "orders",
         &[
@@ -47,6 +48,8 @@ const PUBLISHED_VIEWS: &[(&str, &[&str])] = &[
             "succeeded_refunds",
             "attempt_directory",
             "refund_directory",
+            "order_facts",
+            "attempt_timings",
         ],
     ),
 ];

@@ -29,3 +29,4 @@ mod legacy_api;
 mod legacy_import;
 mod real_binary;
 mod reconcile;
+mod reports;

@@ -1,7 +1,8 @@
-//! Reconciliation against Alipay's statement, served by the simulator in Alipay's real layout
-//! (a zip of GBK CSV files): a clean day finds nothing and posts the fees once, each injected
-//! discrepancy is found and named, and a payment the channel took while its notification was
-//! lost becomes paid, once. On SQLite and PostgreSQL.
+//! Reconciliation against each channel's statement, served by the simulator in the channel's
+//! real layout (Alipay's zip of GBK CSV files, WeChat Pay's backtick CSV, CaresPay's batch
+//! list): a clean day finds nothing and posts each fee once, each injected discrepancy is found
+//! and named, and a payment the channel took while its notification was lost becomes paid,
+//! once. On SQLite and PostgreSQL.
 
 use std::collections::BTreeSet;
 
@@ -11,37 +12,119 @@ use serde_json::{Value, json};
 use crate::shop::{Backend, Shop};
 
 both_backends!(
-    a_clean_day_finds_nothing_and_posts_each_fee_once,
-    each_discrepancy_in_the_statement_is_found_and_named,
-    a_payment_whose_notification_was_lost_is_settled_by_reconciliation_once,
+    a_clean_alipay_day_finds_nothing_and_posts_each_fee_once,
+    a_clean_wechatpay_day_finds_nothing_and_posts_each_fee_once,
+    a_clean_carespay_day_finds_nothing_and_posts_each_fee_once,
+    each_discrepancy_in_an_alipay_statement_is_found_and_named,
+    each_discrepancy_in_a_wechatpay_statement_is_found_and_named,
+    each_discrepancy_in_a_carespay_statement_is_found_and_named,
+    an_alipay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once,
+    a_wechatpay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once,
 );
 
-/// Today in Beijing, the day Alipay's statement of these payments carries.
-fn beijing_today() -> String {
-    coffer::reconcile::Day::of(coffer::store::now_ms(), 8 * 3600).to_string()
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Alipay,
+    WechatPay,
+    CaresPay,
 }
 
-/// An Alipay QR order of 6 CNY, paid at the simulator; returns its order number.
-async fn paid_qr(shop: &Shop, player: &str, merchant_order_no: &str) -> String {
-    let created = shop.order_qr(player, "gems-100", merchant_order_no).await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let order_no = created.body["order_no"].as_str().unwrap().to_owned();
-    shop.sim_control(&format!("/_control/alipay/pay/{order_no}"), json!({}))
-        .await;
-    shop.wait_for_status(&order_no, "paid").await;
-    order_no
+impl Via {
+    fn id(self) -> &'static str {
+        match self {
+            Self::Alipay => "alipay",
+            Self::WechatPay => "wechatpay",
+            Self::CaresPay => "carespay",
+        }
+    }
+
+    /// Today as the channel cuts its statements (Beijing time, or UTC for CaresPay).
+    fn today(self) -> String {
+        let offset = if self == Self::CaresPay { 0 } else { 8 * 3600 };
+        coffer::reconcile::Day::of(coffer::store::now_ms(), offset).to_string()
+    }
+
+    /// What a gems-100 costs through it, and the fee the simulator charges on that.
+    fn price_and_fee(self) -> (i64, i64) {
+        match self {
+            // 0.6% of 6.00 CNY.
+            Self::Alipay | Self::WechatPay => (600, 4),
+            // 3% of 0.99 USD.
+            Self::CaresPay => (99, 3),
+        }
+    }
+
+    /// Creates an order through this channel; returns its number, not paid yet for the QR
+    /// channels (the card is paid at once).
+    async fn order(self, shop: &Shop, player: &str, merchant_order_no: &str) -> String {
+        let created = match self {
+            Self::Alipay => shop.order_qr(player, "gems-100", merchant_order_no).await,
+            Self::WechatPay => {
+                let mut body = shop.qr_order(player, "gems-100", merchant_order_no);
+                body["method"] = json!("wechat-pay");
+                body["channel"] = json!("wechatpay");
+                shop.call("POST", "/v1/orders", Some(body)).await
+            }
+            Self::CaresPay => {
+                return shop.paid_card_order(player, merchant_order_no).await;
+            }
+        };
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        created.body["order_no"].as_str().unwrap().to_owned()
+    }
+
+    /// The player pays at the channel (the QR channels); the card was paid already.
+    async fn pay(self, shop: &Shop, order_no: &str) {
+        if self != Self::CaresPay {
+            shop.sim_control(
+                &format!("/_control/{}/pay/{order_no}", self.id()),
+                json!({}),
+            )
+            .await;
+        }
+    }
+
+    async fn paid(self, shop: &Shop, player: &str, merchant_order_no: &str) -> String {
+        let order_no = self.order(shop, player, merchant_order_no).await;
+        self.pay(shop, &order_no).await;
+        shop.wait_for_status(&order_no, "paid").await;
+        order_no
+    }
+
+    async fn reconcile(self, shop: &Shop) -> Value {
+        let (status, body) = shop
+            .admin(
+                "POST",
+                "/v1/admin/reconciliations",
+                Some(json!({ "channel": self.id(), "day": self.today() })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn fees_posted(self, shop: &Shop) -> i64 {
+        let (_, balances) = shop.admin("GET", "/v1/admin/ledger/balances", None).await;
+        let account = format!("fees:{}", self.id());
+        balances
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["account"] == account.as_str())
+            .map(|b| b["debits_minor"].as_i64().unwrap() - b["credits_minor"].as_i64().unwrap())
+            .sum()
+    }
 }
 
-async fn reconcile(shop: &Shop) -> Value {
-    let (status, body) = shop
-        .admin(
-            "POST",
-            "/v1/admin/reconciliations",
-            Some(json!({ "channel": "alipay", "day": beijing_today() })),
-        )
+/// The payment reference the channel knows an order's first attempt by.
+async fn payment_ref(shop: &Shop, order_no: &str) -> String {
+    let (_, detail) = shop
+        .admin("GET", &format!("/v1/admin/orders/{order_no}"), None)
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
+    detail["attempts"][0]["payment_ref"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn kinds(summary: &Value) -> BTreeSet<(String, String)> {
@@ -58,51 +141,49 @@ fn kinds(summary: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-async fn fees_posted(shop: &Shop) -> i64 {
-    let (_, balances) = shop.admin("GET", "/v1/admin/ledger/balances", None).await;
-    balances
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| b["account"] == "fees:alipay")
-        .map(|b| b["debits_minor"].as_i64().unwrap() - b["credits_minor"].as_i64().unwrap())
-        .sum()
-}
-
-async fn a_clean_day_finds_nothing_and_posts_each_fee_once(backend: Backend) {
+async fn shop_for(backend: Backend) -> (Shop, String) {
     let shop = Shop::start(backend).await;
     shop.add_gems().await;
     let player = shop.add_player("ada").await;
-    let first = paid_qr(&shop, &player, "rc-1").await;
-    paid_qr(&shop, &player, "rc-2").await;
+    (shop, player)
+}
+
+async fn a_clean_day_finds_nothing_and_posts_each_fee_once(backend: Backend, via: Via) {
+    let (shop, player) = shop_for(backend).await;
+    let first = via.paid(&shop, &player, "rc-1").await;
+    via.paid(&shop, &player, "rc-2").await;
     let refund = shop
         .call(
             "POST",
             &format!("/v1/orders/{first}/refunds"),
-            Some(json!({ "amount_minor": 200 })),
+            Some(json!({ "amount_minor": 50 })),
         )
         .await;
     assert_eq!(refund.status, StatusCode::CREATED, "{}", refund.body);
     assert_eq!(refund.body["status"], "succeeded", "{}", refund.body);
 
-    let summary = reconcile(&shop).await;
+    let summary = via.reconcile(&shop).await;
     assert_eq!(summary["findings"], json!([]), "{summary}");
     assert_eq!(
         (summary["lines"].as_i64(), summary["matched"].as_i64()),
         (Some(3), Some(3))
     );
-    // 0.6% of 6.00 twice (4 fen each), and the 1 fen of the 2.00 refunded given back.
-    assert_eq!(summary["fees"], json!([["CNY", 4 + 4 - 1]]), "{summary}");
-    assert_eq!(fees_posted(&shop).await, 7);
+    let fees = via.fees_posted(&shop).await;
+    let (_, fee) = via.price_and_fee();
+    // Two payments' fees, less what a channel gives back on the refund (if it does).
+    assert!(
+        (2 * fee - 1..=2 * fee).contains(&fees),
+        "fees {fees}: {summary}"
+    );
 
     // The same day again: the same answer, nothing posted twice.
-    let again = reconcile(&shop).await;
+    let again = via.reconcile(&shop).await;
     assert_eq!(again["findings"], json!([]));
-    assert_eq!(fees_posted(&shop).await, 7);
+    assert_eq!(via.fees_posted(&shop).await, fees);
     let (status, stored) = shop
         .admin(
             "GET",
-            &format!("/v1/admin/reconciliations/alipay/{}", beijing_today()),
+            &format!("/v1/admin/reconciliations/{}/{}", via.id(), via.today()),
             None,
         )
         .await;
@@ -113,21 +194,34 @@ async fn a_clean_day_finds_nothing_and_posts_each_fee_once(backend: Backend) {
     );
 }
 
-async fn each_discrepancy_in_the_statement_is_found_and_named(backend: Backend) {
-    let shop = Shop::start(backend).await;
-    shop.add_gems().await;
-    let player = shop.add_player("ada").await;
-    let short = paid_qr(&shop, &player, "rc-short").await;
-    let changed = paid_qr(&shop, &player, "rc-amount").await;
-    let refunded = paid_qr(&shop, &player, "rc-refund").await;
-    let matched = paid_qr(&shop, &player, "rc-ok").await;
+async fn a_clean_alipay_day_finds_nothing_and_posts_each_fee_once(backend: Backend) {
+    a_clean_day_finds_nothing_and_posts_each_fee_once(backend, Via::Alipay).await;
+}
+
+async fn a_clean_wechatpay_day_finds_nothing_and_posts_each_fee_once(backend: Backend) {
+    a_clean_day_finds_nothing_and_posts_each_fee_once(backend, Via::WechatPay).await;
+}
+
+async fn a_clean_carespay_day_finds_nothing_and_posts_each_fee_once(backend: Backend) {
+    a_clean_day_finds_nothing_and_posts_each_fee_once(backend, Via::CaresPay).await;
+}
+
+async fn each_discrepancy_is_found_and_named(backend: Backend, via: Via) {
+    let (shop, player) = shop_for(backend).await;
+    let (price, fee) = via.price_and_fee();
+    let mut refs = Vec::new();
+    for name in ["rc-short", "rc-amount", "rc-refund", "rc-ok"] {
+        let order_no = via.paid(&shop, &player, name).await;
+        refs.push(payment_ref(&shop, &order_no).await);
+    }
+    let [short, changed, refunded, matched] = [&refs[0], &refs[1], &refs[2], &refs[3]];
     shop.http
-        .put(shop.sim.url("/_control/statements/alipay"))
+        .put(shop.sim.url(&format!("/_control/statements/{}", via.id())))
         .json(&json!({
             "drop": [short],
-            "amounts": { changed.clone(): 599 },
-            "extra_payments": [{ "out_trade_no": "NEVER-SEEN-1", "amount_minor": 600 }],
-            "extra_refunds": [{ "out_trade_no": refunded.clone(), "amount_minor": 300 }],
+            "amounts": { changed.clone(): price - 1 },
+            "extra_payments": [{ "out_trade_no": "NEVER-SEEN-1", "amount_minor": price }],
+            "extra_refunds": [{ "out_trade_no": refunded.clone(), "amount_minor": price / 2 }],
         }))
         .send()
         .await
@@ -135,7 +229,7 @@ async fn each_discrepancy_in_the_statement_is_found_and_named(backend: Backend) 
         .error_for_status()
         .unwrap();
 
-    let summary = reconcile(&shop).await;
+    let summary = via.reconcile(&shop).await;
     let expected: BTreeSet<(String, String)> = [
         ("short", short.as_str()),
         ("amount_mismatch", changed.as_str()),
@@ -157,23 +251,31 @@ async fn each_discrepancy_in_the_statement_is_found_and_named(backend: Backend) 
             mismatch["statement_minor"].as_i64(),
             mismatch["local_minor"].as_i64()
         ),
-        (Some(599), Some(600))
+        (Some(price - 1), Some(price))
     );
     // Only the lines that agree are matched, and only their fees posted.
     assert_eq!(summary["matched"], 2, "{summary}");
-    assert!(!kinds(&summary).iter().any(|(_, r)| *r == matched));
-    assert_eq!(fees_posted(&shop).await, 4 + 4);
+    assert!(!kinds(&summary).iter().any(|(_, r)| r == matched));
+    assert_eq!(via.fees_posted(&shop).await, 2 * fee);
 }
 
-async fn a_payment_whose_notification_was_lost_is_settled_by_reconciliation_once(backend: Backend) {
-    let shop = Shop::start(backend).await;
-    shop.add_gems().await;
-    let player = shop.add_player("ada").await;
-    let created = shop.order_qr(&player, "gems-100", "rc-lost").await;
-    let order_no = created.body["order_no"].as_str().unwrap().to_owned();
+async fn each_discrepancy_in_an_alipay_statement_is_found_and_named(backend: Backend) {
+    each_discrepancy_is_found_and_named(backend, Via::Alipay).await;
+}
+
+async fn each_discrepancy_in_a_wechatpay_statement_is_found_and_named(backend: Backend) {
+    each_discrepancy_is_found_and_named(backend, Via::WechatPay).await;
+}
+
+async fn each_discrepancy_in_a_carespay_statement_is_found_and_named(backend: Backend) {
+    each_discrepancy_is_found_and_named(backend, Via::CaresPay).await;
+}
+
+async fn a_lost_notification_is_settled_by_reconciliation_once(backend: Backend, via: Via) {
+    let (shop, player) = shop_for(backend).await;
+    let order_no = via.order(&shop, &player, "rc-lost").await;
     shop.set_faults(json!({ "drop_notifications": 1 })).await;
-    shop.sim_control(&format!("/_control/alipay/pay/{order_no}"), json!({}))
-        .await;
+    via.pay(&shop, &order_no).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (_, detail) = shop
         .admin("GET", &format!("/v1/admin/orders/{order_no}"), None)
@@ -183,18 +285,31 @@ async fn a_payment_whose_notification_was_lost_is_settled_by_reconciliation_once
         "the notification was lost"
     );
 
-    let summary = reconcile(&shop).await;
+    let summary = via.reconcile(&shop).await;
+    let payment_ref = payment_ref(&shop, &order_no).await;
     assert_eq!(
         kinds(&summary),
-        BTreeSet::from([("long_settled".to_owned(), order_no.clone())]),
+        BTreeSet::from([("long_settled".to_owned(), payment_ref)]),
         "{summary}"
     );
     shop.wait_for_status(&order_no, "paid").await;
     // Again: already paid, nothing to settle, one order.paid event in all.
-    let again = reconcile(&shop).await;
+    let again = via.reconcile(&shop).await;
     assert_eq!(again["findings"], json!([]), "{again}");
     let paid_events = shop
         .count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox_events WHERE kind = 'order.paid'")
         .await;
     assert_eq!(paid_events, 1);
+}
+
+async fn an_alipay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once(
+    backend: Backend,
+) {
+    a_lost_notification_is_settled_by_reconciliation_once(backend, Via::Alipay).await;
+}
+
+async fn a_wechatpay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once(
+    backend: Backend,
+) {
+    a_lost_notification_is_settled_by_reconciliation_once(backend, Via::WechatPay).await;
 }

@@ -10,6 +10,7 @@ mod orders;
 mod players;
 mod plugins;
 mod reconciliations;
+mod reports;
 mod store;
 
 use axum::Router;
@@ -42,6 +43,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/reconciliations/{channel}/{day}",
             get(reconciliations::get),
         )
+        .route("/reports/revenue", get(reports::revenue))
+        .route("/reports/payments", get(reports::payments))
+        .route("/reports/refunds", get(reports::refunds))
+        .route("/reports/reconciliations", get(reports::reconciliations))
         .route_layer(guard(Role::Viewer));
     let operator = Router::new()
         .route("/plugins/reload", post(plugins::reload))
