@@ -22,6 +22,9 @@ const KEEP_RESIDENT_DIRTY_BYTES: usize = 1 << 20;
 /// Without dirty-page tracking the whole kept region is zeroed on every reset: keep it small.
 const KEEP_RESIDENT_BLIND_BYTES: usize = 64 << 10;
 
+/// Statement calls running at once: each may hold `statement_memory_bytes`.
+const STATEMENT_CALLS_AT_ONCE: usize = 2;
+
 /// What one plugin call may use. Every bound is per call.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -36,6 +39,10 @@ pub struct Limits {
     pub output_bytes: usize,
     /// Size a parsed statement may have; statements are much larger than other answers.
     pub statement_output_bytes: usize,
+    /// Time budget of a call that reads a statement: a busy merchant's day is 100,000 lines.
+    pub statement_call_timeout: Duration,
+    /// Linear memory a call that reads a statement may grow to.
+    pub statement_memory_bytes: usize,
     /// Calls running at once; more wait for a slot. Also sizes the instance pool.
     pub concurrent_calls: u32,
     /// Log lines one call may write.
@@ -52,6 +59,8 @@ impl Default for Limits {
             stack_bytes: 512 << 10,
             output_bytes: 1 << 20,
             statement_output_bytes: 32 << 20,
+            statement_call_timeout: Duration::from_secs(60),
+            statement_memory_bytes: 512 << 20,
             concurrent_calls: 128,
             log_lines_per_call: 16,
             log_line_bytes: 1024,
@@ -90,6 +99,8 @@ pub(crate) struct EngineInner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Bounds concurrent calls to the pool's size, so a burst waits instead of failing.
     pub(crate) call_slots: Arc<Semaphore>,
+    /// Bounds statement calls, each of which may use far more memory than others.
+    pub(crate) statement_slots: Arc<Semaphore>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -106,6 +117,10 @@ impl PluginEngine {
 
     pub fn with_clock(limits: Limits, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         anyhow::ensure!(limits.concurrent_calls > 0, "concurrent_calls must be > 0");
+        anyhow::ensure!(
+            limits.statement_memory_bytes >= limits.memory_bytes,
+            "statement calls may not have less memory than other calls"
+        );
         let engine = Engine::new(&engine_config(&limits))?;
         let mut linker = Linker::new(&engine);
         // The Rust standard library for wasm32-wasip2 imports WASI. The context each call gets
@@ -121,6 +136,7 @@ impl PluginEngine {
                 engine,
                 linker,
                 call_slots: Arc::new(Semaphore::new(limits.concurrent_calls as usize)),
+                statement_slots: Arc::new(Semaphore::new(STATEMENT_CALLS_AT_ONCE)),
                 limits,
                 clock,
                 ticker_stop,
@@ -151,7 +167,7 @@ fn engine_config(limits: &Limits) -> Config {
         .total_memories(calls * 2)
         .total_tables(calls * 4)
         .total_stacks(calls)
-        .max_memory_size(limits.memory_bytes)
+        .max_memory_size(limits.memory_bytes.max(limits.statement_memory_bytes))
         // Reset a slot by copying back the pages the call dirtied instead of unmapping them:
         // page faults and page-table updates on every call cost more than the call itself.
         .pagemap_scan(Enabled::Auto)

@@ -164,6 +164,8 @@ pub struct PluginLimits {
     pub stack_kib: usize,
     pub output_kib: usize,
     pub statement_output_mib: usize,
+    pub statement_call_timeout_ms: u64,
+    pub statement_memory_mib: usize,
     pub concurrent_calls: u32,
 }
 
@@ -176,6 +178,8 @@ impl Default for PluginLimits {
             stack_kib: d.stack_bytes >> 10,
             output_kib: d.output_bytes >> 10,
             statement_output_mib: d.statement_output_bytes >> 20,
+            statement_call_timeout_ms: d.statement_call_timeout.as_millis() as u64,
+            statement_memory_mib: d.statement_memory_bytes >> 20,
             concurrent_calls: d.concurrent_calls,
         }
     }
@@ -189,6 +193,8 @@ impl PluginLimits {
             stack_bytes: self.stack_kib << 10,
             output_bytes: self.output_kib << 10,
             statement_output_bytes: self.statement_output_mib << 20,
+            statement_call_timeout: Duration::from_millis(self.statement_call_timeout_ms),
+            statement_memory_bytes: self.statement_memory_mib << 20,
             concurrent_calls: self.concurrent_calls,
             ..coffer_plugin_runtime::Limits::default()
         }
@@ -254,6 +260,15 @@ impl Config {
         if l.memory_mib > 4096 {
             return invalid(
                 "plugins.limits.memory_mib cannot exceed 4096 (a 32-bit address space)",
+            );
+        }
+        if l.statement_call_timeout_ms == 0
+            || l.statement_memory_mib < l.memory_mib
+            || l.statement_memory_mib > 4096
+        {
+            return invalid(
+                "plugins.limits.statement_call_timeout_ms must be > 0, and statement_memory_mib \
+                 between memory_mib and 4096",
             );
         }
         if self.server.body_limit_kib == 0 {

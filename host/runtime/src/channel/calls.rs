@@ -2,7 +2,7 @@
 //! host may act on it: requests must go to configured endpoints, updates must be about the
 //! payment that was asked about.
 
-use super::{Channel, Sandbox, SecretCard};
+use super::{CallClass, Channel, Sandbox, SecretCard};
 use crate::bindings::types::*;
 use crate::error::PluginError;
 use crate::sandbox::within_budget;
@@ -11,14 +11,17 @@ use crate::sandbox::within_budget;
 /// plugin that computes too long; the outer deadline also stops one that waits inside a host
 /// call (a WASI sleep or poll), where no epoch check runs. Dropping the call drops its store.
 macro_rules! call {
-    ($channel:ident, $limit:expr, $export:ident($($arg:expr),*)) => {{
-        let mut sandbox: Sandbox = $channel.sandbox().await?;
+    ($channel:ident, $limit:expr, $export:ident($($arg:expr),*)) => {
+        call!($channel, CallClass::Ordinary, $limit, $export($($arg),*))
+    };
+    ($channel:ident, $class:expr, $limit:expr, $export:ident($($arg:expr),*)) => {{
+        let mut sandbox: Sandbox = $channel.sandbox($class).await?;
         let (clock, budget) = sandbox.clock();
         let api = sandbox.plugin.coffer_channel_plugin();
         let call = api.$export(&mut sandbox.store $(, $arg)*);
         match within_budget(&clock, budget, call).await {
             Some(result) => sandbox.finish(result, $limit),
-            None => Err($channel.timeout()),
+            None => Err(Channel::timeout(budget)),
         }
     }};
 }
@@ -166,8 +169,13 @@ impl Channel {
         response: &HttpResponse,
     ) -> Result<StatementStep, PluginError> {
         let limit = self.engine.limits().statement_output_bytes;
-        let step = call!(self, limit, call_parse_statement_response(day, response))?
-            .map_err(PluginError::Channel)?;
+        let step = call!(
+            self,
+            CallClass::Statement,
+            limit,
+            call_parse_statement_response(day, response)
+        )?
+        .map_err(PluginError::Channel)?;
         if let StatementStep::Follow(http) = &step {
             self.config.check_egress(&http.url)?;
         }
@@ -179,7 +187,13 @@ impl Channel {
         document: &[u8],
     ) -> Result<Vec<StatementLine>, PluginError> {
         let limit = self.engine.limits().statement_output_bytes;
-        call!(self, limit, call_parse_statement(document))?.map_err(PluginError::Channel)
+        call!(
+            self,
+            CallClass::Statement,
+            limit,
+            call_parse_statement(document)
+        )?
+        .map_err(PluginError::Channel)
     }
 }
 

@@ -105,18 +105,40 @@ impl Channel {
         }
     }
 
-    /// A fresh sandbox for one call: a new store with its own limits, instantiated from the
-    /// pre-linked component. Waits for a free slot when every slot is busy.
-    async fn sandbox(&self) -> Result<Sandbox, PluginError> {
+    /// A fresh sandbox for one call of `class`: a new store with its own limits, instantiated
+    /// from the pre-linked component. Waits for a free slot when every slot is busy.
+    async fn sandbox(&self, class: CallClass) -> Result<Sandbox, PluginError> {
         let engine = self.engine.inner.clone();
+        // A statement call first waits for one of the few statement slots, so that only a
+        // couple of them ever hold their large memory at once.
+        let statement_permit = match class {
+            CallClass::Statement => Some(
+                engine
+                    .statement_slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the statement semaphore is never closed"),
+            ),
+            CallClass::Ordinary => None,
+        };
         let permit = engine
             .call_slots
             .clone()
             .acquire_owned()
             .await
             .expect("the call semaphore is never closed");
-        let budget = engine.limits.call_timeout;
-        let state = CallState::new(engine.clone(), self.id.clone(), self.config.clone());
+        let limits = &engine.limits;
+        let (budget, memory) = match class {
+            CallClass::Ordinary => (limits.call_timeout, limits.memory_bytes),
+            CallClass::Statement => (limits.statement_call_timeout, limits.statement_memory_bytes),
+        };
+        let state = CallState::new(
+            engine.clone(),
+            self.id.clone(),
+            self.config.clone(),
+            (budget, memory),
+        );
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(1);
@@ -135,14 +157,14 @@ impl Channel {
                 store,
                 plugin,
                 _permit: permit,
+                _statement_permit: statement_permit,
             }),
             Some(Err(error)) => Err(classify_failure(error, store.data())),
-            None => Err(self.timeout()),
+            None => Err(Self::timeout(budget)),
         }
     }
 
-    fn timeout(&self) -> PluginError {
-        let budget = self.engine.limits().call_timeout;
+    fn timeout(budget: Duration) -> PluginError {
         PluginError::Timeout {
             budget_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
         }
@@ -153,13 +175,22 @@ struct Sandbox {
     store: Store<CallState>,
     plugin: bindings::Channel,
     _permit: tokio::sync::OwnedSemaphorePermit,
+    _statement_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The limits a call runs under: reading a statement may take far more time and memory than
+/// anything on the payment path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallClass {
+    Ordinary,
+    Statement,
 }
 
 impl Sandbox {
     /// This call's clock and budget, for its outer deadline (see [`CallClock`]).
     fn clock(&self) -> (Arc<CallClock>, Duration) {
         let data = self.store.data();
-        (data.clock.clone(), data.engine.limits.call_timeout)
+        (data.clock.clone(), data.budget)
     }
 
     /// Checks a finished call: a trap becomes its typed error, an answer over the cap is refused.

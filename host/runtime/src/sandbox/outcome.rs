@@ -17,7 +17,7 @@ pub(crate) fn classify_failure(error: wasmtime::Error, state: &CallState) -> Plu
     // A refused memory.grow makes the guest's allocator abort: report the cause, not the abort.
     if state.memory.exceeded {
         return PluginError::MemoryExceeded {
-            limit_bytes: state.engine.limits.memory_bytes,
+            limit_bytes: state.memory.limit_bytes,
         };
     }
     tracing::debug!(channel = &*state.channel_id, error = ?error, "plugin call failed");
@@ -36,6 +36,6 @@ pub(crate) fn classify_failure(error: wasmtime::Error, state: &CallState) -> Plu
 
 fn timeout(state: &CallState) -> PluginError {
     PluginError::Timeout {
-        budget_ms: u64::try_from(state.engine.limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
+        budget_ms: u64::try_from(state.budget.as_millis()).unwrap_or(u64::MAX),
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct CallState {
     pub(crate) config: Arc<ChannelConfig>,
     pub(crate) engine: Arc<EngineInner>,
     pub(crate) clock: Arc<CallClock>,
+    /// This call's time budget (statement calls get a longer one).
+    pub(crate) budget: std::time::Duration,
     pub(crate) log_lines_left: u32,
 }
 
@@ -26,6 +28,7 @@ impl CallState {
         engine: Arc<EngineInner>,
         channel_id: Arc<str>,
         config: Arc<ChannelConfig>,
+        (budget, memory_bytes): (std::time::Duration, usize),
     ) -> Self {
         let mut wasi = WasiCtx::builder();
         // Only what the guest's standard library needs to start: no files, env, args or
@@ -36,7 +39,8 @@ impl CallState {
         Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            memory: MemoryCap::new(engine.limits.memory_bytes),
+            memory: MemoryCap::new(memory_bytes),
+            budget,
             log_lines_left: engine.limits.log_lines_per_call,
             channel_id,
             config,
@@ -67,7 +71,7 @@ pub(crate) enum Violation {
 /// Caps linear memory and remembers whether the cap was hit, so a failed allocation (which the
 /// guest turns into an abort) is reported as what it is.
 pub(crate) struct MemoryCap {
-    limit_bytes: usize,
+    pub(crate) limit_bytes: usize,
     pub(crate) exceeded: bool,
 }
 
