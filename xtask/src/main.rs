@@ -7,7 +7,7 @@
 //!   sample game server (127.0.0.1:9200) and Coffer with `examples/demo.toml`, then drives one
 //!   purchase end to end (`coffer-demo`), printing each step.
 //! - `bench`: builds the plugins and runs the benchmarks: plugin calls and password hashing
-//!   (criterion), then `coffer-bench` (the release binary under HTTP load, on SQLite and on
+//!   (criterion), a 100,000-line statement reconciled, then `coffer-bench` (the release binary under HTTP load, on SQLite and on
 //!   PostgreSQL).
 
 use std::path::{Path, PathBuf};
@@ -370,6 +370,11 @@ fn bench(root: &Path) -> Result<()> {
     run(cargo()
         .current_dir(root)
         .args(["bench", "--package", "coffer", "--bench", "passwords"]))?;
+    // A busy day's statement (100,000 Alipay lines) reconciled by the real service.
+    run(cargo()
+        .current_dir(root)
+        .args(["bench", "--package", "coffer", "--bench", "reconcile"])
+        .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))?;
     // The service under load: release binaries, each its own process, as in production.
     run(cargo().current_dir(root).args([
         "build",

@@ -357,6 +357,33 @@ pub fn pay(sim: &Sim, out_trade_no: &str) -> Option<String> {
     Some(return_url(sim, &trade))
 }
 
+/// `count` trades paid today, `{prefix}{i}` for i in 0..count, of `cents` each, without
+/// notifications: for benchmarks of a day's statement.
+pub fn seed_paid(sim: &Sim, prefix: &str, count: usize, cents: i64) {
+    let (day, now) = now_beijing();
+    let mut trades = sim.alipay.trades.lock().unwrap();
+    for i in 0..count {
+        let out_trade_no = format!("{prefix}{i}");
+        trades.insert(
+            out_trade_no.clone(),
+            Trade {
+                out_trade_no,
+                trade_no: format!("2026{prefix}{i:010}"),
+                total_cents: cents,
+                subject: "100 Gems".into(),
+                body: String::new(),
+                status: "TRADE_SUCCESS",
+                notify_url: String::new(),
+                return_url: String::new(),
+                day: day.clone(),
+                paid_at: now.clone(),
+                refunded_cents: 0,
+                refunds: Vec::new(),
+            },
+        );
+    }
+}
+
 /// A refund made in the merchant's console, not through the API: Alipay only notifies it.
 pub fn console_refund(sim: &Sim, out_trade_no: &str, cents: i64) -> bool {
     let trade = {

@@ -20,6 +20,7 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/notifications", get(notifications))
         .route("/carespay/3ds/{order_no}", post(carespay_3ds))
         .route("/alipay/pay/{out_trade_no}", post(alipay_pay))
+        .route("/alipay/seed", post(alipay_seed))
         .route("/wechatpay/pay/{out_trade_no}", post(wechatpay_pay))
         .route("/alipay/refund/{out_trade_no}", post(alipay_console_refund))
         .route(
@@ -73,6 +74,19 @@ async fn put_statement_edits(
 ) -> Json<crate::statements::StatementEdits> {
     sim.statements.set(&channel, edits.clone());
     Json(edits)
+}
+
+#[derive(Deserialize)]
+struct Seed {
+    prefix: String,
+    count: usize,
+    amount_minor: i64,
+}
+
+/// Paid trades of today, without notifications (for statement benchmarks).
+async fn alipay_seed(State(sim): State<Arc<Sim>>, Json(seed): Json<Seed>) -> Json<Value> {
+    crate::alipay::seed_paid(&sim, &seed.prefix, seed.count, seed.amount_minor);
+    Json(json!({ "seeded": seed.count }))
 }
 
 async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {

@@ -13,7 +13,10 @@ mod check;
 use coffer_money::Money;
 
 use crate::games::GameId;
-use crate::store::{Tx, now_ms};
+use crate::store::{Tx, now_ms, placeholders};
+
+/// Transfers per INSERT when posting many (two rows of 9 values each).
+const TRANSFERS_PER_INSERT: usize = 200;
 
 pub use check::{AccountBalance, CheckReport, CurrencyTotals, Violation, balances, check};
 
@@ -180,4 +183,51 @@ pub async fn post(tx: &mut Tx, transfer: &Transfer<'_>) -> Result<Posted, Ledger
             upstream_id: transfer.upstream_id.to_owned(),
         }),
     }
+}
+
+/// Posts many transfers in `tx`, a few hundred per statement: a day's statement fees. A chunk
+/// that was (partly) posted before is posted again one by one, so each transfer is still
+/// checked against what was posted under its name.
+pub async fn post_all(tx: &mut Tx, transfers: &[Transfer<'_>]) -> Result<(), LedgerError> {
+    for chunk in transfers.chunks(TRANSFERS_PER_INSERT) {
+        for transfer in chunk {
+            if transfer.amount.minor() <= 0 {
+                return Err(LedgerError::NotPositive(transfer.amount));
+            }
+            if transfer.debit == transfer.credit {
+                return Err(LedgerError::SameAccount(transfer.debit.name()));
+            }
+        }
+        let values: Vec<String> = (0..chunk.len() * 2)
+            .map(|row| format!("({})", placeholders(row * 9 + 1, 9)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO ledger_entries (kind, upstream_id, side, game_id, account, currency, \
+             amount_minor, order_no, created_at) VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let now = now_ms();
+        for transfer in chunk {
+            for (side, account) in [("debit", &transfer.debit), ("credit", &transfer.credit)] {
+                query = query
+                    .bind(transfer.cause.kind())
+                    .bind(transfer.upstream_id.to_owned())
+                    .bind(side)
+                    .bind(transfer.game.map_or("", GameId::as_str).to_owned())
+                    .bind(account.name())
+                    .bind(transfer.amount.currency().code().to_owned())
+                    .bind(transfer.amount.minor())
+                    .bind(transfer.order_no.map(str::to_owned))
+                    .bind(now);
+            }
+        }
+        let written = query.execute(&mut *tx).await?.rows_affected();
+        if written != 2 * chunk.len() as u64 {
+            for transfer in chunk {
+                post(tx, transfer).await?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -436,21 +436,25 @@ impl Reconciler {
         self.store
             .write((channel, postings), |tx, (channel, postings)| {
                 Box::pin(async move {
-                    for (id, game, order_no, fee) in postings {
-                        let game = GameId::parse(game).ok();
-                        let (clearing, fees) = (
-                            Account::Clearing(channel.clone()),
-                            Account::Fees(channel.clone()),
-                        );
-                        // A fee given back on a refund moves the other way.
-                        let (debit, credit, amount) = if fee.minor() > 0 {
-                            (fees, clearing, *fee)
-                        } else {
-                            (clearing, fees, Money::new(-fee.minor(), fee.currency()))
-                        };
-                        ledger::post(
-                            tx,
-                            &Transfer {
+                    let games: Vec<Option<GameId>> = postings
+                        .iter()
+                        .map(|(_, game, _, _)| GameId::parse(game).ok())
+                        .collect();
+                    let transfers: Vec<Transfer> = postings
+                        .iter()
+                        .zip(&games)
+                        .map(|((id, _, order_no, fee), game)| {
+                            let (clearing, fees) = (
+                                Account::Clearing(channel.clone()),
+                                Account::Fees(channel.clone()),
+                            );
+                            // A fee given back on a refund moves the other way.
+                            let (debit, credit, amount) = if fee.minor() > 0 {
+                                (fees, clearing, *fee)
+                            } else {
+                                (clearing, fees, Money::new(-fee.minor(), fee.currency()))
+                            };
+                            Transfer {
                                 cause: Cause::Fee,
                                 upstream_id: id,
                                 game: game.as_ref(),
@@ -458,11 +462,10 @@ impl Reconciler {
                                 credit,
                                 amount,
                                 order_no: Some(order_no),
-                            },
-                        )
-                        .await?;
-                    }
-                    Ok::<_, ledger::LedgerError>(())
+                            }
+                        })
+                        .collect();
+                    ledger::post_all(tx, &transfers).await
                 })
             })
             .await?;
