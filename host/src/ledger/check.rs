@@ -1,6 +1,7 @@
 //! Proving the books: the invariants every posting must keep, checked against the entries and
 //! against what the orders area says happened (its published views `paid_orders`,
-//! `paid_attempts`, `succeeded_refunds`). A violation names what broke; none are expected.
+//! `paid_attempts`, `succeeded_refunds`) and what reconciliation matched
+//! (`matched_statement_fees`). A violation names what broke; none are expected.
 
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
@@ -11,7 +12,7 @@ use crate::store::Store;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// Which invariant: `unbalanced_transfer`, `unbalanced_currency`, `payment_not_posted`,
-    /// `attempt_not_posted`, `refund_not_posted`, `negative_balance`.
+    /// `attempt_not_posted`, `refund_not_posted`, `fee_not_posted`, `negative_balance`.
     pub invariant: &'static str,
     pub detail: String,
 }
@@ -33,6 +34,7 @@ pub struct CheckReport {
     pub paid_orders: i64,
     pub paid_attempts: i64,
     pub succeeded_refunds: i64,
+    pub statement_fees: i64,
 }
 
 impl CheckReport {
@@ -236,6 +238,32 @@ async fn check_in(db: &mut AnyConnection) -> Result<CheckReport, sqlx::Error> {
         });
     }
 
+    // Every fee of a matched statement line is posted, of its amount and currency.
+    let unposted = sqlx::query(
+        "SELECT f.channel, f.day, f.line_no, f.fee_minor, f.currency FROM matched_statement_fees f \
+         WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.kind = 'fee' \
+           AND e.upstream_id = f.channel || ':' || f.day || ':' || CAST(f.line_no AS TEXT) \
+           AND e.side = 'debit' AND e.amount_minor = ABS(f.fee_minor) AND e.currency = f.currency)",
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    for row in &unposted {
+        let (channel, day, line, fee, currency): (String, String, i64, i64, String) = (
+            row.try_get("channel")?,
+            row.try_get("day")?,
+            row.try_get("line_no")?,
+            row.try_get("fee_minor")?,
+            row.try_get("currency")?,
+        );
+        violations.push(Violation {
+            invariant: "fee_not_posted",
+            detail: format!(
+                "line {line} of {channel}'s statement of {day} carries a fee of {fee} {currency} \
+                 that is not posted"
+            ),
+        });
+    }
+
     // No account that must not go negative does.
     for balance in balances_in(&mut *db).await? {
         let Some(debit_normal) = must_not_go_negative(&balance.account) else {
@@ -301,6 +329,11 @@ async fn check_in(db: &mut AnyConnection) -> Result<CheckReport, sqlx::Error> {
         succeeded_refunds: count(
             &mut *db,
             "SELECT CAST(COUNT(*) AS BIGINT) FROM succeeded_refunds",
+        )
+        .await?,
+        statement_fees: count(
+            &mut *db,
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM matched_statement_fees",
         )
         .await?,
     })

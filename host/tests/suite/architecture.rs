@@ -40,6 +40,7 @@ const TABLE_OWNERS: &[(&str, &[&str])] = &[
 const PUBLISHED_VIEWS: &[(&str, &[&str])] = &[
     ("players", &["player_directory"]),
     ("ledger", &["ledger_postings"]),
+    ("reconcile", &["matched_statement_fees"]),
     (
         "orders",
         &[

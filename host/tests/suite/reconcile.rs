@@ -20,6 +20,7 @@ both_backends!(
     each_discrepancy_in_a_carespay_statement_is_found_and_named,
     an_alipay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once,
     a_wechatpay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once,
+    a_matched_fee_missing_from_the_books_is_caught_by_the_check,
 );
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -312,4 +313,32 @@ async fn a_wechatpay_payment_whose_notification_was_lost_is_settled_by_reconcili
     backend: Backend,
 ) {
     a_lost_notification_is_settled_by_reconciliation_once(backend, Via::WechatPay).await;
+}
+
+async fn a_matched_fee_missing_from_the_books_is_caught_by_the_check(backend: Backend) {
+    let (mut shop, player) = shop_for(backend).await;
+    Via::Alipay.paid(&shop, &player, "rc-fee").await;
+    Via::Alipay.reconcile(&shop).await;
+    let (_, clean) = shop.admin("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(
+        (
+            clean["violations"].clone(),
+            clean["statement_fees"].as_i64()
+        ),
+        (json!([]), Some(1))
+    );
+    // A bug that forgets to post the fees of a statement.
+    sqlx::query("DELETE FROM ledger_entries WHERE kind = 'fee'")
+        .execute(shop.store().pool())
+        .await
+        .unwrap();
+    let (_, report) = shop.admin("GET", "/v1/admin/ledger/check", None).await;
+    let broken: Vec<&str> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["invariant"].as_str().unwrap())
+        .collect();
+    assert_eq!(broken, ["fee_not_posted"], "{report}");
+    shop.db.books_broken_on_purpose();
 }
