@@ -21,6 +21,7 @@ both_backends!(
     an_alipay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once,
     a_wechatpay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once,
     a_matched_fee_missing_from_the_books_is_caught_by_the_check,
+    a_clean_day_of_a_thousand_card_purchases_and_their_refunds_has_no_false_findings,
 );
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -341,4 +342,40 @@ async fn a_matched_fee_missing_from_the_books_is_caught_by_the_check(backend: Ba
         .collect();
     assert_eq!(broken, ["fee_not_posted"], "{report}");
     shop.db.books_broken_on_purpose();
+}
+
+async fn a_clean_day_of_a_thousand_card_purchases_and_their_refunds_has_no_false_findings(
+    backend: Backend,
+) {
+    const PURCHASES: usize = 1000;
+    let (shop, player) = shop_for(backend).await;
+    let mut orders = Vec::with_capacity(PURCHASES);
+    for chunk in (0..PURCHASES).collect::<Vec<_>>().chunks(50) {
+        let names: Vec<String> = chunk.iter().map(|i| format!("rc-day-{i}")).collect();
+        let paid =
+            futures::future::join_all(names.iter().map(|name| shop.paid_card_order(&player, name)))
+                .await;
+        orders.extend(paid);
+    }
+    // One in ten refunded, in part or whole.
+    for (i, order_no) in orders.iter().enumerate().filter(|(i, _)| i % 10 == 0) {
+        let amount = if i % 20 == 0 { 99 } else { 33 };
+        let refund = shop
+            .call(
+                "POST",
+                &format!("/v1/orders/{order_no}/refunds"),
+                Some(json!({ "amount_minor": amount })),
+            )
+            .await;
+        assert_eq!(refund.body["status"], "succeeded", "{}", refund.body);
+    }
+    let summary = Via::CaresPay.reconcile(&shop).await;
+    assert_eq!(summary["findings"], json!([]), "no false findings");
+    let lines = PURCHASES + PURCHASES / 10;
+    assert_eq!(
+        (summary["lines"].as_u64(), summary["matched"].as_u64()),
+        (Some(lines as u64), Some(lines as u64))
+    );
+    // 3% of 0.99 USD on every purchase; CaresPay gives no fee back on a refund.
+    assert_eq!(Via::CaresPay.fees_posted(&shop).await, 3 * PURCHASES as i64);
 }
