@@ -4,6 +4,7 @@
 //! (`matched_statement_fees`). A violation names what broke; none are expected.
 
 use serde::Serialize;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::store::Store;
@@ -54,25 +55,8 @@ pub struct AccountBalance {
     pub credits_minor: i64,
 }
 
-/// Accounts whose balance must stay on their own side: what was sold or refunded cannot fall
-/// below nothing. (A clearing account is checked apart, before fees: a channel may keep the fee
-/// of a payment it refunded whole.)
-fn must_not_go_negative(account: &str) -> Option<bool> {
-    // Some(true): debit-normal; Some(false): credit-normal.
-    match account {
-        "revenue" => Some(false),
-        "refunds" => Some(true),
-        _ => None,
-    }
-}
-
 /// Every account's balance.
 pub async fn balances(store: &Store) -> Result<Vec<AccountBalance>, sqlx::Error> {
-    let mut connection = store.pool().acquire().await?;
-    balances_in(&mut connection).await
-}
-
-async fn balances_in(db: &mut AnyConnection) -> Result<Vec<AccountBalance>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT game_id, currency, account, \
          CAST(SUM(CASE WHEN side = 'debit' THEN amount_minor ELSE 0 END) AS BIGINT) AS debits, \
@@ -80,7 +64,7 @@ async fn balances_in(db: &mut AnyConnection) -> Result<Vec<AccountBalance>, sqlx
          FROM ledger_entries GROUP BY game_id, currency, account \
          ORDER BY game_id, currency, account",
     )
-    .fetch_all(&mut *db)
+    .fetch_all(store.pool())
     .await?;
     rows.iter()
         .map(|row| {
@@ -108,34 +92,158 @@ pub async fn check(store: &Store) -> Result<CheckReport, sqlx::Error> {
     Ok(report)
 }
 
+/// One invariant, checked by one query: every row it returns breaks it, and `detail` says how.
+struct Rule {
+    invariant: &'static str,
+    sql: &'static str,
+    detail: fn(&AnyRow) -> Result<String, sqlx::Error>,
+}
+
+/// The invariants checked row by row; per-currency balance, which also gives the report its
+/// totals, is checked after them.
+const RULES: &[Rule] = &[
+    // Each transfer is exactly one debit and one credit of one amount, currency and game.
+    Rule {
+        invariant: "unbalanced_transfer",
+        sql: "SELECT kind, upstream_id, CAST(COUNT(*) AS BIGINT) AS legs FROM ledger_entries \
+              GROUP BY kind, upstream_id \
+              HAVING COUNT(*) <> 2 \
+                 OR SUM(CASE WHEN side = 'debit' THEN 1 ELSE 0 END) <> 1 \
+                 OR MIN(amount_minor) <> MAX(amount_minor) \
+                 OR MIN(currency) <> MAX(currency) \
+                 OR MIN(game_id) <> MAX(game_id)",
+        detail: |row| {
+            let (kind, id, legs): (String, String, i64) = (
+                row.try_get("kind")?,
+                row.try_get("upstream_id")?,
+                row.try_get("legs")?,
+            );
+            Ok(format!(
+                "transfer {kind} {id} has {legs} legs that are not one debit and one credit of \
+                 one amount, currency and game"
+            ))
+        },
+    },
+    // Every paid order has its payment transfer, of its amount and currency.
+    Rule {
+        invariant: "payment_not_posted",
+        sql: "SELECT o.order_no, o.amount_minor, o.currency FROM paid_orders o \
+              WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.order_no = o.order_no \
+                AND e.kind = 'payment' AND e.side = 'credit' AND e.account = 'revenue' \
+                AND e.amount_minor = o.amount_minor AND e.currency = o.currency)",
+        detail: |row| {
+            let (order_no, minor, currency): (String, i64, String) = (
+                row.try_get("order_no")?,
+                row.try_get("amount_minor")?,
+                row.try_get("currency")?,
+            );
+            Ok(format!(
+                "order {order_no} was paid {minor} {currency} but has no payment of it posted"
+            ))
+        },
+    },
+    // Every paid attempt is posted: as the order's payment, or as money in suspense.
+    Rule {
+        invariant: "attempt_not_posted",
+        sql: "SELECT a.order_no, a.channel, a.payment_ref FROM paid_attempts a \
+              WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e \
+                WHERE e.upstream_id = a.channel || ':' || a.payment_ref \
+                AND (e.kind = 'payment' OR e.kind LIKE 'suspense:%'))",
+        detail: |row| {
+            let (order_no, channel, payment_ref): (String, String, String) = (
+                row.try_get("order_no")?,
+                row.try_get("channel")?,
+                row.try_get("payment_ref")?,
+            );
+            Ok(format!(
+                "attempt {payment_ref} of order {order_no} was paid through {channel} but is \
+                 posted neither as a payment nor in suspense"
+            ))
+        },
+    },
+    // Every succeeded refund has its transfer, of its amount and currency.
+    Rule {
+        invariant: "refund_not_posted",
+        sql: "SELECT r.refund_no, r.order_no, r.amount_minor, r.currency FROM succeeded_refunds r \
+              WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.kind = 'refund' \
+                AND e.upstream_id = r.refund_no AND e.side = 'debit' \
+                AND e.amount_minor = r.amount_minor AND e.currency = r.currency)",
+        detail: |row| {
+            let (refund_no, order_no, minor, currency): (String, String, i64, String) = (
+                row.try_get("refund_no")?,
+                row.try_get("order_no")?,
+                row.try_get("amount_minor")?,
+                row.try_get("currency")?,
+            );
+            Ok(format!(
+                "refund {refund_no} of order {order_no} gave back {minor} {currency} but is not \
+                 posted"
+            ))
+        },
+    },
+    // Every fee of a matched statement line is posted, of its amount and currency.
+    Rule {
+        invariant: "fee_not_posted",
+        sql: "SELECT f.channel, f.day, f.line_no, f.fee_minor, f.currency \
+              FROM matched_statement_fees f \
+              WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.kind = 'fee' \
+                AND e.upstream_id = f.channel || ':' || f.day || ':' || CAST(f.line_no AS TEXT) \
+                AND e.side = 'debit' AND e.amount_minor = ABS(f.fee_minor) \
+                AND e.currency = f.currency)",
+        detail: |row| {
+            let (channel, day, line, fee, currency): (String, String, i64, i64, String) = (
+                row.try_get("channel")?,
+                row.try_get("day")?,
+                row.try_get("line_no")?,
+                row.try_get("fee_minor")?,
+                row.try_get("currency")?,
+            );
+            Ok(format!(
+                "line {line} of {channel}'s statement of {day} carries a fee of {fee} {currency} \
+                 that is not posted"
+            ))
+        },
+    },
+    // What was sold or refunded never falls below nothing; nor does what a channel holds before
+    // its fees (refunds never give back more than came in through it; after fees it may, since
+    // a channel can keep the fee of a payment it refunded whole).
+    Rule {
+        invariant: "negative_balance",
+        sql: "SELECT game_id, currency, account, \
+              CAST(SUM(CASE WHEN side = 'debit' THEN amount_minor ELSE -amount_minor END) AS BIGINT) \
+              AS net FROM ledger_entries \
+              WHERE account IN ('revenue', 'refunds') \
+                 OR (account LIKE 'clearing:%' AND kind <> 'fee') \
+              GROUP BY game_id, currency, account \
+              HAVING (account = 'revenue' \
+                      AND SUM(CASE WHEN side = 'debit' THEN amount_minor ELSE -amount_minor END) > 0) \
+                  OR (account <> 'revenue' \
+                      AND SUM(CASE WHEN side = 'debit' THEN amount_minor ELSE -amount_minor END) < 0)",
+        detail: |row| {
+            let (game, currency, account, net): (String, String, String, i64) = (
+                row.try_get("game_id")?,
+                row.try_get("currency")?,
+                row.try_get("account")?,
+                row.try_get("net")?,
+            );
+            Ok(format!(
+                "{account} of game {game:?} in {currency} is on the wrong side of zero \
+                 (debits minus credits {net}, fees left out of clearing accounts)"
+            ))
+        },
+    },
+];
+
 async fn check_in(db: &mut AnyConnection) -> Result<CheckReport, sqlx::Error> {
     let mut violations = Vec::new();
 
-    // Each transfer is exactly one debit and one credit of one amount, currency and game.
-    let unbalanced = sqlx::query(
-        "SELECT kind, upstream_id, CAST(COUNT(*) AS BIGINT) AS legs FROM ledger_entries \
-         GROUP BY kind, upstream_id \
-         HAVING COUNT(*) <> 2 \
-            OR SUM(CASE WHEN side = 'debit' THEN 1 ELSE 0 END) <> 1 \
-            OR MIN(amount_minor) <> MAX(amount_minor) \
-            OR MIN(currency) <> MAX(currency) \
-            OR MIN(game_id) <> MAX(game_id)",
-    )
-    .fetch_all(&mut *db)
-    .await?;
-    for row in &unbalanced {
-        let (kind, id, legs): (String, String, i64) = (
-            row.try_get("kind")?,
-            row.try_get("upstream_id")?,
-            row.try_get("legs")?,
-        );
-        violations.push(Violation {
-            invariant: "unbalanced_transfer",
-            detail: format!(
-                "transfer {kind} {id} has {legs} legs that are not one debit and one credit of \
-                 one amount, currency and game"
-            ),
-        });
+    for rule in RULES {
+        for row in sqlx::query(rule.sql).fetch_all(&mut *db).await? {
+            violations.push(Violation {
+                invariant: rule.invariant,
+                detail: (rule.detail)(&row)?,
+            });
+        }
     }
 
     // Per currency, debits equal credits.
@@ -164,152 +272,6 @@ async fn check_in(db: &mut AnyConnection) -> Result<CheckReport, sqlx::Error> {
             });
         }
         totals.push(total);
-    }
-
-    // Every paid order has its payment transfer, of its amount and currency.
-    let unposted = sqlx::query(
-        "SELECT o.order_no, o.amount_minor, o.currency FROM paid_orders o \
-         WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.order_no = o.order_no \
-           AND e.kind = 'payment' AND e.side = 'credit' AND e.account = 'revenue' \
-           AND e.amount_minor = o.amount_minor AND e.currency = o.currency)",
-    )
-    .fetch_all(&mut *db)
-    .await?;
-    for row in &unposted {
-        let (order_no, minor, currency): (String, i64, String) = (
-            row.try_get("order_no")?,
-            row.try_get("amount_minor")?,
-            row.try_get("currency")?,
-        );
-        violations.push(Violation {
-            invariant: "payment_not_posted",
-            detail: format!(
-                "order {order_no} was paid {minor} {currency} but has no payment of it posted"
-            ),
-        });
-    }
-
-    // Every paid attempt is posted: as the order's payment, or as money in suspense.
-    let unposted = sqlx::query(
-        "SELECT a.order_no, a.channel, a.payment_ref FROM paid_attempts a \
-         WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e \
-           WHERE e.upstream_id = a.channel || ':' || a.payment_ref \
-           AND (e.kind = 'payment' OR e.kind LIKE 'suspense:%'))",
-    )
-    .fetch_all(&mut *db)
-    .await?;
-    for row in &unposted {
-        let (order_no, channel, payment_ref): (String, String, String) = (
-            row.try_get("order_no")?,
-            row.try_get("channel")?,
-            row.try_get("payment_ref")?,
-        );
-        violations.push(Violation {
-            invariant: "attempt_not_posted",
-            detail: format!(
-                "attempt {payment_ref} of order {order_no} was paid through {channel} but is \
-                 posted neither as a payment nor in suspense"
-            ),
-        });
-    }
-
-    // Every succeeded refund has its transfer, of its amount and currency.
-    let unposted = sqlx::query(
-        "SELECT r.refund_no, r.order_no, r.amount_minor, r.currency FROM succeeded_refunds r \
-         WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.kind = 'refund' \
-           AND e.upstream_id = r.refund_no AND e.side = 'debit' \
-           AND e.amount_minor = r.amount_minor AND e.currency = r.currency)",
-    )
-    .fetch_all(&mut *db)
-    .await?;
-    for row in &unposted {
-        let (refund_no, order_no, minor, currency): (String, String, i64, String) = (
-            row.try_get("refund_no")?,
-            row.try_get("order_no")?,
-            row.try_get("amount_minor")?,
-            row.try_get("currency")?,
-        );
-        violations.push(Violation {
-            invariant: "refund_not_posted",
-            detail: format!(
-                "refund {refund_no} of order {order_no} gave back {minor} {currency} but is not \
-                 posted"
-            ),
-        });
-    }
-
-    // Every fee of a matched statement line is posted, of its amount and currency.
-    let unposted = sqlx::query(
-        "SELECT f.channel, f.day, f.line_no, f.fee_minor, f.currency FROM matched_statement_fees f \
-         WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.kind = 'fee' \
-           AND e.upstream_id = f.channel || ':' || f.day || ':' || CAST(f.line_no AS TEXT) \
-           AND e.side = 'debit' AND e.amount_minor = ABS(f.fee_minor) AND e.currency = f.currency)",
-    )
-    .fetch_all(&mut *db)
-    .await?;
-    for row in &unposted {
-        let (channel, day, line, fee, currency): (String, String, i64, i64, String) = (
-            row.try_get("channel")?,
-            row.try_get("day")?,
-            row.try_get("line_no")?,
-            row.try_get("fee_minor")?,
-            row.try_get("currency")?,
-        );
-        violations.push(Violation {
-            invariant: "fee_not_posted",
-            detail: format!(
-                "line {line} of {channel}'s statement of {day} carries a fee of {fee} {currency} \
-                 that is not posted"
-            ),
-        });
-    }
-
-    // No account that must not go negative does.
-    for balance in balances_in(&mut *db).await? {
-        let Some(debit_normal) = must_not_go_negative(&balance.account) else {
-            continue;
-        };
-        let net = balance.debits_minor - balance.credits_minor;
-        if (debit_normal && net < 0) || (!debit_normal && net > 0) {
-            violations.push(Violation {
-                invariant: "negative_balance",
-                detail: format!(
-                    "{} of game {:?} in {} is negative: debits {}, credits {}",
-                    balance.account,
-                    balance.game,
-                    balance.currency,
-                    balance.debits_minor,
-                    balance.credits_minor
-                ),
-            });
-        }
-    }
-
-    // What a channel holds, before its fees, never falls below nothing: refunds never give
-    // back more than came in through it.
-    let overdrawn = sqlx::query(
-        "SELECT game_id, currency, account, \
-         CAST(SUM(CASE WHEN side = 'debit' THEN amount_minor ELSE -amount_minor END) AS BIGINT) \
-         AS net FROM ledger_entries WHERE account LIKE 'clearing:%' AND kind <> 'fee' \
-         GROUP BY game_id, currency, account \
-         HAVING SUM(CASE WHEN side = 'debit' THEN amount_minor ELSE -amount_minor END) < 0",
-    )
-    .fetch_all(&mut *db)
-    .await?;
-    for row in &overdrawn {
-        let (game, currency, account, net): (String, String, String, i64) = (
-            row.try_get("game_id")?,
-            row.try_get("currency")?,
-            row.try_get("account")?,
-            row.try_get("net")?,
-        );
-        violations.push(Violation {
-            invariant: "negative_balance",
-            detail: format!(
-                "{account} of game {game:?} in {currency} is {net} before fees: more went back \
-                 through the channel than came in"
-            ),
-        });
     }
 
     Ok(CheckReport {

@@ -111,17 +111,23 @@ pub enum Posted {
     AlreadyPosted,
 }
 
+/// What every transfer must be: a positive amount between two accounts.
+fn validate(transfer: &Transfer<'_>) -> Result<(), LedgerError> {
+    if transfer.amount.minor() <= 0 {
+        return Err(LedgerError::NotPositive(transfer.amount));
+    }
+    if transfer.debit == transfer.credit {
+        return Err(LedgerError::SameAccount(transfer.debit.name()));
+    }
+    Ok(())
+}
+
 /// Posts `transfer` in `tx`: both legs in one statement, or neither when the transfer exists
 /// with the same figures.
 pub async fn post(tx: &mut Tx, transfer: &Transfer<'_>) -> Result<Posted, LedgerError> {
     use sqlx::Row;
-    if transfer.amount.minor() <= 0 {
-        return Err(LedgerError::NotPositive(transfer.amount));
-    }
+    validate(transfer)?;
     let (debit, credit) = (transfer.debit.name(), transfer.credit.name());
-    if debit == credit {
-        return Err(LedgerError::SameAccount(debit));
-    }
     let kind = transfer.cause.kind();
     let game = transfer.game.map_or("", GameId::as_str);
     let currency = transfer.amount.currency().code().to_owned();
@@ -191,12 +197,7 @@ pub async fn post(tx: &mut Tx, transfer: &Transfer<'_>) -> Result<Posted, Ledger
 pub async fn post_all(tx: &mut Tx, transfers: &[Transfer<'_>]) -> Result<(), LedgerError> {
     for chunk in transfers.chunks(TRANSFERS_PER_INSERT) {
         for transfer in chunk {
-            if transfer.amount.minor() <= 0 {
-                return Err(LedgerError::NotPositive(transfer.amount));
-            }
-            if transfer.debit == transfer.credit {
-                return Err(LedgerError::SameAccount(transfer.debit.name()));
-            }
+            validate(transfer)?;
         }
         let values: Vec<String> = (0..chunk.len() * 2)
             .map(|row| format!("({})", placeholders(row * 9 + 1, 9)))

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coffer_money::{Currency, Money};
-use coffer_plugin_runtime::Registry;
+use coffer_plugin_runtime::{Channel, Registry};
 use serde::Serialize;
 
 pub use day::Day;
@@ -178,7 +178,7 @@ impl Reconciler {
                 day: day.to_owned(),
             });
         }
-        let outcome = self.reconcile(channel_id, parsed, progress).await;
+        let outcome = self.reconcile(&channel, parsed, progress).await;
         let counts = outcome.as_ref().map_err(ToString::to_string).map(|s| {
             let fees = s.fees.iter().map(|(_, minor)| minor).sum();
             (
@@ -194,15 +194,12 @@ impl Reconciler {
 
     async fn reconcile(
         &self,
-        channel_id: &str,
+        channel: &Channel,
         day: Day,
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<Summary, ReconcileError> {
-        let channel = self
-            .registry
-            .get(channel_id)
-            .ok_or_else(|| ReconcileError::UnknownChannel(channel_id.to_owned()))?;
-        let entries = statement::fetch(&channel, &self.http, &day.to_string())
+        let channel_id = channel.id();
+        let entries = statement::fetch(channel, &self.http, &day.to_string())
             .await
             .map_err(ReconcileError::Statement)?;
         progress(Progress::Downloaded {
