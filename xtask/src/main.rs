@@ -213,10 +213,56 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
             .env("COFFER_FIXTURES_DIR", fixtures_dir(root)),
     );
     totals.add(host?);
+    if extra.is_empty() {
+        // The plugins released for contract 0.1.0, byte for byte, pass their channels' tests
+        // against this host too (SQLite only: the backends do not differ at the contract).
+        // `--workspace` keeps the features, and so the builds, of the run above.
+        let old = old_contract_fixtures(root)?;
+        totals.add(run_tests(
+            cargo()
+                .current_dir(root)
+                .args(["test", "--workspace", "--test", "testpay_channel"])
+                .env("COFFER_FIXTURES_DIR", &old),
+        )?);
+        totals.add(run_tests(
+            cargo()
+                .current_dir(root)
+                .args(["test", "--workspace", "--test", "suite", "--"])
+                .args(OLD_CONTRACT_SUITES)
+                .env("COFFER_FIXTURES_DIR", &old),
+        )?);
+    }
     // One closing line for the whole suite, whichever test binary happened to run last.
     println!("{} passed, {} failed", totals.passed, totals.failed);
     ensure!(totals.failed == 0, "{} tests failed", totals.failed);
     Ok(())
+}
+
+/// The suite's tests run again with the 0.1.0 plugins.
+const OLD_CONTRACT_SUITES: &[&str] = &[
+    "channel_alipay::",
+    "channel_wechatpay::",
+    "channel_carespay::",
+    "reconcile::sqlite::",
+];
+
+/// The fixtures directory with the channels' plugins swapped for the ones kept from contract
+/// 0.1.0 (`host/runtime/tests/plugins-v0.1.0/`).
+fn old_contract_fixtures(root: &Path) -> Result<PathBuf> {
+    let old = root.join("target/wasm-fixtures-v0.1.0");
+    std::fs::create_dir_all(&old)?;
+    for entry in std::fs::read_dir(fixtures_dir(root))? {
+        let path = entry?.path();
+        copy(&path, &old.join(path.file_name().context("a file name")?))?;
+    }
+    let kept = root.join("host/runtime/tests/plugins-v0.1.0");
+    for entry in std::fs::read_dir(&kept)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            copy(&path, &old.join(path.file_name().context("a file name")?))?;
+        }
+    }
+    Ok(old)
 }
 
 /// The tests run every database test on PostgreSQL too (each in a database of its own). Starts

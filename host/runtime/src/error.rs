@@ -53,7 +53,9 @@ pub enum LoadError {
     TooLarge { size_bytes: u64, limit_bytes: u64 },
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),
-    #[error("plugin is built for contract {found}, this host implements coffer:channel@{expected}")]
+    #[error(
+        "plugin is built for contract {found}, this host implements coffer:channel versions {expected}"
+    )]
     ContractMismatch { found: String, expected: String },
     #[error("plugin cannot be linked: {0}")]
     Link(String),

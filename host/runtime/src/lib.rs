@@ -16,7 +16,7 @@ mod keys;
 mod registry;
 mod sandbox;
 
-pub use bindings::{CONTRACT_VERSION, types as contract};
+pub use bindings::{CONTRACT_VERSION, SUPPORTED_CONTRACT_VERSIONS, types as contract};
 pub use channel::{ArtifactCache, Channel, ChannelStatus, SecretCard};
 pub use config::{ChannelConfig, ChannelConfigs, Endpoint};
 pub use engine::{Clock, Limits, PluginEngine, SystemClock};

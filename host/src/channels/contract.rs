@@ -286,6 +286,7 @@ impl From<StatementLine> for StatementEntry {
                 StatementEntryKind::Adjustment => StatementKind::Adjustment,
             },
             order_no: line.order_no.filter(|o| !o.is_empty()),
+            refund_no: line.refund_no.filter(|r| !r.is_empty()),
             channel_txn_id: line.channel_txn_id,
             minor: line.amount.minor,
             currency: line.amount.currency,

@@ -281,6 +281,8 @@ pub struct StatementEntry {
     pub kind: StatementKind,
     /// What the channel knows the payment by (Coffer's payment reference), when it echoes it.
     pub order_no: Option<String>,
+    /// On a refund line, Coffer's refund number, when the channel echoes it (contract 0.2.0).
+    pub refund_no: Option<String>,
     pub channel_txn_id: String,
     /// Minor units, negative for money leaving the merchant.
     pub minor: i64,

@@ -164,7 +164,10 @@ async fn lists_plugins_with_versions_hashes_and_configuration_gaps() {
     let world = World::start().await;
     let (status, body) = world.get("/v1/admin/plugins", Some(VIEWER_TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["contract_version"], "0.1.0");
+    assert_eq!(
+        body["contract_version"],
+        coffer_plugin_runtime::CONTRACT_VERSION
+    );
     let testpay = &body["channels"][0];
     assert_eq!(testpay["channel"], "testpay");
     assert_eq!(testpay["version"], "1.0.0");

@@ -290,3 +290,35 @@ fn the_wit_package_version_is_the_contract_version_of_the_host_and_the_sdk() {
         .map(|version| version.trim_end_matches("\";"));
     assert_eq!(sdk_version, Some(coffer_plugin_runtime::CONTRACT_VERSION));
 }
+
+/// Every frozen snapshot `wit/since_v<version>/` holds that version's package, the host loads
+/// it, and the host loads no version without a snapshot (or the newest WIT).
+#[test]
+fn every_contract_version_the_host_loads_has_its_frozen_snapshot() {
+    let mut snapshots = BTreeSet::new();
+    for entry in std::fs::read_dir(host_dir().join("../wit")).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(version) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("since_v"))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let wit = std::fs::read_to_string(path.join("channel.wit")).unwrap();
+        assert!(
+            wit.contains(&format!("package coffer:channel@{version};")),
+            "{} holds another version",
+            path.display()
+        );
+        snapshots.insert(version);
+    }
+    let loaded: BTreeSet<String> = coffer_plugin_runtime::SUPPORTED_CONTRACT_VERSIONS
+        .iter()
+        .filter(|v| **v != coffer_plugin_runtime::CONTRACT_VERSION)
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(snapshots, loaded);
+    assert!(snapshots.contains("0.1.0"));
+}

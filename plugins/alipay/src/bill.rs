@@ -161,9 +161,18 @@ fn parse_detail(text: &str) -> Result<Detail, ChannelError> {
             }
             _ => gross.minor,
         };
+        // Our refund number is the refund's out_request_no, which the bill echoes.
+        let refund_no = match kind {
+            StatementEntryKind::Refund => cell("退款批次号/请求号")
+                .ok()
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
+            _ => None,
+        };
         detail.lines.push(StatementLine {
             kind,
             order_no: Some(cell("商户订单号")?.to_owned()).filter(|o| !o.is_empty()),
+            refund_no,
             channel_txn_id: cell("支付宝交易号")?.to_owned(),
             amount: Money {
                 minor: amount,
@@ -319,6 +328,11 @@ mod tests {
             (StatementEntryKind::Refund, -500, -3)
         );
         assert_eq!(paid.order_no.as_deref(), Some("AP-1"));
+        assert_eq!(
+            (paid.refund_no.as_deref(), refunded.refund_no.as_deref()),
+            (None, Some("RF-1")),
+            "a refund line carries our refund number (退款批次号/请求号), a payment none"
+        );
     }
 
     #[test]

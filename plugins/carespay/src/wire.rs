@@ -554,6 +554,8 @@ pub fn read_batch_list(document: &[u8]) -> Result<Vec<StatementLine>, ChannelErr
             Ok(StatementLine {
                 kind,
                 order_no: Some(row.bill_no),
+                // The batch list names no refund of ours: refunds match by payment and amount.
+                refund_no: None,
                 channel_txn_id: row.order_no,
                 amount: Money {
                     minor: sign * gross.minor,

@@ -46,7 +46,7 @@ pub use error::{ChannelResult, bad_signature, malformed, unsupported};
 pub use {base64, hex, serde, serde_json};
 
 /// The contract version this SDK builds against; put it in `ChannelInfo::contract_version`.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// A required non-secret setting, or a configuration error naming it.
 pub fn setting(name: &str) -> ChannelResult<String> {

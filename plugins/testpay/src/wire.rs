@@ -232,6 +232,7 @@ pub fn read_statement(document: &[u8]) -> Result<Vec<StatementLine>, ChannelErro
             Ok(StatementLine {
                 kind,
                 order_no: (!order_no.is_empty()).then(|| order_no.to_owned()),
+                refund_no: None,
                 channel_txn_id: txn_id.to_owned(),
                 amount: amount::from_decimal(gross, currency)?,
                 fee: if fee.is_empty() {

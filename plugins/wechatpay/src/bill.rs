@@ -43,6 +43,7 @@ pub fn parse(document: &[u8]) -> Result<Vec<StatementLine>, ChannelError> {
         time: column("交易时间")?,
         txn: column("微信订单号")?,
         order: column("商户订单号")?,
+        refund_no: column("商户退款单号")?,
         state: column("交易状态")?,
         currency: column("货币种类")?,
         settled: column("应结订单金额")?,
@@ -121,6 +122,7 @@ struct Columns {
     time: usize,
     txn: usize,
     order: usize,
+    refund_no: usize,
     state: usize,
     currency: usize,
     settled: usize,
@@ -175,6 +177,8 @@ impl Columns {
             statement: StatementLine {
                 kind,
                 order_no: Some(cols[self.order].to_owned()).filter(|o| !o.is_empty()),
+                refund_no: Some(cols[self.refund_no].to_owned())
+                    .filter(|r| kind == StatementEntryKind::Refund && !r.is_empty()),
                 channel_txn_id: cols[self.txn].to_owned(),
                 amount: gross,
                 fee: Some(Money {
@@ -243,6 +247,11 @@ mod tests {
             "0.11994 yuan is 12 fen"
         );
         assert_eq!(paid.order_no.as_deref(), Some("WX-1"));
+        assert_eq!(
+            (paid.refund_no.as_deref(), refunded.refund_no.as_deref()),
+            (None, Some("RF-1")),
+            "a refund line carries our refund number (商户退款单号), a payment none"
+        );
         assert_eq!(
             (refunded.kind, refunded.amount.minor),
             (StatementEntryKind::Refund, -500)

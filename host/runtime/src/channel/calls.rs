@@ -17,8 +17,7 @@ macro_rules! call {
     ($channel:ident, $class:expr, $limit:expr, $export:ident($($arg:expr),*)) => {{
         let mut sandbox: Sandbox = $channel.sandbox($class).await?;
         let (clock, budget) = sandbox.clock();
-        let api = sandbox.plugin.coffer_channel_plugin();
-        let call = api.$export(&mut sandbox.store $(, $arg)*);
+        let call = sandbox.plugin.$export(&mut sandbox.store $(, $arg)*);
         match within_budget(&clock, budget, call).await {
             Some(result) => sandbox.finish(result, $limit),
             None => Err(Channel::timeout(budget)),

@@ -9,8 +9,9 @@ use coffer_money::Currency;
 use wasmtime::component::Component;
 
 use super::{ArtifactCache, Channel};
+use crate::bindings::SUPPORTED_CONTRACT_VERSIONS;
+use crate::bindings::plugin::PluginPre;
 use crate::bindings::types::ChannelInfo;
-use crate::bindings::{CONTRACT_VERSION, ChannelPre};
 use crate::config::ChannelConfigs;
 use crate::engine::PluginEngine;
 use crate::error::LoadError;
@@ -41,13 +42,14 @@ pub(crate) async fn load_channel(
             .await
             .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))??
     };
-    check_contract_version(engine, &component)?;
+    let version = contract_version(engine, &component)?;
     let instance_pre = engine
         .inner
         .linker
         .instantiate_pre(&component)
         .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    let pre = ChannelPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+    let pre =
+        PluginPre::new(version, instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
 
     let mut channel = Channel {
         info: placeholder_info(),
@@ -63,7 +65,7 @@ pub(crate) async fn load_channel(
         from_cache,
     };
     let info = channel.call_info().await?;
-    validate_info(&info)?;
+    validate_info(&info, version)?;
     // The operator names the file, the plugin only claims an id: the two must agree, or a
     // plugin could claim another channel's configuration and keys.
     let expected_file = format!("{}.wasm", info.id);
@@ -80,37 +82,52 @@ pub(crate) async fn load_channel(
     Ok(channel)
 }
 
-/// Refuses a component built against another contract version, naming both versions. Without
-/// this the linker would fail with a less helpful "import not found".
-fn check_contract_version(engine: &PluginEngine, component: &Component) -> Result<(), LoadError> {
+/// The contract version the component implements, one the host supports, or a refusal
+/// naming both sides. Without this the linker would fail with a less helpful "import not
+/// found". Every contract interface it names must be of that one version.
+fn contract_version(
+    engine: &PluginEngine,
+    component: &Component,
+) -> Result<&'static str, LoadError> {
     let ty = component.component_type();
     let wasmtime = engine.wasmtime();
     let names = ty
         .imports(wasmtime)
         .map(|(n, _)| n)
         .chain(ty.exports(wasmtime).map(|(n, _)| n));
+    let mismatch = |found: &str| LoadError::ContractMismatch {
+        found: found.to_owned(),
+        expected: SUPPORTED_CONTRACT_VERSIONS.join(", "),
+    };
+    let mut version: Option<&'static str> = None;
     let mut exports_plugin = false;
     for name in names {
         let Some(rest) = name.strip_prefix(CONTRACT_PACKAGE) else {
             continue;
         };
-        let (interface, version) = rest.split_once('@').unwrap_or((rest, "(unversioned)"));
-        if !compatible(version, CONTRACT_VERSION) {
-            return Err(LoadError::ContractMismatch {
-                found: version.to_owned(),
-                expected: CONTRACT_VERSION.to_owned(),
-            });
+        let (interface, found) = rest.split_once('@').unwrap_or((rest, "(unversioned)"));
+        let supported = supported_version(found).ok_or_else(|| mismatch(found))?;
+        if version.is_some_and(|v| v != supported) {
+            return Err(mismatch(&format!(
+                "{} and {found} at once",
+                version.unwrap_or_default()
+            )));
         }
+        version = Some(supported);
         exports_plugin |= interface == "plugin";
     }
-    if exports_plugin {
-        Ok(())
-    } else {
-        Err(LoadError::ContractMismatch {
-            found: "none (it does not export coffer:channel/plugin)".to_owned(),
-            expected: CONTRACT_VERSION.to_owned(),
-        })
+    match version {
+        Some(version) if exports_plugin => Ok(version),
+        _ => Err(mismatch("none (it does not export coffer:channel/plugin)")),
     }
+}
+
+/// The supported version `found` is compatible with.
+fn supported_version(found: &str) -> Option<&'static str> {
+    SUPPORTED_CONTRACT_VERSIONS
+        .iter()
+        .copied()
+        .find(|supported| compatible(found, supported))
 }
 
 /// Semver compatibility as the component model applies it: same major, and before 1.0 the
@@ -127,7 +144,7 @@ fn compatible(found: &str, ours: &str) -> bool {
     }
 }
 
-fn validate_info(info: &ChannelInfo) -> Result<(), LoadError> {
+fn validate_info(info: &ChannelInfo, version: &str) -> Result<(), LoadError> {
     let invalid = |why: String| Err(LoadError::InvalidInfo(why));
     let id_ok = (1..=32).contains(&info.id.len())
         && info.id.starts_with(|c: char| c.is_ascii_lowercase())
@@ -141,11 +158,12 @@ fn validate_info(info: &ChannelInfo) -> Result<(), LoadError> {
             info.id
         ));
     }
-    if !compatible(&info.contract_version, CONTRACT_VERSION) {
-        return Err(LoadError::ContractMismatch {
-            found: info.contract_version.clone(),
-            expected: CONTRACT_VERSION.to_owned(),
-        });
+    // The plugin's word must agree with the interfaces it exports.
+    if !compatible(&info.contract_version, version) {
+        return invalid(format!(
+            "it says it was built for contract {}, but it exports coffer:channel@{version}",
+            info.contract_version
+        ));
     }
     let version_ok = info.version.split(['-', '+']).next().is_some_and(|core| {
         let parts: Vec<_> = core.split('.').collect();
@@ -190,7 +208,7 @@ fn placeholder_info() -> ChannelInfo {
 
 #[cfg(test)]
 mod tests {
-    use super::compatible;
+    use super::{compatible, supported_version};
 
     #[test]
     fn contract_versions_follow_component_model_semver() {
@@ -200,5 +218,14 @@ mod tests {
         assert!(!compatible("1.0.0", "0.1.0"));
         assert!(compatible("1.4.0", "1.0.0"));
         assert!(!compatible("garbage", "0.1.0"));
+    }
+
+    #[test]
+    fn every_supported_contract_version_is_found_and_no_other() {
+        assert_eq!(supported_version("0.2.0"), Some("0.2.0"));
+        assert_eq!(supported_version("0.2.4"), Some("0.2.0"));
+        assert_eq!(supported_version("0.1.0"), Some("0.1.0"));
+        assert_eq!(supported_version("0.9.0"), None);
+        assert_eq!(supported_version("0.0.1"), None);
     }
 }

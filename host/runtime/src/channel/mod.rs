@@ -16,8 +16,8 @@ pub use cache::ArtifactCache;
 pub use card::SecretCard;
 pub(crate) use load::{PluginFile, load_channel};
 
+use crate::bindings::plugin::{PluginInstance, PluginPre};
 use crate::bindings::types::ChannelInfo;
-use crate::bindings::{self, ChannelPre};
 use crate::config::ChannelConfig;
 use crate::engine::PluginEngine;
 use crate::error::PluginError;
@@ -30,7 +30,7 @@ use crate::sandbox::{
 pub struct Channel {
     info: ChannelInfo,
     id: Arc<str>,
-    pre: ChannelPre<CallState>,
+    pre: PluginPre,
     engine: PluginEngine,
     config: Arc<ChannelConfig>,
     file: PathBuf,
@@ -173,7 +173,7 @@ impl Channel {
 
 struct Sandbox {
     store: Store<CallState>,
-    plugin: bindings::Channel,
+    plugin: PluginInstance,
     _permit: tokio::sync::OwnedSemaphorePermit,
     _statement_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }

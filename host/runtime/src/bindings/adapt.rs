@@ -1,0 +1,143 @@
+//! Moving values between two versions of the contract's generated types: an older plugin's
+//! answers are upgraded to the newest types, the host's requests downgraded to the plugin's.
+//! Each version module lists its records, enums and variants once with [`same_shape!`]; a field
+//! or case forgotten there, or changed in the WIT, is a compile error, not a silent drop.
+
+/// An older version's value as the newest version's.
+pub(crate) trait Upgrade {
+    type New;
+    fn upgrade(self) -> Self::New;
+}
+
+/// The newest version's value as an older version's, copied: the host keeps its own.
+pub(crate) trait Downgrade {
+    type Old;
+    fn downgrade(&self) -> Self::Old;
+}
+
+macro_rules! unchanged {
+    ($($t:ty),*) => {$(
+        impl Upgrade for $t {
+            type New = $t;
+            fn upgrade(self) -> $t { self }
+        }
+        impl Downgrade for $t {
+            type Old = $t;
+            fn downgrade(&self) -> $t { self.clone() }
+        }
+    )*};
+}
+
+unchanged!(String, bool, u8, u16, u32, i64);
+
+impl Downgrade for str {
+    type Old = String;
+    fn downgrade(&self) -> String {
+        self.to_owned()
+    }
+}
+
+impl Downgrade for [u8] {
+    type Old = Vec<u8>;
+    fn downgrade(&self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+
+impl<T: Upgrade> Upgrade for Vec<T> {
+    type New = Vec<T::New>;
+    fn upgrade(self) -> Self::New {
+        self.into_iter().map(Upgrade::upgrade).collect()
+    }
+}
+
+impl<T: Downgrade> Downgrade for Vec<T> {
+    type Old = Vec<T::Old>;
+    fn downgrade(&self) -> Self::Old {
+        self.iter().map(Downgrade::downgrade).collect()
+    }
+}
+
+impl<T: Upgrade> Upgrade for Option<T> {
+    type New = Option<T::New>;
+    fn upgrade(self) -> Self::New {
+        self.map(Upgrade::upgrade)
+    }
+}
+
+impl<T: Downgrade> Downgrade for Option<T> {
+    type Old = Option<T::Old>;
+    fn downgrade(&self) -> Self::Old {
+        self.as_ref().map(Downgrade::downgrade)
+    }
+}
+
+impl<A: Upgrade, B: Upgrade> Upgrade for (A, B) {
+    type New = (A::New, B::New);
+    fn upgrade(self) -> Self::New {
+        (self.0.upgrade(), self.1.upgrade())
+    }
+}
+
+impl<A: Downgrade, B: Downgrade> Downgrade for (A, B) {
+    type Old = (A::Old, B::Old);
+    fn downgrade(&self) -> Self::Old {
+        (self.0.downgrade(), self.1.downgrade())
+    }
+}
+
+impl<T: Upgrade, E: Upgrade> Upgrade for Result<T, E> {
+    type New = Result<T::New, E::New>;
+    fn upgrade(self) -> Self::New {
+        self.map(Upgrade::upgrade).map_err(Upgrade::upgrade)
+    }
+}
+
+/// Both directions for types whose shape did not change between `$old` and `$new`:
+/// `record Name { field, .. }`, and `variant Name { Case, Case(payload), .. }` for enums and
+/// variants alike.
+macro_rules! same_shape {
+    ($old:ident => $new:ident;) => {};
+    ($old:ident => $new:ident; record $name:ident { $($field:ident),* $(,)? } $($rest:tt)*) => {
+        impl $crate::bindings::adapt::Upgrade for $old::$name {
+            type New = $new::$name;
+            fn upgrade(self) -> Self::New {
+                $new::$name {
+                    $($field: $crate::bindings::adapt::Upgrade::upgrade(self.$field)),*
+                }
+            }
+        }
+        impl $crate::bindings::adapt::Downgrade for $new::$name {
+            type Old = $old::$name;
+            fn downgrade(&self) -> Self::Old {
+                $old::$name {
+                    $($field: $crate::bindings::adapt::Downgrade::downgrade(&self.$field)),*
+                }
+            }
+        }
+        same_shape!($old => $new; $($rest)*);
+    };
+    ($old:ident => $new:ident; variant $name:ident { $($case:ident $(($payload:ident))?),* $(,)? } $($rest:tt)*) => {
+        impl $crate::bindings::adapt::Upgrade for $old::$name {
+            type New = $new::$name;
+            fn upgrade(self) -> Self::New {
+                match self {
+                    $($old::$name::$case $(($payload))? => $new::$name::$case
+                        $(($crate::bindings::adapt::Upgrade::upgrade($payload)))?),*
+                }
+            }
+        }
+        impl $crate::bindings::adapt::Downgrade for $new::$name {
+            type Old = $old::$name;
+            fn downgrade(&self) -> Self::Old {
+                match self {
+                    $($new::$name::$case $(($payload))? => $old::$name::$case
+                        $(($crate::bindings::adapt::Downgrade::downgrade($payload)))?),*
+                }
+            }
+        }
+        same_shape!($old => $new; $($rest)*);
+    };
+}
+
+pub(crate) use same_shape;
