@@ -42,8 +42,13 @@ impl Day {
     }
 
     pub fn previous(self) -> Self {
+        self.plus(-1)
+    }
+
+    /// The day `days` after this one (before it when negative).
+    pub fn plus(self, days: i64) -> Self {
         Self {
-            days: self.days - 1,
+            days: self.days + days,
         }
     }
 

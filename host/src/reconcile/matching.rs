@@ -12,6 +12,8 @@ pub struct Line {
     pub kind: LineKind,
     /// Coffer's payment reference, when the channel echoes it.
     pub payment_ref: Option<String>,
+    /// On a refund line, Coffer's refund number, when the channel echoes it.
+    pub refund_no: Option<String>,
     pub channel_txn_id: String,
     /// Negative for money leaving the merchant.
     pub minor: i64,
@@ -62,10 +64,30 @@ pub enum LineOutcome {
         payment_ref: String,
         local_currency: String,
     },
+    /// The refund exists (by its number), but the channel gave back another amount.
+    RefundAmountMismatch {
+        refund_no: String,
+        payment_ref: String,
+        local_minor: i64,
+    },
     /// A refund at the channel that Coffer has not recorded.
     RefundNotRecorded { payment_ref: Option<String> },
     /// Chargebacks, fees, adjustments: nothing local to match; kept for the operator.
     Unmatched,
+}
+
+impl LineOutcome {
+    /// The local payment and refund this line was found to be, if any.
+    pub fn local_records(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Self::PaymentMatched { payment_ref } => (Some(payment_ref), None),
+            Self::RefundMatched {
+                refund_no,
+                payment_ref,
+            } => (Some(payment_ref), Some(refund_no)),
+            _ => (None, None),
+        }
+    }
 }
 
 /// Local records the statement does not show.
@@ -104,6 +126,7 @@ pub fn classify(
     };
     let mut payment_seen = vec![false; payments.len()];
     let mut refund_seen = vec![false; refunds.len()];
+    let refund_index = RefundIndex::new(refunds);
     let mut outcomes = Vec::with_capacity(lines.len());
     for line in lines {
         let local = find(line);
@@ -136,21 +159,24 @@ pub fn classify(
             },
             LineKind::Refund => {
                 let payment_ref = local.map(|i| payments[i].payment_ref.clone());
-                // The first unmatched refund of that payment for this amount.
-                let refund = payment_ref.as_deref().and_then(|payment_ref| {
-                    refunds.iter().enumerate().position(|(j, r)| {
-                        !refund_seen[j] && r.payment_ref == payment_ref && r.minor == -line.minor
-                    })
-                });
-                match (refund, payment_ref) {
-                    (Some(j), Some(payment_ref)) => {
+                match refund_index.find(line, payment_ref.as_deref(), refunds, &refund_seen) {
+                    Some(j) => {
                         refund_seen[j] = true;
-                        LineOutcome::RefundMatched {
-                            refund_no: refunds[j].refund_no.clone(),
-                            payment_ref,
+                        let refund = &refunds[j];
+                        if refund.minor == -line.minor {
+                            LineOutcome::RefundMatched {
+                                refund_no: refund.refund_no.clone(),
+                                payment_ref: refund.payment_ref.clone(),
+                            }
+                        } else {
+                            LineOutcome::RefundAmountMismatch {
+                                refund_no: refund.refund_no.clone(),
+                                payment_ref: refund.payment_ref.clone(),
+                                local_minor: refund.minor,
+                            }
                         }
                     }
-                    (_, payment_ref) => LineOutcome::RefundNotRecorded {
+                    None => LineOutcome::RefundNotRecorded {
                         payment_ref: payment_ref.or_else(|| line.payment_ref.clone()),
                     },
                 }
@@ -180,6 +206,48 @@ pub fn classify(
     (outcomes, missing)
 }
 
+/// The local refunds by number and by payment, to find a refund line's in constant time.
+struct RefundIndex<'a> {
+    by_no: HashMap<&'a str, usize>,
+    by_payment: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> RefundIndex<'a> {
+    fn new(refunds: &'a [LocalRefund]) -> Self {
+        let mut by_payment: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (j, refund) in refunds.iter().enumerate() {
+            by_payment.entry(&refund.payment_ref).or_default().push(j);
+        }
+        Self {
+            by_no: refunds
+                .iter()
+                .enumerate()
+                .map(|(j, r)| (r.refund_no.as_str(), j))
+                .collect(),
+            by_payment,
+        }
+    }
+
+    /// The local refund a refund line is: by the refund number the channel echoes (then its
+    /// amount is checked apart), else the first not yet matched of that payment for that amount.
+    fn find(
+        &self,
+        line: &Line,
+        payment_ref: Option<&str>,
+        refunds: &[LocalRefund],
+        seen: &[bool],
+    ) -> Option<usize> {
+        if let Some(refund_no) = line.refund_no.as_deref() {
+            return self.by_no.get(refund_no).copied().filter(|&j| !seen[j]);
+        }
+        self.by_payment
+            .get(payment_ref?)?
+            .iter()
+            .copied()
+            .find(|&j| !seen[j] && refunds[j].minor == -line.minor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +256,7 @@ mod tests {
         Line {
             kind,
             payment_ref: Some(payment_ref.to_owned()).filter(|r| !r.is_empty()),
+            refund_no: None,
             channel_txn_id: txn.to_owned(),
             minor,
             currency: "CNY".into(),
@@ -351,5 +420,52 @@ mod tests {
             }
         );
         assert_eq!(missing, []);
+    }
+
+    #[test]
+    fn a_refund_line_with_our_number_matches_that_refund_whatever_its_order() {
+        let numbered = |refund_no: &str, minor| Line {
+            refund_no: Some(refund_no.into()),
+            ..line(LineKind::Refund, "P-1", "T-1", minor)
+        };
+        let lines = [
+            line(LineKind::Payment, "P-1", "T-1", 600),
+            // Listed in the other order than recorded: by amount alone RF-1 would take it.
+            numbered("RF-2", -100),
+            numbered("RF-1", -100),
+            // Our number, another amount: named, not taken for another refund.
+            numbered("RF-3", -250),
+            // A number Coffer never gave.
+            numbered("RF-9", -50),
+        ];
+        let payments = [paid("P-1", Some("T-1"), 600)];
+        let refunds = [
+            refunded("RF-1", "P-1", 100),
+            refunded("RF-2", "P-1", 100),
+            refunded("RF-3", "P-1", 200),
+        ];
+        let (outcomes, missing) = classify(&lines, &payments, &refunds);
+        assert_eq!(
+            outcomes[1..],
+            [
+                LineOutcome::RefundMatched {
+                    refund_no: "RF-2".into(),
+                    payment_ref: "P-1".into()
+                },
+                LineOutcome::RefundMatched {
+                    refund_no: "RF-1".into(),
+                    payment_ref: "P-1".into()
+                },
+                LineOutcome::RefundAmountMismatch {
+                    refund_no: "RF-3".into(),
+                    payment_ref: "P-1".into(),
+                    local_minor: 200
+                },
+                LineOutcome::RefundNotRecorded {
+                    payment_ref: Some("P-1".into())
+                },
+            ]
+        );
+        assert_eq!(missing, [], "every recorded refund was seen");
     }
 }

@@ -81,6 +81,7 @@ impl FindingKind {
 pub struct Finding {
     pub kind: FindingKind,
     pub payment_ref: Option<String>,
+    pub refund_no: Option<String>,
     pub channel_txn_id: Option<String>,
     pub statement_minor: Option<i64>,
     pub local_minor: Option<i64>,
@@ -207,13 +208,21 @@ impl Reconciler {
         });
         let offset = self.offset_s(channel_id);
         let (start, end) = (day.start_ms(offset), day.end_ms(offset));
-        let (payments, refunds, owners) = records::local_records(
+        let (mut payments, mut refunds, owners) = records::local_records(
             &self.store,
             channel_id,
             (start - MARGIN_MS, end + MARGIN_MS),
             (start, end),
         )
         .await?;
+        // What a neighbouring day's statement listed is not missing from this one.
+        let elsewhere = records::matched_nearby(&self.store, channel_id, day).await?;
+        for payment in &mut payments {
+            payment.due_in_day &= !elsewhere.payments.contains(&payment.payment_ref);
+        }
+        for refund in &mut refunds {
+            refund.due_in_day &= !elsewhere.refunds.contains(&refund.refund_no);
+        }
         let lines: Vec<Line> = entries.iter().map(line_of).collect();
         let (mut outcomes, missing) = classify(&lines, &payments, &refunds);
 
@@ -302,6 +311,25 @@ impl Reconciler {
                     ));
                     ("currency_mismatch", None)
                 }
+                LineOutcome::RefundAmountMismatch {
+                    refund_no,
+                    payment_ref,
+                    local_minor,
+                } => {
+                    findings.push(Finding {
+                        refund_no: Some(refund_no.clone()),
+                        ..finding(
+                            FindingKind::AmountMismatch,
+                            entry,
+                            Some(payment_ref),
+                            Some(-local_minor),
+                            &format!(
+                                "the channel gave back another amount than refund {refund_no}"
+                            ),
+                        )
+                    });
+                    ("amount_mismatch", None)
+                }
                 LineOutcome::RefundNotRecorded { payment_ref } => {
                     findings.push(finding(
                         FindingKind::RefundNotRecorded,
@@ -333,9 +361,12 @@ impl Reconciler {
                     .map_err(|e| ReconcileError::Statement(e.to_string()))?;
                 fees.push((i, owner, Money::new(fee, currency)));
             }
+            let (payment_ref, refund_no) = outcome.local_records();
             stored.push(StoredLine {
                 kind: entry.kind_name(),
                 order_no: entry.order_no.clone(),
+                payment_ref: payment_ref.map(str::to_owned),
+                refund_no: refund_no.or(entry.refund_no.as_deref()).map(str::to_owned),
                 channel_txn_id: entry.channel_txn_id.clone(),
                 minor: entry.minor,
                 currency: entry.currency.clone(),
@@ -346,10 +377,11 @@ impl Reconciler {
             });
         }
         for missing in &missing {
-            let (kind, payment_ref, detail, local) = match missing {
+            let (kind, payment_ref, refund_no, detail, local) = match missing {
                 Missing::Short { payment_ref } => (
                     FindingKind::Short,
                     payment_ref,
+                    None,
                     "paid here within the day; the statement has no record".to_owned(),
                     payments
                         .iter()
@@ -362,6 +394,7 @@ impl Reconciler {
                 } => (
                     FindingKind::RefundNotAtChannel,
                     payment_ref,
+                    Some(refund_no.clone()),
                     format!(
                         "refund {refund_no} succeeded here within the day; the statement does not show it"
                     ),
@@ -374,6 +407,7 @@ impl Reconciler {
             findings.push(Finding {
                 kind,
                 payment_ref: Some(payment_ref.clone()),
+                refund_no,
                 channel_txn_id: None,
                 statement_minor: None,
                 local_minor: local.as_ref().map(|(minor, _)| *minor),
@@ -476,6 +510,7 @@ fn line_of(entry: &StatementEntry) -> Line {
     Line {
         kind: entry.kind,
         payment_ref: entry.order_no.clone(),
+        refund_no: entry.refund_no.clone(),
         channel_txn_id: entry.channel_txn_id.clone(),
         minor: entry.minor,
         currency: entry.currency.clone(),
@@ -492,6 +527,7 @@ fn finding(
     Finding {
         kind,
         payment_ref: payment_ref.map(str::to_owned),
+        refund_no: None,
         channel_txn_id: Some(entry.channel_txn_id.clone()).filter(|t| !t.is_empty()),
         statement_minor: Some(entry.minor),
         local_minor,

@@ -1,11 +1,12 @@
 //! What reconciliation reads and writes: the orders area's published views of attempts and
 //! refunds, and its own tables (the run's lease, the statement's lines, the findings).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
 use super::Finding;
+use super::day::Day;
 use super::matching::{LocalPayment, LocalRefund};
 use crate::store::{Store, Tx, now_ms, placeholders};
 
@@ -128,6 +129,10 @@ pub async fn take_run(store: &Store, channel: &str, day: &str) -> Result<bool, s
 pub struct StoredLine {
     pub kind: &'static str,
     pub order_no: Option<String>,
+    /// The local payment (and refund) the line matched.
+    pub payment_ref: Option<String>,
+    /// The refund matched, else the one the channel echoes.
+    pub refund_no: Option<String>,
     pub channel_txn_id: String,
     pub minor: i64,
     pub currency: String,
@@ -154,13 +159,15 @@ pub async fn replace_day(
         .execute(&mut *tx)
         .await?;
     }
+    const COLUMNS: usize = 14;
     for (chunk_no, chunk) in lines.chunks(ROWS_PER_INSERT).enumerate() {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 12 + 1, 12)))
+            .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
             .collect();
         let sql = format!(
             "INSERT INTO statement_lines (channel, day, line_no, kind, order_no, channel_txn_id, \
-             amount_minor, currency, fee_minor, occurred_at, channel_status, outcome) VALUES {}",
+             amount_minor, currency, fee_minor, occurred_at, channel_status, outcome, \
+             payment_ref, refund_no) VALUES {}",
             values.join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -177,15 +184,17 @@ pub async fn replace_day(
                 .bind(line.fee_minor)
                 .bind(line.occurred_at)
                 .bind(line.channel_status.clone())
-                .bind(line.outcome);
+                .bind(line.outcome)
+                .bind(line.payment_ref.clone())
+                .bind(line.refund_no.clone());
         }
         query.execute(&mut *tx).await?;
     }
     for (seq, finding) in findings.iter().enumerate() {
         sqlx::query(
             "INSERT INTO reconciliation_findings (channel, day, seq, kind, payment_ref, \
-             channel_txn_id, statement_minor, local_minor, currency, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             channel_txn_id, statement_minor, local_minor, currency, detail, refund_no) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(channel.to_owned())
         .bind(day.to_owned())
@@ -197,9 +206,98 @@ pub async fn replace_day(
         .bind(finding.local_minor)
         .bind(finding.currency.clone())
         .bind(finding.detail.clone())
+        .bind(finding.refund_no.clone())
         .execute(&mut *tx)
         .await?;
     }
+    resolve_neighbours(tx, channel, day).await
+}
+
+/// How many days either side a channel may list a payment or refund on.
+const NEIGHBOUR_DAYS: i64 = 2;
+
+/// The neighbouring days of `day`, as `(first, last)` for a `BETWEEN`.
+fn neighbourhood(day: Day) -> (String, String) {
+    (
+        day.plus(-NEIGHBOUR_DAYS).to_string(),
+        day.plus(NEIGHBOUR_DAYS).to_string(),
+    )
+}
+
+/// What the statements of the days around `day` (not `day` itself) matched.
+#[derive(Debug, Default)]
+pub struct MatchedNearby {
+    pub payments: HashSet<String>,
+    pub refunds: HashSet<String>,
+}
+
+pub async fn matched_nearby(
+    store: &Store,
+    channel: &str,
+    day: Day,
+) -> Result<MatchedNearby, sqlx::Error> {
+    let (first, last) = neighbourhood(day);
+    let rows = sqlx::query(
+        "SELECT kind, payment_ref, refund_no FROM statement_lines \
+         WHERE channel = $1 AND day >= $2 AND day <= $3 AND day <> $4 \
+         AND outcome = 'matched' AND payment_ref IS NOT NULL",
+    )
+    .bind(channel.to_owned())
+    .bind(first)
+    .bind(last)
+    .bind(day.to_string())
+    .fetch_all(store.pool())
+    .await?;
+    let mut nearby = MatchedNearby::default();
+    for row in &rows {
+        let kind: String = row.try_get("kind")?;
+        match (
+            kind.as_str(),
+            row.try_get::<Option<String>, _>("refund_no")?,
+        ) {
+            ("refund", Some(refund_no)) => nearby.refunds.insert(refund_no),
+            _ => nearby.payments.insert(row.try_get("payment_ref")?),
+        };
+    }
+    Ok(nearby)
+}
+
+/// Resolves the neighbouring days' `short` and `refund_not_at_channel` findings that `day`'s
+/// statement lists after all, and recounts those days' open findings.
+async fn resolve_neighbours(tx: &mut Tx, channel: &str, day: &str) -> Result<(), sqlx::Error> {
+    let Some(parsed) = Day::parse(day) else {
+        return Ok(());
+    };
+    let (first, last) = neighbourhood(parsed);
+    sqlx::query(
+        "UPDATE reconciliation_findings SET resolved_at = $5, \
+         resolution = 'listed on the statement of ' || $2 \
+         WHERE channel = $1 AND day >= $3 AND day <= $4 AND day <> $2 AND resolved_at IS NULL \
+         AND ((kind = 'short' AND payment_ref IN (SELECT l.payment_ref FROM statement_lines l \
+               WHERE l.channel = $1 AND l.day = $2 AND l.outcome = 'matched' AND l.kind = 'payment')) \
+           OR (kind = 'refund_not_at_channel' AND refund_no IN (SELECT l.refund_no \
+               FROM statement_lines l WHERE l.channel = $1 AND l.day = $2 \
+               AND l.outcome = 'matched' AND l.kind = 'refund')))",
+    )
+    .bind(channel.to_owned())
+    .bind(day.to_owned())
+    .bind(first.clone())
+    .bind(last.clone())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE reconciliations SET findings = (SELECT COUNT(*) FROM reconciliation_findings f \
+         WHERE f.channel = reconciliations.channel AND f.day = reconciliations.day \
+         AND f.resolved_at IS NULL) \
+         WHERE channel = $1 AND day >= $2 AND day <= $3 AND day <> $4 AND status = 'done'",
+    )
+    .bind(channel.to_owned())
+    .bind(first)
+    .bind(last)
+    .bind(day.to_owned())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -257,7 +355,8 @@ pub async fn findings(
         return Ok(None);
     };
     let rows = sqlx::query(
-        "SELECT kind, payment_ref, channel_txn_id, statement_minor, local_minor, currency, detail \
+        "SELECT kind, payment_ref, refund_no, channel_txn_id, statement_minor, local_minor, \
+         currency, detail, resolved_at, resolution \
          FROM reconciliation_findings WHERE channel = $1 AND day = $2 ORDER BY seq",
     )
     .bind(channel.to_owned())
@@ -270,11 +369,14 @@ pub async fn findings(
             Ok(serde_json::json!({
                 "kind": row.try_get::<String, _>("kind")?,
                 "payment_ref": row.try_get::<Option<String>, _>("payment_ref")?,
+                "refund_no": row.try_get::<Option<String>, _>("refund_no")?,
                 "channel_txn_id": row.try_get::<Option<String>, _>("channel_txn_id")?,
                 "statement_minor": row.try_get::<Option<i64>, _>("statement_minor")?,
                 "local_minor": row.try_get::<Option<i64>, _>("local_minor")?,
                 "currency": row.try_get::<Option<String>, _>("currency")?,
                 "detail": row.try_get::<String, _>("detail")?,
+                "resolved_at_ms": row.try_get::<Option<i64>, _>("resolved_at")?,
+                "resolution": row.try_get::<Option<String>, _>("resolution")?,
             }))
         })
         .collect::<Result<_, sqlx::Error>>()?;

@@ -22,6 +22,7 @@ both_backends!(
     a_wechatpay_payment_whose_notification_was_lost_is_settled_by_reconciliation_once,
     a_matched_fee_missing_from_the_books_is_caught_by_the_check,
     a_clean_day_of_a_thousand_card_purchases_and_their_refunds_has_no_false_findings,
+    a_payment_the_channel_lists_on_the_next_day_is_not_short_on_either,
 );
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -94,15 +95,31 @@ impl Via {
     }
 
     async fn reconcile(self, shop: &Shop) -> Value {
+        self.reconcile_day(shop, &self.today()).await
+    }
+
+    async fn reconcile_day(self, shop: &Shop, day: &str) -> Value {
         let (status, body) = shop
             .admin(
                 "POST",
                 "/v1/admin/reconciliations",
-                Some(json!({ "channel": self.id(), "day": self.today() })),
+                Some(json!({ "channel": self.id(), "day": day })),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
+    }
+
+    /// Tells the simulator how to change this channel's statements from now on.
+    async fn edit_statements(self, shop: &Shop, edits: Value) {
+        shop.http
+            .put(shop.sim.url(&format!("/_control/statements/{}", self.id())))
+            .json(&edits)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
     }
 
     async fn fees_posted(self, shop: &Shop) -> i64 {
@@ -378,4 +395,70 @@ async fn a_clean_day_of_a_thousand_card_purchases_and_their_refunds_has_no_false
     );
     // 3% of 0.99 USD on every purchase; CaresPay gives no fee back on a refund.
     assert_eq!(Via::CaresPay.fees_posted(&shop).await, 3 * PURCHASES as i64);
+}
+
+/// Paid just before midnight here, listed just after it there: today's statement lacks the
+/// payment (a `short`, for now), tomorrow's lists it, which resolves today's finding; running
+/// today again then finds nothing, and neither day counts an open finding.
+async fn a_payment_the_channel_lists_on_the_next_day_is_not_short_on_either(backend: Backend) {
+    let via = Via::Alipay;
+    let (shop, player) = shop_for(backend).await;
+    let (price, _) = via.price_and_fee();
+    let order_no = via.paid(&shop, &player, "rc-midnight").await;
+    let late = payment_ref(&shop, &order_no).await;
+    let today = via.today();
+    let tomorrow = coffer::reconcile::Day::parse(&today)
+        .unwrap()
+        .plus(1)
+        .to_string();
+
+    via.edit_statements(&shop, json!({ "drop": [late] })).await;
+    let first = via.reconcile_day(&shop, &today).await;
+    assert_eq!(
+        kinds(&first),
+        BTreeSet::from([("short".to_owned(), late.clone())]),
+        "{first}"
+    );
+
+    via.edit_statements(
+        &shop,
+        json!({ "extra_payments": [{ "out_trade_no": late, "amount_minor": price }] }),
+    )
+    .await;
+    let next = via.reconcile_day(&shop, &tomorrow).await;
+    assert_eq!(next["findings"], json!([]), "{next}");
+    assert_eq!(next["matched"], 1, "{next}");
+
+    let (_, stored) = shop
+        .admin(
+            "GET",
+            &format!("/v1/admin/reconciliations/alipay/{today}"),
+            None,
+        )
+        .await;
+    let short = &stored["findings"][0];
+    assert_eq!(short["kind"], "short", "{stored}");
+    assert!(short["resolved_at_ms"].is_i64(), "{stored}");
+    assert_eq!(
+        short["resolution"],
+        format!("listed on the statement of {tomorrow}")
+    );
+    let (_, report) = shop
+        .admin(
+            "GET",
+            &format!("/v1/admin/reports/reconciliations?from={today}&to={tomorrow}"),
+            None,
+        )
+        .await;
+    let open: Vec<i64> = report
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|d| d["findings"].as_i64().unwrap())
+        .collect();
+    assert_eq!(open, [0, 0], "{report}");
+
+    via.edit_statements(&shop, json!({ "drop": [late] })).await;
+    let again = via.reconcile_day(&shop, &today).await;
+    assert_eq!(again["findings"], json!([]), "{again}");
 }
