@@ -3,7 +3,11 @@ use std::path::Path;
 use base64::Engine as _;
 use pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use pkcs8::{DecodePrivateKey, DecodePublicKey};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use rsa::{PrivateKey, PublicKey};
+use spki::ObjectIdentifier;
+use spki::der::DecodePem;
 use zeroize::Zeroizing;
 
 use super::{KeyFormat, KeySource, SealedKey};
@@ -18,7 +22,7 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("key {name}: {path} is not an RSA private or public key in PEM form")]
+    #[error("key {name}: {path} is not an RSA or EC P-256 private or public key in PEM form")]
     Pem { name: String, path: String },
     #[error("key {name}: {path} is not valid {format}")]
     Encoding {
@@ -65,7 +69,7 @@ pub(super) fn read_key(name: &str, source: &KeySource) -> Result<SealedKey, KeyE
         }
     };
     // Public keys are not secrets; everything else should be readable by the service only.
-    if !matches!(key, SealedKey::RsaPublic(_)) {
+    if !matches!(key, SealedKey::RsaPublic(_) | SealedKey::EcPublic(_)) {
         warn_if_readable_by_others(name, &source.file);
     }
     if matches!(&key, SealedKey::Secret(s) if s.is_empty()) {
@@ -89,13 +93,56 @@ pub(crate) fn parse_pem(text: &str) -> Option<SealedKey> {
     if let Ok(key) = PrivateKey::from_pkcs1_pem(text) {
         return Some(SealedKey::RsaPrivate(Box::new(super::RsaSigner::new(key))));
     }
+    if let Some(key) = ec_private_pem(text) {
+        return Some(key);
+    }
     if let Ok(key) = PublicKey::from_public_key_pem(text) {
         return Some(SealedKey::RsaPublic(Box::new(key)));
     }
-    PublicKey::from_pkcs1_pem(text)
-        .ok()
-        .map(|key| SealedKey::RsaPublic(Box::new(key)))
+    if let Ok(key) = PublicKey::from_pkcs1_pem(text) {
+        return Some(SealedKey::RsaPublic(Box::new(key)));
+    }
+    ec_public_pem(text)
 }
+
+fn ec_private_pem(text: &str) -> Option<SealedKey> {
+    let (label, document) = pkcs8::der::SecretDocument::from_pem(text).ok()?;
+    if label != "PRIVATE KEY" {
+        return None;
+    }
+    ec_private_pkcs8(document.as_bytes())
+}
+
+/// An EC P-256 private key from PKCS#8 DER (which must carry its public key).
+pub(crate) fn ec_private_pkcs8(der: &[u8]) -> Option<SealedKey> {
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
+            .ok()?;
+    Some(SealedKey::EcPrivate(Box::new(pair)))
+}
+
+fn ec_public_pem(text: &str) -> Option<SealedKey> {
+    let info = spki::SubjectPublicKeyInfoOwned::from_pem(text).ok()?;
+    let curve = info
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+    if info.algorithm.oid != EC_PUBLIC_KEY || curve != Some(P256) {
+        return None;
+    }
+    ec_public_point(info.subject_public_key.raw_bytes())
+}
+
+/// An EC P-256 public key from its uncompressed point (`04 || x || y`).
+pub(crate) fn ec_public_point(point: &[u8]) -> Option<SealedKey> {
+    (point.len() == 65 && point[0] == 4).then(|| SealedKey::EcPublic(point.into()))
+}
+
+/// id-ecPublicKey (RFC 5480).
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// secp256r1, a.k.a. prime256v1 (RFC 5480).
+const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 
 #[cfg(unix)]
 fn warn_if_readable_by_others(name: &str, path: &Path) {

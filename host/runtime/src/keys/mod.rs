@@ -24,6 +24,11 @@ pub enum SealedKey {
     RsaPrivate(Box<RsaSigner>),
     /// An RSA public key (SPKI or PKCS#1 PEM): verifies the channel's signatures.
     RsaPublic(Box<PublicKey>),
+    /// An EC P-256 private key (PKCS#8 PEM with its public key, as Apple's `.p8` in-app
+    /// purchase keys are): signs ES256.
+    EcPrivate(Box<ring::signature::EcdsaKeyPair>),
+    /// An EC P-256 public key (SPKI PEM), as its uncompressed point: verifies ES256.
+    EcPublic(Box<[u8]>),
     /// A shared secret (HMAC key, MD5 "append the key" secret, AES key). Wiped on drop.
     Secret(Zeroizing<Vec<u8>>),
 }
@@ -34,6 +39,8 @@ impl fmt::Debug for SealedKey {
         match self {
             SealedKey::RsaPrivate(_) => f.write_str("SealedKey::RsaPrivate(..)"),
             SealedKey::RsaPublic(_) => f.write_str("SealedKey::RsaPublic(..)"),
+            SealedKey::EcPrivate(_) => f.write_str("SealedKey::EcPrivate(..)"),
+            SealedKey::EcPublic(_) => f.write_str("SealedKey::EcPublic(..)"),
             SealedKey::Secret(bytes) => write!(f, "SealedKey::Secret({} bytes)", bytes.len()),
         }
     }
@@ -43,7 +50,8 @@ impl fmt::Debug for SealedKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyFormat {
-    /// PEM: RSA private key (PKCS#1 or PKCS#8) or public key (SPKI or PKCS#1).
+    /// PEM: RSA private key (PKCS#1 or PKCS#8) or public key (SPKI or PKCS#1); EC P-256
+    /// private key (PKCS#8) or public key (SPKI).
     Pem,
     /// A secret written as hex digits.
     Hex,

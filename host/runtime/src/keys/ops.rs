@@ -4,6 +4,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use md5::Md5;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
@@ -35,9 +37,16 @@ pub(crate) fn sign(
         (SealedKey::Secret(s), A::HmacSha256) => Ok(hmac::<Hmac<Sha256>>(s, data)),
         (SealedKey::Secret(s), A::HmacSha512) => Ok(hmac::<Hmac<Sha512>>(s, data)),
         (SealedKey::Secret(s), A::HmacSha1) => Ok(hmac::<Hmac<Sha1>>(s, data)),
-        (SealedKey::RsaPublic(_), _) => Err(KeyOpError::WrongKind("a public key cannot sign")),
-        (SealedKey::RsaPrivate(_), _) => Err(KeyOpError::WrongKind("an RSA key cannot HMAC")),
-        (SealedKey::Secret(_), _) => Err(KeyOpError::WrongKind("a secret cannot sign with RSA")),
+        (SealedKey::EcPrivate(k), A::EcdsaP256Sha256) => k
+            .sign(&SystemRandom::new(), data)
+            .map(|signature| signature.as_ref().to_vec())
+            .map_err(|_| KeyOpError::InvalidInput("ECDSA signing failed")),
+        (SealedKey::RsaPublic(_) | SealedKey::EcPublic(_), _) => {
+            Err(KeyOpError::WrongKind("a public key cannot sign"))
+        }
+        (SealedKey::RsaPrivate(_), _) => Err(KeyOpError::WrongKind("an RSA key signs only RSA")),
+        (SealedKey::EcPrivate(_), _) => Err(KeyOpError::WrongKind("an EC key signs only ES256")),
+        (SealedKey::Secret(_), _) => Err(KeyOpError::WrongKind("a secret signs only HMAC")),
     }
 }
 
@@ -62,11 +71,17 @@ pub(crate) fn verify(
             Ok(hmac_verify::<Hmac<Sha512>>(s, data, signature))
         }
         (SealedKey::Secret(s), A::HmacSha1) => Ok(hmac_verify::<Hmac<Sha1>>(s, data, signature)),
-        (SealedKey::RsaPrivate(_), _) => Err(KeyOpError::WrongKind(
+        (SealedKey::EcPublic(point), A::EcdsaP256Sha256) => {
+            Ok(UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(data, signature)
+                .is_ok())
+        }
+        (SealedKey::RsaPrivate(_) | SealedKey::EcPrivate(_), _) => Err(KeyOpError::WrongKind(
             "verify with the channel's public key, not a private key",
         )),
-        (SealedKey::RsaPublic(_), _) => Err(KeyOpError::WrongKind("an RSA key cannot HMAC")),
-        (SealedKey::Secret(_), _) => Err(KeyOpError::WrongKind("a secret cannot verify RSA")),
+        (SealedKey::RsaPublic(_), _) => Err(KeyOpError::WrongKind("an RSA key verifies only RSA")),
+        (SealedKey::EcPublic(_), _) => Err(KeyOpError::WrongKind("an EC key verifies only ES256")),
+        (SealedKey::Secret(_), _) => Err(KeyOpError::WrongKind("a secret verifies only HMAC")),
     }
 }
 
@@ -205,14 +220,14 @@ mod tests {
     fn secrets_cannot_do_rsa_and_public_keys_cannot_sign() {
         assert_eq!(
             sign(&secret(b"k"), SignatureAlgorithm::RsaPkcs1Sha256, b"x"),
-            Err(KeyOpError::WrongKind("a secret cannot sign with RSA"))
+            Err(KeyOpError::WrongKind("a secret signs only HMAC"))
         );
     }
 }
 
 #[cfg(test)]
-mod rsa_vectors {
-    //! Against a signature made by `openssl dgst -sha256 -sign` (see tests/data/README.md).
+mod openssl_vectors {
+    //! Against keys and signatures made by `openssl` (see tests/data/README.md).
 
     use std::collections::BTreeMap;
     use std::path::PathBuf;
@@ -237,6 +252,8 @@ mod rsa_vectors {
             ("pkcs8".to_owned(), pem("test-rsa-private.pem")),
             ("pkcs1".to_owned(), pem("test-rsa-private-pkcs1.pem")),
             ("public".to_owned(), pem("test-rsa-public.pem")),
+            ("ec-private".to_owned(), pem("test-ec-p256-private.pem")),
+            ("ec-public".to_owned(), pem("test-ec-p256-public.pem")),
         ]);
         KeyRing::load(&sources).unwrap()
     }
@@ -316,5 +333,73 @@ mod rsa_vectors {
         let error = KeyRing::load(&sources).unwrap_err().to_string();
         assert!(error.contains("broken"), "{error}");
         assert!(!error.contains("app_id"), "{error}");
+    }
+
+    #[test]
+    fn es256_verifies_openssl_signature_and_rejects_tampering() {
+        let keys = ring();
+        let public = keys.get("ec-public").unwrap();
+        assert!(matches!(public, SealedKey::EcPublic(_)), "{public:?}");
+        let message = std::fs::read(data("es256-message.txt")).unwrap();
+        let text = std::fs::read_to_string(data("es256-signature.hex")).unwrap();
+        let signature = hex::decode(text.trim()).unwrap();
+        let es256 = SignatureAlgorithm::EcdsaP256Sha256;
+        assert_eq!(verify(public, es256, &message, &signature), Ok(true));
+        let mut tampered = signature.clone();
+        tampered[40] ^= 1;
+        assert_eq!(verify(public, es256, &message, &tampered), Ok(false));
+        assert_eq!(
+            verify(public, es256, b"another message", &signature),
+            Ok(false)
+        );
+        // A DER-encoded signature is not JWS's r || s.
+        assert_eq!(verify(public, es256, &message, &signature[..63]), Ok(false));
+    }
+
+    #[test]
+    fn es256_signatures_of_the_sealed_p8_key_verify_with_its_public_key() {
+        let keys = ring();
+        let (private, public) = (
+            keys.get("ec-private").unwrap(),
+            keys.get("ec-public").unwrap(),
+        );
+        let es256 = SignatureAlgorithm::EcdsaP256Sha256;
+        let signature = sign(private, es256, b"header.claims").unwrap();
+        assert_eq!(signature.len(), 64, "JWS's r || s");
+        assert_eq!(
+            verify(public, es256, b"header.claims", &signature),
+            Ok(true)
+        );
+        // ECDSA is randomized: two signatures differ, both verify.
+        let again = sign(private, es256, b"header.claims").unwrap();
+        assert_ne!(signature, again);
+        assert_eq!(verify(public, es256, b"header.claims", &again), Ok(true));
+    }
+
+    #[test]
+    fn each_key_does_only_its_own_algorithms() {
+        let keys = ring();
+        let es256 = SignatureAlgorithm::EcdsaP256Sha256;
+        let wrong = |key: &str, algorithm| {
+            let key = keys.get(key).unwrap();
+            matches!(sign(key, algorithm, b"x"), Err(KeyOpError::WrongKind(_)))
+        };
+        assert!(wrong("ec-private", SignatureAlgorithm::RsaPkcs1Sha256));
+        assert!(wrong("ec-private", SignatureAlgorithm::HmacSha256));
+        assert!(wrong("pkcs8", es256));
+        assert!(wrong("ec-public", es256), "a public key cannot sign");
+        assert!(matches!(
+            verify(keys.get("ec-private").unwrap(), es256, b"x", &[0; 64]),
+            Err(KeyOpError::WrongKind(_))
+        ));
+        assert!(matches!(
+            verify(keys.get("public").unwrap(), es256, b"x", &[0; 64]),
+            Err(KeyOpError::WrongKind(_))
+        ));
+        let secret = SealedKey::Secret(b"k".to_vec().into());
+        assert!(matches!(
+            sign(&secret, es256, b"x"),
+            Err(KeyOpError::WrongKind(_))
+        ));
     }
 }
