@@ -7,6 +7,8 @@
 //! - RSA-2048 signatures on one core, with `ring` (used) and the `rsa` crate (used before);
 //! - Alipay `create-payment` (QR precreate): RSA2 signing with a 2048-bit sealed key, to show
 //!   what a real channel's signature costs on top;
+//! - a notification signed the App Store's way (`x5c` chain of three, P-384 root and
+//!   intermediate, ES256 leaf) verified through `verify-with-chain` (the chain-probe fixture);
 //!
 //! and the time to load a plugin cold (compile) and from the artifact cache.
 //!
@@ -251,6 +253,77 @@ async fn rsa_signed_call(key: rsa::PrivateKey) {
     report("alipay create-payment (RSA2)", samples, wall.elapsed());
 }
 
+/// The test chain's files (host/runtime/tests/data/chain), as DER.
+fn chain_der(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/chain")
+        .join(name);
+    let text = std::fs::read(path).unwrap();
+    x509_parser::pem::parse_x509_pem(&text).unwrap().1.contents
+}
+
+async fn chain_verified_call() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+
+    let probe = fixtures_dir().join("chain-probe.wasm");
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(&probe, plugins.path().join("chain-probe.wasm")).unwrap();
+    let sources = std::collections::BTreeMap::from([(
+        "root".to_owned(),
+        coffer_plugin_runtime::KeySource {
+            file: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/chain/root.pem"),
+            format: coffer_plugin_runtime::KeyFormat::Pem,
+        },
+    )]);
+    let mut configs = ChannelConfigs::default();
+    configs.insert(
+        "chain-probe",
+        ChannelConfig {
+            keys: KeyRing::load(&sources).unwrap(),
+            ..Default::default()
+        },
+    );
+    let engine = PluginEngine::new(Limits::default()).unwrap();
+    let registry = Registry::new(engine, plugins.path(), ArtifactCache::default(), configs);
+    registry.reload().await;
+    let channel = registry.get("chain-probe").expect("chain-probe loaded");
+    let rng = ring::rand::SystemRandom::new();
+    let leaf = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &chain_der("leaf-private.pem"),
+        &rng,
+    )
+    .unwrap();
+    let signature = leaf.sign(&rng, b"ORD-1").unwrap();
+    let x5c: Vec<String> = ["leaf.pem", "intermediate.pem", "root.pem"]
+        .iter()
+        .map(|name| STANDARD.encode(chain_der(name)))
+        .collect();
+    let body = serde_json::json!({
+        "x5c": x5c, "payload": "ORD-1", "signature": STANDARD.encode(signature.as_ref()),
+        "signed_at": 1_811_808_000,
+    });
+    let request = InboundRequest {
+        kind: InboundKind::Notify,
+        method: HttpMethod::Post,
+        path: "/v1/callbacks/chain-probe".into(),
+        query: String::new(),
+        headers: vec![],
+        body: serde_json::to_vec(&body).unwrap(),
+    };
+    let mut samples = Vec::with_capacity(RSA_CALLS);
+    let wall = Instant::now();
+    for _ in 0..RSA_CALLS {
+        let started = Instant::now();
+        let outcome = channel.parse_callback(&request).await.unwrap();
+        samples.push(started.elapsed());
+        assert!(matches!(outcome.verdict, CallbackVerdict::Verified(_)));
+    }
+    report("x5c chain + ES256 notify", samples, wall.elapsed());
+}
+
 fn main() {
     let plugin = fixtures_dir().join("testpay.wasm");
     assert!(
@@ -269,5 +342,6 @@ fn main() {
         let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
         rsa_signatures(&key);
         rsa_signed_call(key).await;
+        chain_verified_call().await;
     });
 }

@@ -35,7 +35,7 @@ pub mod time;
 
 pub use bindings::coffer::channel::host::{self, LogLevel};
 pub use bindings::coffer::channel::sealed_keys::{
-    AeadAlgorithm, DigestAlgorithm, SignatureAlgorithm,
+    AeadAlgorithm, ChainPolicy, DigestAlgorithm, SignatureAlgorithm,
 };
 pub use bindings::coffer::channel::types::*;
 pub use bindings::export_channel;

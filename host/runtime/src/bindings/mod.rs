@@ -14,8 +14,10 @@ wasmtime::component::bindgen!({
     imports: {
         // Naming a key that is not this channel's aborts the call, so key calls may trap.
         "coffer:channel/sealed-keys": trappable,
-        // RSA signatures run off the async workers (see `keys::off_runtime`).
+        // RSA signatures and chain verification run off the async workers
+        // (see `keys::off_runtime`).
         "coffer:channel/sealed-keys.sign": async | trappable,
+        "coffer:channel/sealed-keys.verify-with-chain": async | trappable,
     },
     exports: { default: async },
     additional_derives: [PartialEq, Eq],

@@ -129,7 +129,19 @@ use coffer::channel::sealed_keys as old_keys;
 same_shape! { old_keys => new_keys;
     variant DigestAlgorithm { Md5, Sha1, Sha256, Sha512 }
     variant AeadAlgorithm { Aes256Gcm }
-    variant KeyError { WrongKind(why), InvalidInput(why) }
+}
+
+/// 0.1.0 has no `untrusted-chain` (nor `verify-with-chain`, the only call that gives it).
+impl Downgrade for new_keys::KeyError {
+    type Old = old_keys::KeyError;
+    fn downgrade(&self) -> old_keys::KeyError {
+        match self {
+            Self::WrongKind(why) => old_keys::KeyError::WrongKind(why.clone()),
+            Self::InvalidInput(why) | Self::UntrustedChain(why) => {
+                old_keys::KeyError::InvalidInput(why.clone())
+            }
+        }
+    }
 }
 
 impl Upgrade for old_keys::SignatureAlgorithm {

@@ -22,7 +22,9 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("key {name}: {path} is not an RSA or EC P-256 private or public key in PEM form")]
+    #[error(
+        "key {name}: {path} is not an RSA or EC P-256 private or public key, nor a certificate, in PEM form"
+    )]
     Pem { name: String, path: String },
     #[error("key {name}: {path} is not valid {format}")]
     Encoding {
@@ -69,7 +71,11 @@ pub(super) fn read_key(name: &str, source: &KeySource) -> Result<SealedKey, KeyE
         }
     };
     // Public keys are not secrets; everything else should be readable by the service only.
-    if !matches!(key, SealedKey::RsaPublic(_) | SealedKey::EcPublic(_)) {
+    let public = matches!(
+        key,
+        SealedKey::RsaPublic(_) | SealedKey::EcPublic(_) | SealedKey::Certificate(_)
+    );
+    if !public {
         warn_if_readable_by_others(name, &source.file);
     }
     if matches!(&key, SealedKey::Secret(s) if s.is_empty()) {
@@ -87,6 +93,9 @@ fn trimmed(bytes: &[u8]) -> &[u8] {
 
 /// Tries the PEM forms channels hand out, private keys first.
 pub(crate) fn parse_pem(text: &str) -> Option<SealedKey> {
+    if text.contains("-----BEGIN CERTIFICATE-----") {
+        return certificate_pem(text);
+    }
     if let Ok(key) = PrivateKey::from_pkcs8_pem(text) {
         return Some(SealedKey::RsaPrivate(Box::new(super::RsaSigner::new(key))));
     }
@@ -132,6 +141,18 @@ fn ec_public_pem(text: &str) -> Option<SealedKey> {
         return None;
     }
     ec_public_point(info.subject_public_key.raw_bytes())
+}
+
+/// A certificate, kept as DER once it parses as X.509.
+fn certificate_pem(text: &str) -> Option<SealedKey> {
+    use x509_parser::prelude::FromDer;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(text.as_bytes()).ok()?;
+    if pem.label != "CERTIFICATE" {
+        return None;
+    }
+    let (rest, _) = x509_parser::certificate::X509Certificate::from_der(&pem.contents).ok()?;
+    rest.is_empty()
+        .then(|| SealedKey::Certificate(pem.contents.into_boxed_slice()))
 }
 
 /// An EC P-256 public key from its uncompressed point (`04 || x || y`).

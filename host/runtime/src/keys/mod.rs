@@ -3,6 +3,7 @@
 //! A plugin names a key ("merchant-private-key") and an operation; the bytes never enter the
 //! sandbox. Each [`KeyRing`] belongs to exactly one channel.
 
+mod chain;
 mod load;
 mod ops;
 mod rsa_signer;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use rsa::PublicKey;
 use zeroize::Zeroizing;
 
+pub(crate) use chain::{ChainPolicy, verify_with_chain};
 pub use load::KeyError;
 pub(crate) use ops::{KeyOpError, decrypt, keyed_digest, sign, verify};
 pub use rsa_signer::RsaSigner;
@@ -29,6 +31,8 @@ pub enum SealedKey {
     EcPrivate(Box<ring::signature::EcdsaKeyPair>),
     /// An EC P-256 public key (SPKI PEM), as its uncompressed point: verifies ES256.
     EcPublic(Box<[u8]>),
+    /// A root certificate (PEM), as DER: the anchor `verify-with-chain` chains up to.
+    Certificate(Box<[u8]>),
     /// A shared secret (HMAC key, MD5 "append the key" secret, AES key). Wiped on drop.
     Secret(Zeroizing<Vec<u8>>),
 }
@@ -41,6 +45,7 @@ impl fmt::Debug for SealedKey {
             SealedKey::RsaPublic(_) => f.write_str("SealedKey::RsaPublic(..)"),
             SealedKey::EcPrivate(_) => f.write_str("SealedKey::EcPrivate(..)"),
             SealedKey::EcPublic(_) => f.write_str("SealedKey::EcPublic(..)"),
+            SealedKey::Certificate(_) => f.write_str("SealedKey::Certificate(..)"),
             SealedKey::Secret(bytes) => write!(f, "SealedKey::Secret({} bytes)", bytes.len()),
         }
     }
@@ -51,7 +56,7 @@ impl fmt::Debug for SealedKey {
 #[serde(rename_all = "lowercase")]
 pub enum KeyFormat {
     /// PEM: RSA private key (PKCS#1 or PKCS#8) or public key (SPKI or PKCS#1); EC P-256
-    /// private key (PKCS#8) or public key (SPKI).
+    /// private key (PKCS#8) or public key (SPKI); an X.509 certificate (a root to chain to).
     Pem,
     /// A secret written as hex digits.
     Hex,

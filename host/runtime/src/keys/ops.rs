@@ -19,6 +19,8 @@ use crate::bindings::coffer::channel::sealed_keys::{
 pub(crate) enum KeyOpError {
     WrongKind(&'static str),
     InvalidInput(&'static str),
+    /// Why a certificate chain was not trusted, naming the certificate.
+    UntrustedChain(String),
 }
 
 pub(crate) fn sign(
@@ -44,6 +46,9 @@ pub(crate) fn sign(
         (SealedKey::RsaPublic(_) | SealedKey::EcPublic(_), _) => {
             Err(KeyOpError::WrongKind("a public key cannot sign"))
         }
+        (SealedKey::Certificate(_), _) => Err(KeyOpError::WrongKind(
+            "a root certificate only anchors verify-with-chain",
+        )),
         (SealedKey::RsaPrivate(_), _) => Err(KeyOpError::WrongKind("an RSA key signs only RSA")),
         (SealedKey::EcPrivate(_), _) => Err(KeyOpError::WrongKind("an EC key signs only ES256")),
         (SealedKey::Secret(_), _) => Err(KeyOpError::WrongKind("a secret signs only HMAC")),
@@ -81,6 +86,9 @@ pub(crate) fn verify(
         )),
         (SealedKey::RsaPublic(_), _) => Err(KeyOpError::WrongKind("an RSA key verifies only RSA")),
         (SealedKey::EcPublic(_), _) => Err(KeyOpError::WrongKind("an EC key verifies only ES256")),
+        (SealedKey::Certificate(_), _) => Err(KeyOpError::WrongKind(
+            "a root certificate only anchors verify-with-chain",
+        )),
         (SealedKey::Secret(_), _) => Err(KeyOpError::WrongKind("a secret verifies only HMAC")),
     }
 }

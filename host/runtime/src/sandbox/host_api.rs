@@ -2,7 +2,7 @@
 
 use crate::bindings::coffer::channel::host::{self, LogLevel};
 use crate::bindings::coffer::channel::sealed_keys::{
-    self, AeadAlgorithm, DigestAlgorithm, KeyError, SignatureAlgorithm,
+    self, AeadAlgorithm, ChainPolicy, DigestAlgorithm, KeyError, SignatureAlgorithm,
 };
 use crate::bindings::coffer::channel::types;
 use crate::keys::{self, KeyOpError, SealedKey};
@@ -103,6 +103,34 @@ impl sealed_keys::Host for CallState {
         Ok(keys::verify(self.sealed_key(&key)?, algorithm, &data, &signature).map_err(to_wit))
     }
 
+    async fn verify_with_chain(
+        &mut self,
+        root: String,
+        chain: Vec<Vec<u8>>,
+        policy: ChainPolicy,
+        algorithm: SignatureAlgorithm,
+        data: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> wasmtime::Result<Result<bool, KeyError>> {
+        self.sealed_key(&root)?;
+        let config = self.config.clone();
+        let clock = self.clock.clone();
+        let _host = clock.host_work();
+        // A chain is a few public-key verifications (about a millisecond): off the workers.
+        let verified = keys::off_runtime(move || {
+            // Found above in the same configuration, which never changes.
+            let root = config.keys.get(&root).expect("the root was found above");
+            let policy = keys::ChainPolicy {
+                length: usize::from(policy.length),
+                required_extensions: &policy.required_extensions,
+                valid_at: policy.valid_at,
+            };
+            keys::verify_with_chain(root, &chain, &policy, algorithm, &data, &signature)
+        })
+        .await;
+        Ok(verified.map_err(to_wit))
+    }
+
     fn decrypt(
         &mut self,
         key: String,
@@ -130,6 +158,7 @@ fn to_wit(error: KeyOpError) -> KeyError {
     match error {
         KeyOpError::WrongKind(why) => KeyError::WrongKind(why.to_owned()),
         KeyOpError::InvalidInput(why) => KeyError::InvalidInput(why.to_owned()),
+        KeyOpError::UntrustedChain(why) => KeyError::UntrustedChain(why),
     }
 }
 
