@@ -101,6 +101,8 @@ pub(crate) struct EngineInner {
     pub(crate) call_slots: Arc<Semaphore>,
     /// Bounds statement calls, each of which may use far more memory than others.
     pub(crate) statement_slots: Arc<Semaphore>,
+    /// Certificate chains verified before (see `keys::TrustedChains`).
+    pub(crate) trusted_chains: crate::keys::TrustedChains,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -109,6 +111,9 @@ impl Drop for EngineInner {
         self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// How many verified certificate chains are remembered: channels use a handful each.
+const TRUSTED_CHAINS: u64 = 1_000;
 
 impl PluginEngine {
     pub fn new(limits: Limits) -> anyhow::Result<Self> {
@@ -139,6 +144,7 @@ impl PluginEngine {
                 linker,
                 call_slots: Arc::new(Semaphore::new(limits.concurrent_calls as usize)),
                 statement_slots: Arc::new(Semaphore::new(STATEMENT_CALLS_AT_ONCE)),
+                trusted_chains: crate::keys::TrustedChains::new(TRUSTED_CHAINS),
                 limits,
                 clock,
                 ticker_stop,

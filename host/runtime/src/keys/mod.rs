@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use rsa::PublicKey;
 use zeroize::Zeroizing;
 
-pub(crate) use chain::{ChainPolicy, verify_with_chain};
+pub(crate) use chain::{ChainPolicy, TrustedChains, verify_with_chain};
 pub use load::KeyError;
 pub(crate) use ops::{KeyOpError, decrypt, keyed_digest, sign, verify};
 pub use rsa_signer::RsaSigner;

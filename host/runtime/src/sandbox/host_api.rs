@@ -114,9 +114,11 @@ impl sealed_keys::Host for CallState {
     ) -> wasmtime::Result<Result<bool, KeyError>> {
         self.sealed_key(&root)?;
         let config = self.config.clone();
+        let trusted = self.engine.trusted_chains.clone();
         let clock = self.clock.clone();
         let _host = clock.host_work();
-        // A chain is a few public-key verifications (about a millisecond): off the workers.
+        // A chain is a few public-key verifications (milliseconds when not remembered): off
+        // the workers.
         let verified = keys::off_runtime(move || {
             // Found above in the same configuration, which never changes.
             let root = config.keys.get(&root).expect("the root was found above");
@@ -125,7 +127,9 @@ impl sealed_keys::Host for CallState {
                 required_extensions: &policy.required_extensions,
                 valid_at: policy.valid_at,
             };
-            keys::verify_with_chain(root, &chain, &policy, algorithm, &data, &signature)
+            keys::verify_with_chain(
+                &trusted, root, &chain, &policy, algorithm, &data, &signature,
+            )
         })
         .await;
         Ok(verified.map_err(to_wit))
