@@ -95,14 +95,15 @@ pub(crate) fn verify_with_chain(
         ));
     };
     let key = TrustedChains::key(root, chain, policy);
-    if let Some((from, to)) = trusted.0.get(&key)
-        && (from..=to).contains(&policy.valid_at)
-    {
-        let leaf = parse(&chain[0]).map_err(|why| untrusted(format!("certificate 0: {why}")))?;
-        return leaf_verifies(leaf.public_key(), algorithm, data, signature);
+    let remembered = trusted
+        .0
+        .get(&key)
+        .is_some_and(|(from, to)| (from..=to).contains(&policy.valid_at));
+    if !remembered {
+        let window = verify_chain(root, chain, policy)?;
+        trusted.0.insert(key, window);
     }
-    let window = verify_chain(root, chain, policy)?;
-    trusted.0.insert(key, window);
+    // A verified (or remembered) chain has its leaf first.
     let leaf = parse(&chain[0]).map_err(|why| untrusted(format!("certificate 0: {why}")))?;
     leaf_verifies(leaf.public_key(), algorithm, data, signature)
 }
