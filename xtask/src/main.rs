@@ -214,23 +214,29 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     );
     totals.add(host?);
     if extra.is_empty() {
-        // The plugins released for contract 0.1.0, byte for byte, pass their channels' tests
-        // against this host too (SQLite only: the backends do not differ at the contract).
-        // `--workspace` keeps the features, and so the builds, of the run above.
-        let old = old_contract_fixtures(root)?;
-        totals.add(run_tests(
-            cargo()
-                .current_dir(root)
-                .args(["test", "--workspace", "--test", "testpay_channel"])
-                .env("COFFER_FIXTURES_DIR", &old),
-        )?);
-        totals.add(run_tests(
-            cargo()
-                .current_dir(root)
-                .args(["test", "--workspace", "--test", "suite", "--"])
-                .args(OLD_CONTRACT_SUITES)
-                .env("COFFER_FIXTURES_DIR", &old),
-        )?);
+        // The plugins released for earlier contracts, byte for byte, pass their channels'
+        // tests against this host too (SQLite only: the backends do not differ at the
+        // contract). `--workspace` keeps the features, and so the builds, of the run above.
+        for kept in KEPT_CONTRACTS {
+            let old = old_contract_fixtures(root, kept.version)?;
+            for test in kept.runtime_tests {
+                totals.add(run_tests(
+                    cargo()
+                        .current_dir(root)
+                        .args(["test", "--workspace", "--test", test])
+                        .env("COFFER_FIXTURES_DIR", &old),
+                )?);
+            }
+            if !kept.suites.is_empty() {
+                totals.add(run_tests(
+                    cargo()
+                        .current_dir(root)
+                        .args(["test", "--workspace", "--test", "suite", "--"])
+                        .args(kept.suites)
+                        .env("COFFER_FIXTURES_DIR", &old),
+                )?);
+            }
+        }
     }
     // One closing line for the whole suite, whichever test binary happened to run last.
     println!("{} passed, {} failed", totals.passed, totals.failed);
@@ -238,24 +244,44 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The suite's tests run again with the 0.1.0 plugins.
-const OLD_CONTRACT_SUITES: &[&str] = &[
-    "channel_alipay::",
-    "channel_wechatpay::",
-    "channel_carespay::",
-    "reconcile::sqlite::",
+/// Plugins kept from an earlier contract (`host/runtime/tests/plugins-v<version>/`) and the
+/// tests run again with them in place of the newest builds.
+struct KeptContract {
+    version: &'static str,
+    /// Runtime test binaries (`host/runtime/tests/<name>.rs`).
+    runtime_tests: &'static [&'static str],
+    /// Filters of the suite's tests.
+    suites: &'static [&'static str],
+}
+
+const KEPT_CONTRACTS: &[KeptContract] = &[
+    KeptContract {
+        version: "0.1.0",
+        runtime_tests: &["testpay_channel"],
+        suites: &[
+            "channel_alipay::",
+            "channel_wechatpay::",
+            "channel_carespay::",
+            "reconcile::sqlite::",
+        ],
+    },
+    KeptContract {
+        version: "0.2.0",
+        runtime_tests: &["testpay_channel", "signed_by_chain"],
+        suites: &[],
+    },
 ];
 
-/// The fixtures directory with the channels' plugins swapped for the ones kept from contract
-/// 0.1.0 (`host/runtime/tests/plugins-v0.1.0/`).
-fn old_contract_fixtures(root: &Path) -> Result<PathBuf> {
-    let old = root.join("target/wasm-fixtures-v0.1.0");
+/// The fixtures directory with the plugins kept from contract `version` in place of the
+/// newest builds.
+fn old_contract_fixtures(root: &Path, version: &str) -> Result<PathBuf> {
+    let old = root.join(format!("target/wasm-fixtures-v{version}"));
     std::fs::create_dir_all(&old)?;
     for entry in std::fs::read_dir(fixtures_dir(root))? {
         let path = entry?.path();
         copy(&path, &old.join(path.file_name().context("a file name")?))?;
     }
-    let kept = root.join("host/runtime/tests/plugins-v0.1.0");
+    let kept = root.join(format!("host/runtime/tests/plugins-v{version}"));
     for entry in std::fs::read_dir(&kept)? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "wasm") {

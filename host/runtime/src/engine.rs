@@ -133,6 +133,7 @@ impl PluginEngine {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Channel::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         // Plugins built against an earlier contract link to the same host functions.
+        bindings::v0_2_0::add_to_linker(&mut linker)?;
         bindings::v0_1_0::add_to_linker(&mut linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));

@@ -208,7 +208,7 @@ async fn plugin_built_for_another_contract_version_is_refused() {
     assert!(failure.file.ends_with("wrong-contract.wasm"));
     assert!(
         failure.error.contains("built for contract 0.9.0")
-            && failure.error.contains("versions 0.2.0, 0.1.0"),
+            && failure.error.contains("versions 0.3.0, 0.2.0, 0.1.0"),
         "{}",
         failure.error
     );

@@ -21,6 +21,7 @@ use super::model::{
     PaymentState, Reason, RefundAsk, RefundReport, RefundState, Start, StatementEntry,
     StatementKind,
 };
+use super::store::{StoreEvent, StoreProductKind, StoreProof, StorePurchase, StorePurchaseState};
 
 pub fn money(money: Money) -> contract::Money {
     contract::Money {
@@ -39,6 +40,8 @@ impl From<Flow> for CheckoutFlow {
             Flow::DirectCard => Self::DirectCard,
             Flow::Redirect => Self::Redirect,
             Flow::QrCode => Self::QrCode,
+            // Never sent: a store payment has no checkout (`routing` offers it no channel).
+            Flow::Store => Self::Redirect,
         }
     }
 }
@@ -225,12 +228,65 @@ impl From<CallbackVerdict> for Notice {
                 Self::Payment(update.into())
             }
             CallbackVerdict::Verified(CallbackEvent::Refund(update)) => Self::Refund(update.into()),
+            CallbackVerdict::Verified(CallbackEvent::Store(event)) => Self::Store(event.into()),
+            CallbackVerdict::StoreClaim(proof) => Self::StoreClaim(StoreProof {
+                token: proof.token,
+                product_id: proof.product_id,
+            }),
             CallbackVerdict::Unverified(claim) => Self::Claim {
                 payment_ref: claim.order_no,
             },
             CallbackVerdict::Rejected(error) => Self::Rejected {
                 why: format!("{error:?}"),
             },
+        }
+    }
+}
+
+pub fn store_proof(proof: &StoreProof) -> contract::StoreProof {
+    contract::StoreProof {
+        token: proof.token.clone(),
+        product_id: proof.product_id.clone(),
+    }
+}
+
+pub fn store_purchase(purchase: contract::StorePurchase) -> StorePurchase {
+    use contract::{StoreProductKind as Kind, StorePurchaseState as State};
+    StorePurchase {
+        transaction_id: purchase.transaction_id,
+        original_transaction_id: purchase.original_transaction_id,
+        token: purchase.token,
+        product_id: purchase.product_id,
+        kind: match purchase.kind {
+            Kind::Consumable => StoreProductKind::Consumable,
+            Kind::NonConsumable => StoreProductKind::NonConsumable,
+            Kind::Subscription => StoreProductKind::Subscription,
+        },
+        quantity: purchase.quantity,
+        state: match purchase.state {
+            State::Purchased => StorePurchaseState::Purchased,
+            State::Pending => StorePurchaseState::Pending,
+            State::Revoked => StorePurchaseState::Revoked,
+        },
+        price: purchase.price.map(charged),
+        purchased_at_s: purchase.purchased_at,
+        expires_at_s: purchase.expires_at,
+        revoked_at_s: purchase.revoked_at,
+        storefront: purchase.storefront,
+        needs_acknowledgement: purchase.needs_acknowledgement,
+        channel_status: purchase.channel_status,
+    }
+}
+
+impl From<contract::StoreEvent> for StoreEvent {
+    fn from(event: contract::StoreEvent) -> Self {
+        use contract::StoreEvent as E;
+        match event {
+            E::Purchased(p) => Self::Purchased(store_purchase(p)),
+            E::Renewed(p) => Self::Renewed(store_purchase(p)),
+            E::Expired(p) => Self::Expired(store_purchase(p)),
+            E::Revoked(p) => Self::Revoked(store_purchase(p)),
+            E::Informational(what) => Self::Informational(what),
         }
     }
 }

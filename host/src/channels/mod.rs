@@ -8,12 +8,14 @@ pub mod http;
 pub mod model;
 pub mod routing;
 pub mod statement;
+pub mod store;
 
 pub use model::{
     Ack, Address, Charged, Flow, NextAction, Notice, Payer, PaymentAsk, PaymentReport,
     PaymentState, Reason, RefundAsk, RefundReport, RefundState, Start, StatementEntry,
     StatementKind,
 };
+pub use store::{StoreEvent, StoreProof, StorePurchase, StorePurchaseState};
 
 use std::sync::Arc;
 

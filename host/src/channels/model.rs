@@ -15,6 +15,10 @@ pub enum Flow {
     DirectCard,
     Redirect,
     QrCode,
+    /// Paid in an app store and sent to Coffer as a proof: never asked for by a game, never
+    /// started through a channel's `create-payment`.
+    #[serde(skip_deserializing)]
+    Store,
 }
 
 impl Flow {
@@ -23,11 +27,12 @@ impl Flow {
             Self::DirectCard => "direct_card",
             Self::Redirect => "redirect",
             Self::QrCode => "qr_code",
+            Self::Store => "store",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::DirectCard, Self::Redirect, Self::QrCode]
+        [Self::DirectCard, Self::Redirect, Self::QrCode, Self::Store]
             .into_iter()
             .find(|f| f.as_str() == text)
     }
@@ -232,6 +237,10 @@ pub enum Notice {
     Refund(RefundReport),
     /// Unsigned: only a reason to ask the channel about this payment with a signed query.
     Claim { payment_ref: String },
+    /// Signed news from an app store about one of its purchases.
+    Store(super::store::StoreEvent),
+    /// Unsigned news about a store purchase: only a reason to look it up at the store.
+    StoreClaim(super::store::StoreProof),
     /// Forged, tampered, stale or malformed: nothing changes.
     Rejected { why: String },
 }

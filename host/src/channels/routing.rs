@@ -36,7 +36,8 @@ pub enum RouteError {
 fn serves(channel: &Channel, method: &str, flow: Flow, amount: Money) -> bool {
     let info = channel.info();
     let status = channel.status();
-    info.methods.iter().any(|m| m == method)
+    flow != Flow::Store
+        && info.methods.iter().any(|m| m == method)
         && info.flows.contains(&CheckoutFlow::from(flow))
         && info
             .currencies

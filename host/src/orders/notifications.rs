@@ -54,6 +54,11 @@ impl Orders {
                     }
                 }
             }
+            Notice::Store(_) | Notice::StoreClaim(_) => {
+                // The stores area applies these (`stores::Stores::apply_event`).
+                tracing::error!(channel = %channel_id, "store news given to the order center");
+                false
+            }
             Notice::Rejected { why } => {
                 // Logged without the body (it may carry secrets).
                 tracing::warn!(channel = %channel_id, why = %scrub(&why), "notification rejected");

@@ -108,4 +108,5 @@ impl Plugin for Alipay {
     }
 }
 
+coffer_plugin_sdk::not_a_store!(Alipay);
 coffer_plugin_sdk::export_channel!(Alipay);

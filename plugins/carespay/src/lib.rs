@@ -159,4 +159,5 @@ impl Plugin for CaresPay {
     }
 }
 
+coffer_plugin_sdk::not_a_store!(CaresPay);
 coffer_plugin_sdk::export_channel!(CaresPay);

@@ -8,6 +8,7 @@
 //! ```ignore
 //! struct MyChannel;
 //! impl coffer_plugin_sdk::Plugin for MyChannel { /* ... */ }
+//! coffer_plugin_sdk::not_a_store!(MyChannel); // or `impl coffer_plugin_sdk::Store`
 //! coffer_plugin_sdk::export_channel!(MyChannel);
 //! ```
 
@@ -30,9 +31,12 @@ pub mod error;
 pub mod form;
 pub mod http;
 pub mod json;
+pub mod jws;
 pub mod keys;
+pub mod store;
 pub mod time;
 
+pub use bindings::coffer::channel::access;
 pub use bindings::coffer::channel::host::{self, LogLevel};
 pub use bindings::coffer::channel::sealed_keys::{
     AeadAlgorithm, ChainPolicy, DigestAlgorithm, SignatureAlgorithm,
@@ -40,13 +44,14 @@ pub use bindings::coffer::channel::sealed_keys::{
 pub use bindings::coffer::channel::types::*;
 pub use bindings::export_channel;
 pub use bindings::exports::coffer::channel::plugin::Guest as Plugin;
+pub use bindings::exports::coffer::channel::store::Guest as Store;
 pub use error::{ChannelResult, bad_signature, malformed, unsupported};
 
 /// Re-exported so plugins need no direct dependency for these chores.
 pub use {base64, hex, serde, serde_json};
 
 /// The contract version this SDK builds against; put it in `ChannelInfo::contract_version`.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// A required non-secret setting, or a configuration error naming it.
 pub fn setting(name: &str) -> ChannelResult<String> {

@@ -154,4 +154,5 @@ impl Plugin for TestPay {
     }
 }
 
+coffer_plugin_sdk::not_a_store!(TestPay);
 coffer_plugin_sdk::export_channel!(TestPay);

@@ -121,4 +121,5 @@ impl Plugin for WechatPay {
     }
 }
 
+coffer_plugin_sdk::not_a_store!(WechatPay);
 coffer_plugin_sdk::export_channel!(WechatPay);

@@ -9,10 +9,10 @@ pub(crate) trait Upgrade {
     fn upgrade(self) -> Self::New;
 }
 
-/// The newest version's value as an older version's, copied: the host keeps its own.
-pub(crate) trait Downgrade {
-    type Old;
-    fn downgrade(&self) -> Self::Old;
+/// The newest version's value as an older version's (`Old`), copied: the host keeps its own.
+/// Generic, not an associated type: one newest type goes down to every older version.
+pub(crate) trait Downgrade<Old> {
+    fn downgrade(&self) -> Old;
 }
 
 macro_rules! unchanged {
@@ -21,8 +21,7 @@ macro_rules! unchanged {
             type New = $t;
             fn upgrade(self) -> $t { self }
         }
-        impl Downgrade for $t {
-            type Old = $t;
+        impl Downgrade<$t> for $t {
             fn downgrade(&self) -> $t { self.clone() }
         }
     )*};
@@ -30,15 +29,13 @@ macro_rules! unchanged {
 
 unchanged!(String, bool, u8, u16, u32, i64);
 
-impl Downgrade for str {
-    type Old = String;
+impl Downgrade<String> for str {
     fn downgrade(&self) -> String {
         self.to_owned()
     }
 }
 
-impl Downgrade for [u8] {
-    type Old = Vec<u8>;
+impl Downgrade<Vec<u8>> for [u8] {
     fn downgrade(&self) -> Vec<u8> {
         self.to_vec()
     }
@@ -51,9 +48,8 @@ impl<T: Upgrade> Upgrade for Vec<T> {
     }
 }
 
-impl<T: Downgrade> Downgrade for Vec<T> {
-    type Old = Vec<T::Old>;
-    fn downgrade(&self) -> Self::Old {
+impl<O, T: Downgrade<O>> Downgrade<Vec<O>> for Vec<T> {
+    fn downgrade(&self) -> Vec<O> {
         self.iter().map(Downgrade::downgrade).collect()
     }
 }
@@ -65,9 +61,8 @@ impl<T: Upgrade> Upgrade for Option<T> {
     }
 }
 
-impl<T: Downgrade> Downgrade for Option<T> {
-    type Old = Option<T::Old>;
-    fn downgrade(&self) -> Self::Old {
+impl<O, T: Downgrade<O>> Downgrade<Option<O>> for Option<T> {
+    fn downgrade(&self) -> Option<O> {
         self.as_ref().map(Downgrade::downgrade)
     }
 }
@@ -79,9 +74,8 @@ impl<A: Upgrade, B: Upgrade> Upgrade for (A, B) {
     }
 }
 
-impl<A: Downgrade, B: Downgrade> Downgrade for (A, B) {
-    type Old = (A::Old, B::Old);
-    fn downgrade(&self) -> Self::Old {
+impl<OA, OB, A: Downgrade<OA>, B: Downgrade<OB>> Downgrade<(OA, OB)> for (A, B) {
+    fn downgrade(&self) -> (OA, OB) {
         (self.0.downgrade(), self.1.downgrade())
     }
 }
@@ -95,9 +89,33 @@ impl<T: Upgrade, E: Upgrade> Upgrade for Result<T, E> {
 
 /// Both directions for types whose shape did not change between `$old` and `$new`:
 /// `record Name { field, .. }`, and `variant Name { Case, Case(payload), .. }` for enums and
-/// variants alike.
+/// variants alike. `upgrade variant` and `upgrade record` give only the upgrade, for a variant
+/// that gained cases since (and the records holding it): the host never sends those to a plugin.
 macro_rules! same_shape {
     ($old:ident => $new:ident;) => {};
+    ($old:ident => $new:ident; upgrade record $name:ident { $($field:ident),* $(,)? } $($rest:tt)*) => {
+        impl $crate::bindings::adapt::Upgrade for $old::$name {
+            type New = $new::$name;
+            fn upgrade(self) -> Self::New {
+                $new::$name {
+                    $($field: $crate::bindings::adapt::Upgrade::upgrade(self.$field)),*
+                }
+            }
+        }
+        same_shape!($old => $new; $($rest)*);
+    };
+    ($old:ident => $new:ident; upgrade variant $name:ident { $($case:ident $(($payload:ident))?),* $(,)? } $($rest:tt)*) => {
+        impl $crate::bindings::adapt::Upgrade for $old::$name {
+            type New = $new::$name;
+            fn upgrade(self) -> Self::New {
+                match self {
+                    $($old::$name::$case $(($payload))? => $new::$name::$case
+                        $(($crate::bindings::adapt::Upgrade::upgrade($payload)))?),*
+                }
+            }
+        }
+        same_shape!($old => $new; $($rest)*);
+    };
     ($old:ident => $new:ident; record $name:ident { $($field:ident),* $(,)? } $($rest:tt)*) => {
         impl $crate::bindings::adapt::Upgrade for $old::$name {
             type New = $new::$name;
@@ -107,9 +125,8 @@ macro_rules! same_shape {
                 }
             }
         }
-        impl $crate::bindings::adapt::Downgrade for $new::$name {
-            type Old = $old::$name;
-            fn downgrade(&self) -> Self::Old {
+        impl $crate::bindings::adapt::Downgrade<$old::$name> for $new::$name {
+            fn downgrade(&self) -> $old::$name {
                 $old::$name {
                     $($field: $crate::bindings::adapt::Downgrade::downgrade(&self.$field)),*
                 }
@@ -127,9 +144,8 @@ macro_rules! same_shape {
                 }
             }
         }
-        impl $crate::bindings::adapt::Downgrade for $new::$name {
-            type Old = $old::$name;
-            fn downgrade(&self) -> Self::Old {
+        impl $crate::bindings::adapt::Downgrade<$old::$name> for $new::$name {
+            fn downgrade(&self) -> $old::$name {
                 match self {
                     $($new::$name::$case $(($payload))? => $old::$name::$case
                         $(($crate::bindings::adapt::Downgrade::downgrade($payload)))?),*

@@ -3,8 +3,10 @@
 //! its 0.1.0 name; `sealed-keys` gained an algorithm, so its 0.1.0 functions call the newest
 //! with their arguments upgraded; the types the exports trade are adapted both ways.
 //!
-//! What changed since (0.2.0): `statement-line.refund-no`, which a 0.1.0 plugin never sends;
-//! `signature-algorithm.ecdsa-p256-sha256`, which it never asks for.
+//! What changed since: `statement-line.refund-no` (0.2.0), which a 0.1.0 plugin never sends;
+//! `signature-algorithm.ecdsa-p256-sha256` (0.2.0), which it never asks for; the store records,
+//! callback cases and exports (0.3.0), which it never uses: asked to act as a store, it is
+//! `unsupported` without being called.
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -72,7 +74,7 @@ same_shape! { old => new;
     }
     record QueryRequest { order_no, channel_txn_id, amount }
     record UnverifiedClaim { order_no, claimed_status }
-    record CallbackOutcome { verdict, ack_accepted, ack_rejected }
+    upgrade record CallbackOutcome { verdict, ack_accepted, ack_rejected }
     record RouteContext { amount, method, flow, country, card_bin }
     record RouteQuote { score, fee }
     record ChannelInfo {
@@ -89,8 +91,8 @@ same_shape! { old => new;
     variant StatementEntryKind { Payment, Refund, Chargeback, Fee, Adjustment }
     variant PaymentStart { Call(request), Action(action) }
     variant NextAction { None, Redirect(url), PostForm(form), QrCode(content), Wait }
-    variant CallbackEvent { Payment(update), Refund(update) }
-    variant CallbackVerdict { Verified(event), Unverified(claim), Rejected(error) }
+    upgrade variant CallbackEvent { Payment(update), Refund(update) }
+    upgrade variant CallbackVerdict { Verified(event), Unverified(claim), Rejected(error) }
     variant StatementStep { Document(bytes), Follow(request) }
     variant ChannelError {
         BadSignature(why), Malformed(why), Upstream(why), Config(why), Unsupported(why),
@@ -132,8 +134,7 @@ same_shape! { old_keys => new_keys;
 }
 
 /// 0.1.0 has no `untrusted-chain` (nor `verify-with-chain`, the only call that gives it).
-impl Downgrade for new_keys::KeyError {
-    type Old = old_keys::KeyError;
+impl Downgrade<old_keys::KeyError> for new_keys::KeyError {
     fn downgrade(&self) -> old_keys::KeyError {
         match self {
             Self::WrongKind(why) => old_keys::KeyError::WrongKind(why.clone()),

@@ -7,26 +7,8 @@ use crate::bindings::types::*;
 use crate::error::PluginError;
 use crate::sandbox::within_budget;
 
-/// Runs one export in a fresh sandbox and checks the answer's size. The epoch check stops a
-/// plugin that computes too long; the outer deadline also stops one that waits inside a host
-/// call (a WASI sleep or poll), where no epoch check runs. Dropping the call drops its store.
-macro_rules! call {
-    ($channel:ident, $limit:expr, $export:ident($($arg:expr),*)) => {
-        call!($channel, CallClass::Ordinary, $limit, $export($($arg),*))
-    };
-    ($channel:ident, $class:expr, $limit:expr, $export:ident($($arg:expr),*)) => {{
-        let mut sandbox: Sandbox = $channel.sandbox($class).await?;
-        let (clock, budget) = sandbox.clock();
-        let call = sandbox.plugin.$export(&mut sandbox.store $(, $arg)*);
-        match within_budget(&clock, budget, call).await {
-            Some(result) => sandbox.finish(result, $limit),
-            None => Err(Channel::timeout(budget)),
-        }
-    }};
-}
-
 impl Channel {
-    fn output_limit(&self) -> usize {
+    pub(super) fn output_limit(&self) -> usize {
         self.engine.limits().output_bytes
     }
 

@@ -63,6 +63,7 @@ pub(crate) async fn load_channel(
         loaded_at: SystemTime::now(),
         load_time: Default::default(),
         from_cache,
+        access: Default::default(),
     };
     let info = channel.call_info().await?;
     validate_info(&info, version)?;

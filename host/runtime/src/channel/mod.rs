@@ -1,9 +1,29 @@
 //! One loaded version of a channel plugin, and the calls of the contract on it.
 
+/// Runs one export in a fresh sandbox and checks the answer's size. The epoch check stops a
+/// plugin that computes too long; the outer deadline also stops one that waits inside a host
+/// call (a WASI sleep or poll), where no epoch check runs. Dropping the call drops its store.
+macro_rules! call {
+    ($channel:ident, $limit:expr, $export:ident($($arg:expr),*)) => {
+        call!($channel, CallClass::Ordinary, $limit, $export($($arg),*))
+    };
+    ($channel:ident, $class:expr, $limit:expr, $export:ident($($arg:expr),*)) => {{
+        let mut sandbox: Sandbox = $channel.sandbox($class).await?;
+        let (clock, budget) = sandbox.clock();
+        let call = sandbox.plugin.$export(&mut sandbox.store $(, $arg)*);
+        match within_budget(&clock, budget, call).await {
+            Some(result) => sandbox.finish(result, $limit),
+            None => Err(Channel::timeout(budget)),
+        }
+    }};
+}
+
+mod access;
 mod cache;
 mod calls;
 mod card;
 mod load;
+mod store_calls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +58,8 @@ pub struct Channel {
     loaded_at: SystemTime,
     load_time: Duration,
     from_cache: bool,
+    /// The channel's access token, for the plugins that use one (see [`access`]).
+    access: access::TokenSlot,
 }
 
 /// What an operator sees about a loaded plugin.
@@ -133,12 +155,13 @@ impl Channel {
             CallClass::Ordinary => (limits.call_timeout, limits.memory_bytes),
             CallClass::Statement => (limits.statement_call_timeout, limits.statement_memory_bytes),
         };
-        let state = CallState::new(
+        let mut state = CallState::new(
             engine.clone(),
             self.id.clone(),
             self.config.clone(),
             (budget, memory),
         );
+        state.access_token = self.access.current(engine.clock.now_ms());
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(1);

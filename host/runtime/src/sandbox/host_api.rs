@@ -1,4 +1,5 @@
-//! The host functions a plugin may call (the `host` and `sealed-keys` imports of the contract).
+//! The host functions a plugin may call (the `host`, `sealed-keys` and `access` imports of the
+//! contract).
 
 use crate::bindings::coffer::channel::host::{self, LogLevel};
 use crate::bindings::coffer::channel::sealed_keys::{
@@ -13,6 +14,12 @@ use super::state::{CallState, Violation};
 const MAX_RANDOM_BYTES: u32 = 1024;
 
 impl types::Host for CallState {}
+
+impl crate::bindings::coffer::channel::access::Host for CallState {
+    fn token(&mut self) -> Option<String> {
+        self.access_token.clone()
+    }
+}
 
 impl host::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) {

@@ -60,14 +60,18 @@ macro_rules! fixed_size {
 }
 
 fixed_size!(
+    (),
     bool,
     u16,
+    u32,
     i64,
     HttpMethod,
     CheckoutFlow,
     PaymentStatus,
     RefundStatus,
-    StatementEntryKind
+    StatementEntryKind,
+    StorePurchaseState,
+    StoreProductKind
 );
 
 /// Records: the sum of their fields.
@@ -91,7 +95,16 @@ record_size! {
     UnverifiedClaim { order_no, claimed_status }
     CallbackOutcome { verdict, ack_accepted, ack_rejected }
     RouteQuote { score, fee }
-    StatementLine { kind, order_no, channel_txn_id, amount, fee, occurred_at, channel_status }
+    StatementLine {
+        kind, order_no, refund_no, channel_txn_id, amount, fee, occurred_at, channel_status
+    }
+    StoreProof { token, product_id }
+    StorePurchase {
+        transaction_id, original_transaction_id, token, product_id, kind, quantity, state, price,
+        purchased_at, expires_at, revoked_at, storefront, needs_acknowledgement, channel_status
+    }
+    RevokedPage { purchases, next_page }
+    AccessToken { token, expires_in }
     ChannelInfo {
         id, name, version, contract_version, methods, flows, currencies, countries, keys,
         settings, endpoints, supports_refund, supports_partial_refund, supports_statement
@@ -122,6 +135,7 @@ impl OutputSize for CallbackEvent {
         match self {
             CallbackEvent::Payment(u) => u.output_size(),
             CallbackEvent::Refund(u) => u.output_size(),
+            CallbackEvent::Store(e) => e.output_size(),
         }
     }
 }
@@ -131,7 +145,20 @@ impl OutputSize for CallbackVerdict {
         match self {
             CallbackVerdict::Verified(e) => e.output_size(),
             CallbackVerdict::Unverified(c) => c.output_size(),
+            CallbackVerdict::StoreClaim(p) => p.output_size(),
             CallbackVerdict::Rejected(e) => e.output_size(),
+        }
+    }
+}
+
+impl OutputSize for StoreEvent {
+    fn output_size(&self) -> usize {
+        match self {
+            StoreEvent::Purchased(p)
+            | StoreEvent::Renewed(p)
+            | StoreEvent::Expired(p)
+            | StoreEvent::Revoked(p) => p.output_size(),
+            StoreEvent::Informational(what) => what.output_size(),
         }
     }
 }

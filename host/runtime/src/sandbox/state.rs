@@ -21,6 +21,8 @@ pub(crate) struct CallState {
     /// This call's time budget (statement calls get a longer one).
     pub(crate) budget: std::time::Duration,
     pub(crate) log_lines_left: u32,
+    /// What `access.token` answers: the channel's token while it is fresh.
+    pub(crate) access_token: Option<String>,
 }
 
 impl CallState {
@@ -46,6 +48,7 @@ impl CallState {
             config,
             engine,
             clock: Arc::new(CallClock::new()),
+            access_token: None,
         }
     }
 }
