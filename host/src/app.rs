@@ -41,6 +41,8 @@ pub struct Shared {
     pub games: crate::games::Games,
     pub catalog: Catalog,
     pub orders: Orders,
+    /// App store purchases (`docs/stores.md`).
+    pub stores: crate::stores::Stores,
     /// Channel statements against what was recorded (`docs/ledger.md`).
     pub reconciler: crate::reconcile::Reconciler,
     pub idempotency: Arc<Idempotency>,
@@ -196,8 +198,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         channels.registry.clone(),
         config.reconcile.offsets(),
     );
+    let stores = crate::stores::Stores::new(
+        store.clone(),
+        orders.clone(),
+        catalog.clone(),
+        players.clone(),
+        channels.registry.clone(),
+        Duration::from_millis(config.orders.channel_timeout_ms),
+    );
     let state = AppState(Arc::new(Shared {
         config: config.clone(),
+        stores,
         channels,
         games,
         players,

@@ -22,4 +22,5 @@ pub mod reconcile;
 pub mod reports;
 pub mod server;
 pub mod store;
+pub mod stores;
 pub mod telemetry;

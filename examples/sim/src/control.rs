@@ -22,11 +22,32 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/alipay/pay/{out_trade_no}", post(alipay_pay))
         .route("/alipay/seed", post(alipay_seed))
         .route("/wechatpay/pay/{out_trade_no}", post(wechatpay_pay))
+        .route("/appstore/transactions", post(appstore_transaction))
+        .route("/appstore/notify", post(appstore_notify))
         .route("/alipay/refund/{out_trade_no}", post(alipay_console_refund))
         .route(
             "/wechatpay/refund/{out_trade_no}",
             post(wechatpay_console_refund),
         )
+}
+
+/// A purchase made on a device: `{ transaction_id, signed_transaction }`.
+async fn appstore_transaction(
+    State(sim): State<Arc<Sim>>,
+    Json(new): Json<crate::appstore::NewTransaction>,
+) -> Json<Value> {
+    Json(crate::appstore::create_transaction(&sim, new))
+}
+
+/// A Server Notification V2 sent to Coffer: `{ status }`, Coffer's answer.
+async fn appstore_notify(
+    State(sim): State<Arc<Sim>>,
+    Json(notify): Json<crate::appstore::Notify>,
+) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
+    match crate::appstore::notify(&sim, notify).await {
+        Ok(status) => Ok(Json(json!({ "status": status }))),
+        Err(why) => Err((axum::http::StatusCode::CONFLICT, why)),
+    }
 }
 
 #[derive(Deserialize)]

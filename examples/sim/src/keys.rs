@@ -31,6 +31,10 @@ pub struct SimKeys {
     pub wechat_platform_serial: String,
     /// The 32-character APIv3 key that encrypts notification resources.
     pub wechat_api_v3_key: String,
+    /// The merchant's App Store in-app purchase key (`.p8`): Coffer signs API tokens.
+    pub appstore_api_key: Arc<rcgen::KeyPair>,
+    /// The certificates the simulated App Store signs with.
+    pub appstore: Arc<crate::appstore::chain::AppStoreCerts>,
 }
 
 /// An RSA key, held twice: as the `rsa` crate's key (encodings, verification) and as `ring`'s
@@ -70,7 +74,17 @@ impl SimKeys {
             wechat_platform: rsa_2048(),
             wechat_platform_serial: WECHAT_PLATFORM_SERIAL.to_owned(),
             wechat_api_v3_key: random_hex(16),
+            appstore_api_key: Arc::new(
+                rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+                    .expect("P-256 key generation"),
+            ),
+            appstore: crate::appstore::chain::AppStoreCerts::generate(),
         }
+    }
+
+    /// The public half of the App Store API key (an uncompressed P-256 point).
+    pub fn appstore_api_public(&self) -> &[u8] {
+        self.appstore_api_key.public_key_raw()
     }
 
     /// Writes the merchant's side of every key into `dir` (private files mode 0600), as
@@ -80,6 +94,7 @@ impl SimKeys {
     /// - `wechat-merchant-private.pem`, `wechat-platform-public.pem` (pem),
     ///   `wechat-api-v3.key` (raw)
     /// - `wechat-platform-serial.txt`: the serial to put in the `platform-serial` setting
+    /// - `appstore-api-key.p8` (pem), `appstore-root.pem` (pem: the root certificate to trust)
     pub fn write_for_coffer(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let private_pem = |k: &PrivateKey| {
@@ -117,6 +132,11 @@ impl SimKeys {
             dir.join("wechat-platform-serial.txt"),
             &self.wechat_platform_serial,
         )?;
+        write_private(
+            &dir.join("appstore-api-key.p8"),
+            self.appstore_api_key.serialize_pem().as_bytes(),
+        )?;
+        std::fs::write(dir.join("appstore-root.pem"), &self.appstore.root_pem)?;
         Ok(())
     }
 }

@@ -4,12 +4,14 @@
 //! - CaresPay (card, 2D and 3-D Secure) under `/carespay`
 //! - Alipay (open platform gateway, cashier page, QR) under `/alipay`
 //! - WeChat Pay API v3 under `/wechatpay`
+//! - the App Store Server API and Server Notifications V2 under `/appstore`
 //! - a control API under `/_control` to drive "the player paid" without a browser and to
 //!   inject faults (timeouts, 5xx, lost, late, duplicated, reordered and forged notifications).
 //!
 //! Notifications are sent with each channel's retry schedule, multiplied by `time_scale`.
 
 pub mod alipay;
+pub mod appstore;
 pub mod carespay;
 mod control;
 pub mod faults;
@@ -57,6 +59,7 @@ pub struct Sim {
     pub carespay: carespay::Ledger,
     pub alipay: alipay::Ledger,
     pub wechatpay: wechatpay::Ledger,
+    pub appstore: appstore::Ledger,
 }
 
 /// A running simulator.
@@ -89,6 +92,7 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
         carespay: Default::default(),
         alipay: Default::default(),
         wechatpay: Default::default(),
+        appstore: Default::default(),
         keys,
         base_url,
     });
@@ -96,6 +100,7 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
         .nest("/carespay", carespay::router())
         .nest("/alipay", alipay::router())
         .nest("/wechatpay", wechatpay::router())
+        .nest("/appstore", appstore::router())
         .nest("/_control", control::router())
         .with_state(sim.clone());
     let task = tokio::spawn(async move {

@@ -53,11 +53,12 @@ pub async fn notify(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    match state
-        .orders
-        .apply_notification(&channel_id, Notice::from(outcome.verdict))
-        .await
-    {
+    let notified = match Notice::from(outcome.verdict) {
+        Notice::Store(event) => state.stores.apply_event(&channel_id, event).await,
+        Notice::StoreClaim(proof) => state.stores.confirm_claim(&channel_id, proof).await,
+        notice => state.orders.apply_notification(&channel_id, notice).await,
+    };
+    match notified {
         Notified::Recorded => answer(outcome.ack_accepted.into()),
         Notified::Rejected => answer(refusal_ack(outcome.ack_rejected.into(), true)),
         Notified::NotRecorded => answer(refusal_ack(outcome.ack_rejected.into(), false)),

@@ -7,6 +7,7 @@ use crate::catalog::CatalogError;
 use crate::games::GameError;
 use crate::orders::OrderError;
 use crate::players::PlayerError;
+use crate::stores::StoreError;
 
 impl From<OrderError> for Problem {
     fn from(error: OrderError) -> Self {
@@ -40,6 +41,32 @@ impl From<OrderError> for Problem {
             OrderError::CatalogUnavailable(why) | OrderError::Invariant(why) => {
                 Problem::internal(&why)
             }
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        let detail = error.to_string();
+        match error {
+            StoreError::Invalid(_) => Problem::unprocessable("invalid-store-proof", detail),
+            StoreError::UnknownPlayer(_) => Problem::unprocessable("unknown-player", detail),
+            StoreError::UnknownChannel(_) => Problem::unprocessable("unknown-channel", detail),
+            StoreError::Refused(_) => Problem::unprocessable("store-proof-refused", detail),
+            StoreError::Pending => Problem::conflict("store-purchase-pending", detail),
+            StoreError::Revoked => Problem::conflict("store-purchase-revoked", detail),
+            StoreError::UnknownProduct { .. } => {
+                Problem::unprocessable("unknown-store-product", detail)
+            }
+            StoreError::OtherGame => Problem::conflict("store-purchase-of-another-game", detail),
+            StoreError::Unavailable(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "The store could not be asked right now",
+            )
+            .with_detail(detail)
+            .retry_after(5),
+            StoreError::Order(error) => error.into(),
         }
     }
 }

@@ -65,6 +65,18 @@ pub struct SkuSpec {
     pub sale_ends_at: Option<i64>,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// The app store products this SKU is sold as, at most one per store channel.
+    #[serde(default)]
+    pub store_products: Vec<StoreProduct>,
+}
+
+/// A SKU as an app store sells it: the store channel and the product id set up in the store
+/// (App Store Connect, the Play Console). A game's product ids are unique per channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreProduct {
+    pub channel: String,
+    pub product_id: String,
 }
 
 fn enabled_by_default() -> bool {
@@ -136,6 +148,27 @@ impl SkuSpec {
                 .any(|p| p.region == price.region && p.currency == price.currency)
             {
                 return invalid("two prices for the same region and currency");
+            }
+        }
+        for (i, product) in self.store_products.iter().enumerate() {
+            let channel_ok = (1..=32).contains(&product.channel.len())
+                && product
+                    .channel
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !channel_ok {
+                return invalid("a store product's channel is a channel id (a-z, 0-9, '-')");
+            }
+            let id_ok = (1..=150).contains(&product.product_id.len())
+                && product.product_id.bytes().all(|b| b.is_ascii_graphic());
+            if !id_ok {
+                return invalid("a store product id is 1-150 visible ASCII characters");
+            }
+            if self.store_products[..i]
+                .iter()
+                .any(|p| p.channel == product.channel)
+            {
+                return invalid("a SKU has one product per store channel");
             }
         }
         match (self.kind, self.period_days) {
@@ -258,6 +291,21 @@ impl Catalog {
         let sku = Arc::new(store::get(&self.store, game, code).await?);
         self.pricing.insert(key, sku.clone());
         Ok(sku)
+    }
+
+    /// The SKU a store channel sells as `product_id`, priced like [`Self::sku_for_pricing`].
+    pub async fn sku_for_store_product(
+        &self,
+        game: &GameId,
+        channel: &str,
+        product_id: &str,
+    ) -> Result<Arc<Sku>, CatalogError> {
+        let code = store::sku_of_store_product(self.store.pool(), game, channel, product_id)
+            .await?
+            .ok_or_else(|| {
+                CatalogError::NotFound(format!("(the {channel} product {product_id})"))
+            })?;
+        self.sku_for_pricing(game, &code).await
     }
 
     pub async fn create(&self, game: &GameId, spec: SkuSpec) -> Result<Sku, CatalogError> {

@@ -1,4 +1,4 @@
-//! The catalog's tables: `skus` and `purchase_counts`. Stock and purchase limits are changed
+//! The catalog's tables: `skus`, `store_products` and `purchase_counts`. Stock and purchase limits are changed
 //! only by conditional `UPDATE`s, which both databases apply atomically per row: two buyers of
 //! the last unit cannot both get it.
 
@@ -29,6 +29,8 @@ fn sku_from_row(row: &AnyRow) -> Result<Sku, sqlx::Error> {
         sale_starts_at: row.try_get("sale_starts_at")?,
         sale_ends_at: row.try_get("sale_ends_at")?,
         enabled: crate::store::flag(row, "enabled")?,
+        store_products: serde_json::from_str(&json("store_products")?)
+            .map_err(|e| decode(e.to_string()))?,
     };
     Ok(Sku {
         game: GameId::parse(&row.try_get::<String, _>("game_id")?).map_err(decode)?,
@@ -50,7 +52,7 @@ type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Binds a spec's fields, in the order both `insert` and `replace` list them: kind, title,
 /// description, grants, prices, period_days, stock_total, per_player_limit, sale_starts_at,
-/// sale_ends_at, enabled.
+/// sale_ends_at, enabled, store_products.
 fn bind_spec<'q>(query: AnyQuery<'q>, spec: &SkuSpec) -> AnyQuery<'q> {
     query
         .bind(kind_name(spec))
@@ -64,6 +66,7 @@ fn bind_spec<'q>(query: AnyQuery<'q>, spec: &SkuSpec) -> AnyQuery<'q> {
         .bind(spec.sale_starts_at)
         .bind(spec.sale_ends_at)
         .bind(spec.enabled)
+        .bind(serde_json::to_string(&spec.store_products).expect("store products serialize"))
 }
 
 pub(super) async fn list(store: &Store, game: &GameId) -> Result<Vec<Sku>, CatalogError> {
@@ -96,23 +99,10 @@ pub(super) async fn insert(
     let inserted = store
         .write(
             (game.clone(), spec.clone(), now),
-            |tx, (game, spec, now)| {
-                Box::pin(async move {
-                    let insert = sqlx::query(
-                    "INSERT INTO skus (game_id, code, kind, title, description, grants, prices, \
-                     period_days, stock_total, per_player_limit, sale_starts_at, sale_ends_at, \
-                     enabled, stock_reserved, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $14) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(game.as_str().to_owned())
-                .bind(spec.code.clone());
-                    bind_spec(insert, spec).bind(*now).execute(&mut *tx).await
-                })
-            },
+            |tx, (game, spec, now)| Box::pin(insert_in(tx, game, spec, *now)),
         )
         .await?;
-    if inserted.rows_affected() == 0 {
+    if !inserted {
         return Err(CatalogError::Exists(spec.code));
     }
     Ok(Sku {
@@ -137,6 +127,84 @@ pub(super) async fn replace(
     get(store, game, &spec.code).await
 }
 
+/// Inserts a SKU and claims its store products; `false` when the code exists.
+async fn insert_in(
+    tx: &mut Tx,
+    game: &GameId,
+    spec: &SkuSpec,
+    now: i64,
+) -> Result<bool, CatalogError> {
+    let insert = sqlx::query(
+        "INSERT INTO skus (game_id, code, kind, title, description, grants, prices, \
+         period_days, stock_total, per_player_limit, sale_starts_at, sale_ends_at, \
+         enabled, store_products, stock_reserved, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $15) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(game.as_str().to_owned())
+    .bind(spec.code.clone());
+    let inserted = bind_spec(insert, spec).bind(now).execute(&mut *tx).await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    claim_store_products(tx, game, spec).await?;
+    Ok(true)
+}
+
+/// Makes `spec`'s store products its own, and only those: a product id another SKU of the
+/// game is sold as is refused (the whole write with it).
+async fn claim_store_products(
+    tx: &mut Tx,
+    game: &GameId,
+    spec: &SkuSpec,
+) -> Result<(), CatalogError> {
+    sqlx::query("DELETE FROM store_products WHERE game_id = $1 AND sku_code = $2")
+        .bind(game.as_str().to_owned())
+        .bind(spec.code.clone())
+        .execute(&mut *tx)
+        .await?;
+    for product in &spec.store_products {
+        let claimed = sqlx::query(
+            "INSERT INTO store_products (game_id, channel, product_id, sku_code) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(game.as_str().to_owned())
+        .bind(product.channel.clone())
+        .bind(product.product_id.clone())
+        .bind(spec.code.clone())
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            let owner = sku_of_store_product(&mut *tx, game, &product.channel, &product.product_id)
+                .await?
+                .unwrap_or_default();
+            return Err(CatalogError::Invalid(format!(
+                "the {} product {} is already sold as SKU {owner:?}",
+                product.channel, product.product_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The code of the SKU a store channel sells as `product_id`.
+pub(super) async fn sku_of_store_product<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    game: &GameId,
+    channel: &str,
+    product_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT sku_code FROM store_products WHERE game_id = $1 AND channel = $2 \
+         AND product_id = $3",
+    )
+    .bind(game.as_str().to_owned())
+    .bind(channel.to_owned())
+    .bind(product_id.to_owned())
+    .fetch_optional(executor)
+    .await
+}
+
 async fn replace_in(tx: &mut Tx, game: &GameId, spec: &SkuSpec) -> Result<(), CatalogError> {
     let reserved: Option<i64> =
         sqlx::query_scalar("SELECT stock_reserved FROM skus WHERE game_id = $1 AND code = $2")
@@ -151,8 +219,8 @@ async fn replace_in(tx: &mut Tx, game: &GameId, spec: &SkuSpec) -> Result<(), Ca
     let updated = sqlx::query(
         "UPDATE skus SET kind = $1, title = $2, description = $3, grants = $4, prices = $5, \
          period_days = $6, stock_total = $7, per_player_limit = $8, sale_starts_at = $9, \
-         sale_ends_at = $10, enabled = $11, updated_at = $12 \
-         WHERE game_id = $13 AND code = $14 AND ($7 IS NULL OR stock_reserved <= $7)",
+         sale_ends_at = $10, enabled = $11, store_products = $12, updated_at = $13 \
+         WHERE game_id = $14 AND code = $15 AND ($7 IS NULL OR stock_reserved <= $7)",
     );
     let updated = bind_spec(updated, spec)
         .bind(now_ms())
@@ -166,7 +234,7 @@ async fn replace_in(tx: &mut Tx, game: &GameId, spec: &SkuSpec) -> Result<(), Ca
             reserved,
         });
     }
-    Ok(())
+    claim_store_products(tx, game, spec).await
 }
 
 /// Units left of each limited SKU of a game, read fresh (stock moves with every order, so it

@@ -32,6 +32,7 @@ fn gems() -> SkuSpec {
         sale_starts_at: None,
         sale_ends_at: None,
         enabled: true,
+        store_products: vec![],
     }
 }
 

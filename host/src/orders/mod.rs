@@ -16,6 +16,7 @@ pub mod idempotency;
 mod model;
 mod notifications;
 mod order_no;
+pub mod paid_in_store;
 mod payment;
 mod recovery;
 mod refund_decision;

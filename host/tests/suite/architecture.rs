@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const TABLE_OWNERS: &[(&str, &[&str])] = &[
     ("games", &["games", "game_api_keys", "used_signatures"]),
     ("players", &["players", "player_sessions"]),
-    ("catalog", &["skus", "purchase_counts"]),
+    ("catalog", &["skus", "store_products", "purchase_counts"]),
     (
         "orders",
         &[
@@ -25,6 +25,7 @@ const TABLE_OWNERS: &[(&str, &[&str])] = &[
     ("fulfillment", &["outbox_events", "delivery_attempts"]),
     ("legacy", &["legacy_profiles", "legacy_payment_records"]),
     ("store", &["instances"]),
+    ("stores", &["store_purchases"]),
     ("ledger", &["ledger_entries"]),
     (
         "reconcile",

@@ -30,3 +30,4 @@ mod legacy_import;
 mod real_binary;
 mod reconcile;
 mod reports;
+mod stores_appstore;

@@ -5,6 +5,7 @@ pub mod game_auth;
 mod idempotent;
 mod orders;
 mod players;
+mod store_purchases;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(orders::retry_payment),
         )
         .route("/v1/orders/{order_no}/refunds", post(orders::refund))
+        .route("/v1/store-purchases", post(store_purchases::redeem))
         .route_layer(from_fn_with_state(state, game_auth::require_signature));
     let players = Router::new()
         .route("/v1/players", post(players::register))

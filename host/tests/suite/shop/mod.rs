@@ -126,6 +126,7 @@ impl Shop {
             "alipay.wasm",
             "wechatpay.wasm",
             "testpay.wasm",
+            "appstore.wasm",
         ];
         for plugin in standard.iter().chain(extra_plugins) {
             std::fs::copy(fixture(plugin), plugins.join(plugin)).unwrap();

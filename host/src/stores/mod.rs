@@ -1,0 +1,350 @@
+//! App store purchases (the App Store, Google Play): the player pays in the store, the game
+//! server sends Coffer the store's proof, and Coffer makes a paid order of it once the store
+//! confirmed it, then delivers it like any other. Later news from the store (a refund, a
+//! revocation) becomes a refund on that order, and the game takes the items back.
+//!
+//! Guarantee: one store transaction is one order, ever. Its (channel, transaction id) is claimed
+//! in the transaction that writes the order, so the same proof sent again, concurrently, by
+//! another player or another game, finds the first order and grants nothing more.
+
+mod events;
+mod purchases;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use coffer_plugin_runtime::Registry;
+use serde::Deserialize;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::channels::http::ChannelHttp;
+use crate::channels::store::{self as lookup, LookupError};
+use crate::channels::{Charged, StoreProof, StorePurchase, StorePurchaseState};
+use crate::games::{GameId, Region};
+use crate::orders::paid_in_store::{StoreOrder, open_paid_in};
+use crate::orders::{Order, OrderError, OrderNo, OrderView, Orders};
+use crate::players::Players;
+use crate::store::{Store, Tx};
+
+pub use purchases::Redeemed;
+
+/// What a game server sends: its player bought something in a store, here is the proof.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    pub player_id: String,
+    /// The store channel: "appstore", "googleplay".
+    pub channel: String,
+    /// The App Store's transaction id, or Google Play's purchase token.
+    pub token: String,
+    /// The store's product id (required for Google Play).
+    #[serde(default)]
+    pub product_id: String,
+    /// The player's region, for a store that does not tell the price (the catalog's applies);
+    /// the game's default region when absent.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// How long a proof's token may be: Google's purchase tokens run to a few hundred characters.
+const MAX_TOKEN_LEN: usize = 2048;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no player {0:?} in this game")]
+    UnknownPlayer(String),
+    #[error("no store channel {0:?} is loaded")]
+    UnknownChannel(String),
+    #[error("the store does not confirm this purchase: {0}")]
+    Refused(String),
+    #[error("the purchase is not paid yet; send the proof again once it is")]
+    Pending,
+    #[error("the store refunded or revoked this purchase")]
+    Revoked,
+    #[error("the {channel} product {product_id:?} is no SKU of this game")]
+    UnknownProduct { channel: String, product_id: String },
+    #[error("this purchase belongs to another game")]
+    OtherGame,
+    #[error("the store cannot be asked now: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Order(#[from] OrderError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Order(OrderError::Database(error))
+    }
+}
+
+impl From<LookupError> for StoreError {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::Refused(why) => Self::Refused(why),
+            LookupError::Unavailable(why) => Self::Unavailable(why),
+        }
+    }
+}
+
+/// A proof redeemed: the order, and whether this request made it.
+#[derive(Debug)]
+pub struct Redemption {
+    pub order: OrderView,
+    pub created: bool,
+}
+
+/// The stores area.
+#[derive(Clone)]
+pub struct Stores(Arc<Parts>);
+
+pub struct Parts {
+    store: Store,
+    orders: Orders,
+    catalog: Catalog,
+    players: Players,
+    registry: Arc<Registry>,
+    http: ChannelHttp,
+}
+
+impl std::ops::Deref for Stores {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// A store's answer is a few kilobytes of signed JSON.
+const MAX_STORE_ANSWER_BYTES: usize = 256 * 1024;
+
+impl Stores {
+    pub fn new(
+        store: Store,
+        orders: Orders,
+        catalog: Catalog,
+        players: Players,
+        registry: Arc<Registry>,
+        timeout: Duration,
+    ) -> Self {
+        Self(Arc::new(Parts {
+            store,
+            orders,
+            catalog,
+            players,
+            registry,
+            http: ChannelHttp::new(timeout, MAX_STORE_ANSWER_BYTES),
+        }))
+    }
+
+    /// Makes a paid order of the store purchase `request` proves, or finds the one made before.
+    pub async fn redeem(
+        &self,
+        game: &GameId,
+        default_region: &Region,
+        request: RedeemRequest,
+    ) -> Result<Redemption, StoreError> {
+        validate(&request)?;
+        if let Some(known) =
+            purchases::by_token(&self.store, &request.channel, &request.token).await?
+        {
+            return self.existing(game, &known.order_no).await;
+        }
+        let player_game = self
+            .players
+            .game_of(&request.player_id)
+            .await
+            .map_err(|e| OrderError::Invariant(e.to_string()))?;
+        if player_game.as_ref() != Some(game) {
+            return Err(StoreError::UnknownPlayer(request.player_id));
+        }
+        let channel = self
+            .registry
+            .get(&request.channel)
+            .ok_or_else(|| StoreError::UnknownChannel(request.channel.clone()))?;
+        let proof = StoreProof {
+            token: request.token.clone(),
+            product_id: request.product_id.clone(),
+        };
+        let purchase = lookup::lookup(&channel, &self.http, &proof).await?;
+        match purchase.state {
+            StorePurchaseState::Purchased => {}
+            StorePurchaseState::Pending => return Err(StoreError::Pending),
+            StorePurchaseState::Revoked => return Err(StoreError::Revoked),
+        }
+        if !proof.product_id.is_empty() && proof.product_id != purchase.product_id {
+            return Err(StoreError::Refused(format!(
+                "the proof names product {:?}, the store sold {:?}",
+                proof.product_id, purchase.product_id
+            )));
+        }
+        let region = match &request.region {
+            Some(region) => Region::parse(region).map_err(StoreError::Invalid)?,
+            None => default_region.clone(),
+        };
+        let buyer = Buyer {
+            game: game.clone(),
+            player_id: request.player_id,
+            region,
+        };
+        self.make_order(&buyer, &request.channel, purchase).await
+    }
+
+    /// Makes the paid order of a purchase the store confirmed, unless one was made before.
+    async fn make_order(
+        &self,
+        buyer: &Buyer,
+        channel: &str,
+        purchase: StorePurchase,
+    ) -> Result<Redemption, StoreError> {
+        let game = &buyer.game;
+        let order = self.store_order(buyer, channel, &purchase).await?;
+        let (order, attempt) = order.order();
+        let job = Claim {
+            channel: channel.to_owned(),
+            purchase,
+            order,
+            attempt,
+        };
+        let claimed = self
+            .store
+            .write(job, |tx, job| Box::pin(claim_in(tx, job)))
+            .await?;
+        match claimed {
+            Claimed::Made(made) => {
+                let (order, attempt) = *made;
+                tracing::info!(order_no = %order.order_no, channel, "store purchase redeemed");
+                Ok(Redemption {
+                    order: OrderView::new(order, Some(attempt)),
+                    created: true,
+                })
+            }
+            Claimed::Before(order_no) => self.existing(game, &order_no).await,
+        }
+    }
+
+    async fn existing(&self, game: &GameId, order_no: &OrderNo) -> Result<Redemption, StoreError> {
+        let view = self.orders.view(order_no).await?;
+        if &view.game != game {
+            return Err(StoreError::OtherGame);
+        }
+        Ok(Redemption {
+            order: view,
+            created: false,
+        })
+    }
+
+    /// The order `purchase` makes: its SKU by the store's product id, its amount what the
+    /// store says the player paid (or the SKU's price in `region`), its grants per unit bought.
+    async fn store_order(
+        &self,
+        buyer: &Buyer,
+        channel: &str,
+        purchase: &StorePurchase,
+    ) -> Result<StoreOrder, StoreError> {
+        let sku = match self
+            .catalog
+            .sku_for_store_product(&buyer.game, channel, &purchase.product_id)
+            .await
+        {
+            Ok(sku) => sku,
+            Err(CatalogError::NotFound(_)) => {
+                return Err(StoreError::UnknownProduct {
+                    channel: channel.to_owned(),
+                    product_id: purchase.product_id.clone(),
+                });
+            }
+            Err(e) => return Err(OrderError::CatalogUnavailable(e.to_string()).into()),
+        };
+        let amount = match &purchase.price {
+            Some(Charged::Money(price)) => *price,
+            other => {
+                if let Some(Charged::UnknownCurrency { currency, .. }) = other {
+                    tracing::warn!(%currency, transaction = %purchase.transaction_id, "the store's price is in a currency Coffer does not know; the catalog's price is recorded");
+                }
+                sku.spec
+                    .price_for(&buyer.region, None)
+                    .map_err(|e| OrderError::NoPrice(e.to_string()))?
+            }
+        };
+        let quantity = i64::from(purchase.quantity);
+        let mut grants = sku.spec.grants.clone();
+        for grant in &mut grants {
+            grant.quantity = grant.quantity.saturating_mul(quantity);
+        }
+        Ok(StoreOrder {
+            game: buyer.game.clone(),
+            player_id: buyer.player_id.clone(),
+            channel: channel.to_owned(),
+            transaction_id: purchase.transaction_id.clone(),
+            channel_status: purchase.channel_status.clone(),
+            sku: sku.spec.code.clone(),
+            subject: sku.spec.title.clone(),
+            grants,
+            region: buyer.region.clone(),
+            amount,
+        })
+    }
+}
+
+/// Who a store purchase is for.
+struct Buyer {
+    game: GameId,
+    player_id: String,
+    region: Region,
+}
+
+fn validate(request: &RedeemRequest) -> Result<(), StoreError> {
+    let invalid = |why: &str| Err(StoreError::Invalid(why.to_owned()));
+    if request.player_id.is_empty() {
+        return invalid("player_id is required");
+    }
+    if request.token.is_empty() || request.token.len() > MAX_TOKEN_LEN {
+        return invalid("token is 1-2048 characters");
+    }
+    if !request.token.bytes().all(|b| b.is_ascii_graphic()) {
+        return invalid("token is visible ASCII");
+    }
+    if request.product_id.len() > 150 || !request.product_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return invalid("product_id is at most 150 visible ASCII characters");
+    }
+    Ok(())
+}
+
+/// The write that redeems a purchase: the claim and the paid order, or neither.
+struct Claim {
+    channel: String,
+    purchase: StorePurchase,
+    order: Order,
+    attempt: crate::orders::Attempt,
+}
+
+enum Claimed {
+    Made(Box<(Order, crate::orders::Attempt)>),
+    /// Another request redeemed it first: its order.
+    Before(OrderNo),
+}
+
+async fn claim_in(tx: &mut Tx, job: &Claim) -> Result<Claimed, StoreError> {
+    let (order, purchase) = (&job.order, &job.purchase);
+    if !purchases::claim(tx, &job.channel, purchase, &order.order_no, &order.game).await? {
+        let known = purchases::by_transaction(&mut *tx, &job.channel, &purchase.transaction_id)
+            .await?
+            .ok_or_else(|| {
+                OrderError::Invariant(format!(
+                    "store transaction {} is claimed, yet not found",
+                    purchase.transaction_id
+                ))
+            })?;
+        return Ok(Claimed::Before(known.order_no));
+    }
+    let (order, attempt) = open_paid_in(
+        tx,
+        order,
+        &job.attempt,
+        &purchase.transaction_id,
+        &purchase.channel_status,
+    )
+    .await?;
+    Ok(Claimed::Made(Box::new((order, attempt))))
+}

@@ -1,0 +1,305 @@
+//! App Store purchases end to end, on SQLite and PostgreSQL: the game server sends a
+//! transaction id, Coffer looks it up with the App Store Server API (the simulator, signing with
+//! a test chain the configuration trusts) and makes one paid order of it, delivered once; forged
+//! and foreign payloads are refused and change nothing; Apple's refund takes the items back.
+
+use crate::shop::{Backend, Shop};
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+both_backends!(
+    a_verified_apple_transaction_becomes_a_paid_delivered_order,
+    one_transaction_sent_many_times_concurrently_and_by_another_player_is_one_order,
+    forged_and_foreign_signed_transactions_are_refused_and_change_nothing,
+    an_unknown_transaction_or_product_is_refused,
+    an_apple_refund_refunds_the_order_and_the_game_takes_the_items_back,
+    forged_notifications_change_nothing_and_test_notifications_are_acknowledged,
+);
+
+const GEMS_PRODUCT: &str = "com.coffer.starknights.gems100";
+
+async fn store_shop(backend: Backend) -> (Shop, String) {
+    let shop = Shop::start(backend).await;
+    shop.add_sku(json!({
+        "code": "gems-100",
+        "kind": "currency_pack",
+        "title": "100 Gems",
+        "grants": [{ "item": "gem", "quantity": 100 }],
+        "prices": [{ "currency": "USD", "amount_minor": 99 }],
+        "store_products": [{ "channel": "appstore", "product_id": GEMS_PRODUCT }]
+    }))
+    .await;
+    let player = shop.add_player("ada").await;
+    (shop, player)
+}
+
+/// A purchase made on the player's device; returns its transaction id.
+async fn device_purchase(shop: &Shop, spec: Value) -> String {
+    let made = shop
+        .sim_control("/_control/appstore/transactions", spec)
+        .await;
+    made["transaction_id"].as_str().unwrap().to_owned()
+}
+
+async fn redeem(shop: &Shop, player: &str, transaction_id: &str) -> coffer_signing::Answer {
+    redeem_in(shop, player, transaction_id, "US").await
+}
+
+/// Signed requests with the same body in the same second are one replayed request: requests
+/// sent at once differ by their player's region.
+async fn redeem_in(
+    shop: &Shop,
+    player: &str,
+    transaction_id: &str,
+    region: &str,
+) -> coffer_signing::Answer {
+    let body = json!({ "player_id": player, "channel": "appstore", "token": transaction_id,
+                       "region": region });
+    shop.call("POST", "/v1/store-purchases", Some(body)).await
+}
+
+async fn notify(shop: &Shop, body: Value) -> u16 {
+    let mut body = body;
+    body["url"] = json!(shop.url("/v1/callbacks/appstore"));
+    let answer = shop.sim_control("/_control/appstore/notify", body).await;
+    answer["status"].as_u64().unwrap() as u16
+}
+
+async fn a_verified_apple_transaction_becomes_a_paid_delivered_order(backend: Backend) {
+    let (shop, player) = store_shop(backend).await;
+    let game = shop.connect_game_server().await;
+    let transaction = device_purchase(
+        &shop,
+        json!({ "product_id": GEMS_PRODUCT, "price_milli": 1990, "quantity": 2 }),
+    )
+    .await;
+
+    let answer = redeem(&shop, &player, &transaction).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let order = &answer.body;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(order["sku"], "gems-100");
+    assert_eq!(order["player_id"], player.as_str());
+    // What the player paid the store, not the catalog's price.
+    assert_eq!(order["amount"]["amount_minor"], 199);
+    assert_eq!(order["amount"]["currency"], "USD");
+    assert_eq!(order["grants"][0]["quantity"], 200, "two units bought");
+    assert_eq!(order["payment"]["channel"], "appstore");
+    assert_eq!(order["payment"]["channel_txn_id"], transaction.as_str());
+    assert_eq!(
+        order["merchant_order_no"],
+        format!("appstore:{transaction}").as_str()
+    );
+
+    let order_no = order["order_no"].as_str().unwrap();
+    shop.wait_for_status(order_no, "delivered").await;
+    assert_eq!(game.ledger().inventories[&player]["gem"], 200);
+    shop.stop().await;
+}
+
+async fn one_transaction_sent_many_times_concurrently_and_by_another_player_is_one_order(
+    backend: Backend,
+) {
+    let (shop, ada) = store_shop(backend).await;
+    let bob = shop.add_player("bob").await;
+    let game = shop.connect_game_server().await;
+    let transaction = device_purchase(&shop, json!({ "product_id": GEMS_PRODUCT })).await;
+
+    let players = [&ada, &ada, &bob, &ada, &bob, &ada];
+    let regions = ["US", "CA", "GB", "DE", "FR", "JP"];
+    let answers = join_all(
+        players
+            .iter()
+            .zip(regions)
+            .map(|(p, region)| redeem_in(&shop, p, &transaction, region)),
+    )
+    .await;
+    let created: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    let order_no = created[0].body["order_no"].clone();
+    for answer in &answers {
+        assert!(
+            matches!(answer.status, StatusCode::CREATED | StatusCode::OK),
+            "{answer:?}"
+        );
+        assert_eq!(
+            answer.body["order_no"], order_no,
+            "every answer names the one order"
+        );
+    }
+    let owner = created[0].body["player_id"].as_str().unwrap().to_owned();
+
+    // Sent again later, by anyone: the same order, nothing more granted.
+    let again = redeem_in(&shop, &bob, &transaction, "BR").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["order_no"], order_no);
+    shop.wait_for_status(order_no.as_str().unwrap(), "delivered")
+        .await;
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM store_purchases").await, 1);
+    let inventories = game.ledger().inventories;
+    let granted: i64 = inventories.values().filter_map(|i| i.get("gem")).sum();
+    assert_eq!(granted, 100, "one grant: {inventories:?}");
+    assert_eq!(inventories[&owner]["gem"], 100);
+    shop.stop().await;
+}
+
+async fn forged_and_foreign_signed_transactions_are_refused_and_change_nothing(backend: Backend) {
+    let (shop, player) = store_shop(backend).await;
+    for fault in [
+        "self_signed",
+        "rogue_chain",
+        "tampered",
+        "wrong_bundle",
+        "sandbox",
+    ] {
+        let transaction =
+            device_purchase(&shop, json!({ "product_id": GEMS_PRODUCT, "fault": fault })).await;
+        let answer = redeem(&shop, &player, &transaction).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{fault}: {}",
+            answer.body
+        );
+        assert_eq!(
+            answer.body["type"], "https://coffer.dev/problems/store-proof-refused",
+            "{fault}"
+        );
+    }
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM store_purchases").await, 0);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM outbox_events").await, 0);
+    shop.stop().await;
+}
+
+async fn an_unknown_transaction_or_product_is_refused(backend: Backend) {
+    let (shop, player) = store_shop(backend).await;
+    let unknown = redeem(&shop, &player, "2000000999999999").await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.body
+    );
+    assert_eq!(
+        unknown.body["type"],
+        "https://coffer.dev/problems/store-proof-refused"
+    );
+
+    let not_digits = redeem(&shop, &player, "../../admin").await;
+    assert_eq!(not_digits.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let other_product = device_purchase(
+        &shop,
+        json!({ "product_id": "com.coffer.starknights.sword" }),
+    )
+    .await;
+    let answer = redeem(&shop, &player, &other_product).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        answer.body["type"],
+        "https://coffer.dev/problems/unknown-store-product"
+    );
+
+    // The proof names one product, the store sold another.
+    let gems = device_purchase(&shop, json!({ "product_id": GEMS_PRODUCT })).await;
+    let mislabelled = shop
+        .call(
+            "POST",
+            "/v1/store-purchases",
+            Some(
+                json!({ "player_id": player, "channel": "appstore", "token": gems,
+                         "product_id": "com.coffer.starknights.gems10000" }),
+            ),
+        )
+        .await;
+    assert_eq!(mislabelled.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        mislabelled.body["type"],
+        "https://coffer.dev/problems/store-proof-refused"
+    );
+
+    let stranger = redeem(&shop, "no-such-player", &gems).await;
+    assert_eq!(
+        stranger.body["type"],
+        "https://coffer.dev/problems/unknown-player"
+    );
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
+    shop.stop().await;
+}
+
+async fn an_apple_refund_refunds_the_order_and_the_game_takes_the_items_back(backend: Backend) {
+    let (shop, player) = store_shop(backend).await;
+    let game = shop.connect_game_server().await;
+    let transaction = device_purchase(&shop, json!({ "product_id": GEMS_PRODUCT })).await;
+    let answer = redeem(&shop, &player, &transaction).await;
+    let order_no = answer.body["order_no"].as_str().unwrap().to_owned();
+    shop.wait_for_status(&order_no, "delivered").await;
+    assert_eq!(game.ledger().inventories[&player]["gem"], 100);
+
+    let refund = json!({ "notification_type": "REFUND", "transaction_id": transaction });
+    assert_eq!(notify(&shop, refund.clone()).await, 200);
+    let detail = shop.wait_for_status(&order_no, "refunded").await;
+    assert_eq!(detail["order"]["refunded"]["amount_minor"], 199);
+    // Apple repeats a notification until it gets a 200: once is what counts.
+    assert_eq!(notify(&shop, refund).await, 200);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 1);
+    shop.wait_for_deliveries(|list| {
+        list.iter()
+            .filter(|d| d["type"] == "order.refunded" && d["status"] == "delivered")
+            .count()
+            == 1
+    })
+    .await;
+    assert_eq!(game.ledger().inventories[&player]["gem"], 0);
+
+    // A refunded transaction cannot be redeemed again for a new order.
+    let again = redeem_in(&shop, &player, &transaction, "CA").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["order_no"], order_no.as_str());
+    assert_eq!(again.body["status"], "refunded");
+    shop.stop().await;
+}
+
+async fn forged_notifications_change_nothing_and_test_notifications_are_acknowledged(
+    backend: Backend,
+) {
+    let (shop, player) = store_shop(backend).await;
+    let transaction = device_purchase(&shop, json!({ "product_id": GEMS_PRODUCT })).await;
+    let answer = redeem(&shop, &player, &transaction).await;
+    let order_no = answer.body["order_no"].as_str().unwrap().to_owned();
+
+    for fault in [
+        "self_signed",
+        "rogue_chain",
+        "tampered",
+        "wrong_bundle",
+        "sandbox",
+    ] {
+        let forged = json!({
+            "notification_type": "REFUND", "transaction_id": transaction, "fault": fault
+        });
+        assert_eq!(notify(&shop, forged).await, 400, "{fault}");
+    }
+    let (_, detail) = shop
+        .admin("GET", &format!("/v1/admin/orders/{order_no}"), None)
+        .await;
+    assert_ne!(detail["order"]["status"], "refunded");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 0);
+
+    assert_eq!(
+        notify(&shop, json!({ "notification_type": "TEST" })).await,
+        200
+    );
+    shop.stop().await;
+}
