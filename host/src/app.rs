@@ -249,6 +249,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let jobs = crate::jobs::run(state.orders.clone(), config.jobs.clone());
         background.push(tokio::spawn(jobs));
     }
+    if config.stores.enabled {
+        let chores = crate::stores::chores::run(state.stores.clone(), config.stores.clone());
+        background.push(tokio::spawn(chores));
+    }
     if config.reconcile.enabled {
         let daily = crate::reconcile::job::run(
             state.reconciler.clone(),

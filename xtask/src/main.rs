@@ -441,6 +441,16 @@ fn bench(root: &Path) -> Result<()> {
         .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))?;
     run(cargo()
         .current_dir(root)
+        .args([
+            "bench",
+            "--package",
+            "coffer-plugin-runtime",
+            "--bench",
+            "store_calls",
+        ])
+        .env("COFFER_FIXTURES_DIR", fixtures_dir(root)))?;
+    run(cargo()
+        .current_dir(root)
         .args(["bench", "--package", "coffer", "--bench", "passwords"]))?;
     // A busy day's statement (100,000 Alipay lines) reconciled by the real service.
     run(cargo()

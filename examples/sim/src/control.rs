@@ -24,6 +24,17 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/wechatpay/pay/{out_trade_no}", post(wechatpay_pay))
         .route("/appstore/transactions", post(appstore_transaction))
         .route("/appstore/notify", post(appstore_notify))
+        .route("/googleplay/purchases", post(googleplay_purchase))
+        .route(
+            "/googleplay/purchases/{token}/{change}",
+            post(googleplay_change),
+        )
+        .route(
+            "/googleplay/ack-failures",
+            axum::routing::put(googleplay_ack_failures),
+        )
+        .route("/googleplay/stats", get(googleplay_stats))
+        .route("/googleplay/rtdn", post(googleplay_rtdn))
         .route("/alipay/refund/{out_trade_no}", post(alipay_console_refund))
         .route(
             "/wechatpay/refund/{out_trade_no}",
@@ -45,6 +56,58 @@ async fn appstore_notify(
     Json(notify): Json<crate::appstore::Notify>,
 ) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
     match crate::appstore::notify(&sim, notify).await {
+        Ok(status) => Ok(Json(json!({ "status": status }))),
+        Err(why) => Err((axum::http::StatusCode::CONFLICT, why)),
+    }
+}
+
+/// A purchase made on an Android device: `{ token, order_id }`.
+async fn googleplay_purchase(
+    State(sim): State<Arc<Sim>>,
+    Json(new): Json<crate::googleplay::NewPurchase>,
+) -> Json<Value> {
+    Json(crate::googleplay::create_purchase(&sim, new))
+}
+
+/// `complete` a pending purchase or `void` one.
+async fn googleplay_change(
+    State(sim): State<Arc<Sim>>,
+    Path((token, change)): Path<(String, String)>,
+) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
+    if crate::googleplay::change_purchase(&sim, &token, &change) {
+        Ok(Json(json!({ "changed": change })))
+    } else {
+        Err((
+            axum::http::StatusCode::CONFLICT,
+            format!("cannot {change} purchase {token}"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct AckFailures {
+    count: u64,
+}
+
+/// The next `count` acknowledgements are refused with a 503.
+async fn googleplay_ack_failures(
+    State(sim): State<Arc<Sim>>,
+    Json(failures): Json<AckFailures>,
+) -> Json<Value> {
+    crate::googleplay::fail_acks(&sim, failures.count);
+    Json(json!({ "ack_failures_left": failures.count }))
+}
+
+async fn googleplay_stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(crate::googleplay::stats(&sim))
+}
+
+/// A developer notification pushed to Coffer: `{ status }`, Coffer's answer.
+async fn googleplay_rtdn(
+    State(sim): State<Arc<Sim>>,
+    Json(push): Json<crate::googleplay::Push>,
+) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
+    match crate::googleplay::push(&sim, push).await {
         Ok(status) => Ok(Json(json!({ "status": status }))),
         Err(why) => Err((axum::http::StatusCode::CONFLICT, why)),
     }

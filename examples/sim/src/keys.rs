@@ -35,6 +35,10 @@ pub struct SimKeys {
     pub appstore_api_key: Arc<rcgen::KeyPair>,
     /// The certificates the simulated App Store signs with.
     pub appstore: Arc<crate::appstore::chain::AppStoreCerts>,
+    /// The merchant's Google service account key: Coffer signs token grants.
+    pub google_service_account: SigningKey,
+    /// Google's key for Pub/Sub push tokens (key id `googleplay::PUSH_KID`).
+    pub google_push: SigningKey,
 }
 
 /// An RSA key, held twice: as the `rsa` crate's key (encodings, verification) and as `ring`'s
@@ -79,6 +83,8 @@ impl SimKeys {
                     .expect("P-256 key generation"),
             ),
             appstore: crate::appstore::chain::AppStoreCerts::generate(),
+            google_service_account: rsa_2048(),
+            google_push: rsa_2048(),
         }
     }
 
@@ -95,6 +101,7 @@ impl SimKeys {
     ///   `wechat-api-v3.key` (raw)
     /// - `wechat-platform-serial.txt`: the serial to put in the `platform-serial` setting
     /// - `appstore-api-key.p8` (pem), `appstore-root.pem` (pem: the root certificate to trust)
+    /// - `googleplay-service-account.pem`, `googleplay-push-simkid1.pem` (pem)
     pub fn write_for_coffer(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let private_pem = |k: &PrivateKey| {
@@ -137,6 +144,17 @@ impl SimKeys {
             self.appstore_api_key.serialize_pem().as_bytes(),
         )?;
         std::fs::write(dir.join("appstore-root.pem"), &self.appstore.root_pem)?;
+        write_private(
+            &dir.join("googleplay-service-account.pem"),
+            private_pem(&self.google_service_account).as_bytes(),
+        )?;
+        std::fs::write(
+            dir.join(format!(
+                "googleplay-push-{}.pem",
+                crate::googleplay::PUSH_KID
+            )),
+            public_pem(&self.google_push),
+        )?;
         Ok(())
     }
 }

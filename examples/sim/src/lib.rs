@@ -5,6 +5,7 @@
 //! - Alipay (open platform gateway, cashier page, QR) under `/alipay`
 //! - WeChat Pay API v3 under `/wechatpay`
 //! - the App Store Server API and Server Notifications V2 under `/appstore`
+//! - Google's token endpoint, the Play Developer API and RTDN pushes under `/googleplay`
 //! - a control API under `/_control` to drive "the player paid" without a browser and to
 //!   inject faults (timeouts, 5xx, lost, late, duplicated, reordered and forged notifications).
 //!
@@ -15,6 +16,7 @@ pub mod appstore;
 pub mod carespay;
 mod control;
 pub mod faults;
+pub mod googleplay;
 pub mod keys;
 mod notify;
 mod page;
@@ -60,6 +62,7 @@ pub struct Sim {
     pub alipay: alipay::Ledger,
     pub wechatpay: wechatpay::Ledger,
     pub appstore: appstore::Ledger,
+    pub googleplay: googleplay::Ledger,
 }
 
 /// A running simulator.
@@ -93,6 +96,7 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
         alipay: Default::default(),
         wechatpay: Default::default(),
         appstore: Default::default(),
+        googleplay: Default::default(),
         keys,
         base_url,
     });
@@ -101,6 +105,7 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
         .nest("/alipay", alipay::router())
         .nest("/wechatpay", wechatpay::router())
         .nest("/appstore", appstore::router())
+        .nest("/googleplay", googleplay::router())
         .nest("/_control", control::router())
         .with_state(sim.clone());
     let task = tokio::spawn(async move {

@@ -278,6 +278,38 @@ pub fn store_purchase(purchase: contract::StorePurchase) -> StorePurchase {
     }
 }
 
+/// A store purchase as the plugin gave it, for a call about it (an acknowledgement).
+pub fn store_purchase_of(purchase: &StorePurchase) -> contract::StorePurchase {
+    use contract::{StoreProductKind as Kind, StorePurchaseState as State};
+    contract::StorePurchase {
+        transaction_id: purchase.transaction_id.clone(),
+        original_transaction_id: purchase.original_transaction_id.clone(),
+        token: purchase.token.clone(),
+        product_id: purchase.product_id.clone(),
+        kind: match purchase.kind {
+            StoreProductKind::Consumable => Kind::Consumable,
+            StoreProductKind::NonConsumable => Kind::NonConsumable,
+            StoreProductKind::Subscription => Kind::Subscription,
+        },
+        quantity: purchase.quantity,
+        state: match purchase.state {
+            StorePurchaseState::Purchased => State::Purchased,
+            StorePurchaseState::Pending => State::Pending,
+            StorePurchaseState::Revoked => State::Revoked,
+        },
+        price: purchase.price.as_ref().and_then(|p| match p {
+            Charged::Money(money) => Some(self::money(*money)),
+            Charged::UnknownCurrency { .. } => None,
+        }),
+        purchased_at: purchase.purchased_at_s,
+        expires_at: purchase.expires_at_s,
+        revoked_at: purchase.revoked_at_s,
+        storefront: purchase.storefront.clone(),
+        needs_acknowledgement: purchase.needs_acknowledgement,
+        channel_status: purchase.channel_status.clone(),
+    }
+}
+
 impl From<contract::StoreEvent> for StoreEvent {
     fn from(event: contract::StoreEvent) -> Self {
         use contract::StoreEvent as E;

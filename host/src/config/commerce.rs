@@ -178,6 +178,36 @@ impl Default for JobsConfig {
     }
 }
 
+/// App store chores: acknowledging delivered purchases (Google refunds one left unacknowledged
+/// for three days) and listing the purchases a store revoked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoresConfig {
+    /// Run the chores in this instance (safe on several at once).
+    pub enabled: bool,
+    /// How often delivered purchases still unacknowledged are acknowledged (a failed one is
+    /// tried again the next time), in milliseconds.
+    pub acknowledge_every_ms: u64,
+    /// How often each store's revoked purchases are listed, in seconds.
+    pub revoked_poll_every_s: u64,
+    /// How far back each listing looks, in days (Google keeps 30).
+    pub revoked_window_days: u32,
+    /// Purchases acknowledged per run at most.
+    pub batch: u32,
+}
+
+impl Default for StoresConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            acknowledge_every_ms: 30_000,
+            revoked_poll_every_s: 86_400,
+            revoked_window_days: 30,
+            batch: 100,
+        }
+    }
+}
+
 /// A Redis Stream of events, for game servers that prefer consuming a queue to receiving POSTs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

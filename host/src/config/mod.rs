@@ -20,7 +20,7 @@ pub use admin::{AdminConfig, AdminToken, Role, new_token};
 pub use channels::{ChannelSection, load_channel_configs};
 pub use commerce::{
     CatalogConfig, DatabaseConfig, DeliveryConfig, JobsConfig, OrdersConfig, PasswordHashConfig,
-    PlayersConfig, StreamConfig,
+    PlayersConfig, StoresConfig, StreamConfig,
 };
 pub use legacy::LegacyConfig;
 pub use reconcile::ReconcileConfig;
@@ -59,6 +59,7 @@ pub struct Config {
     pub orders: OrdersConfig,
     pub delivery: DeliveryConfig,
     pub jobs: JobsConfig,
+    pub stores: StoresConfig,
     pub reconcile: ReconcileConfig,
     pub stream: StreamConfig,
     pub legacy: LegacyConfig,

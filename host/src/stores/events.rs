@@ -39,10 +39,27 @@ impl Stores {
 
     /// An unsigned hint about a store purchase: looked up at the store, then applied as what
     /// the store says.
-    pub async fn confirm_claim(&self, channel_id: &str, proof: StoreProof) -> Notified {
+    pub async fn confirm_claim(&self, channel_id: &str, mut proof: StoreProof) -> Notified {
         let Some(channel) = self.registry.get(channel_id) else {
             return Notified::Rejected;
         };
+        if proof.product_id.is_empty() {
+            // A voided purchase's notification names no product: the redeemed purchase does.
+            match purchases::by_token(&self.store, channel_id, &proof.token).await {
+                Ok(Some(redeemed)) => proof.product_id = redeemed.product_id,
+                Ok(None) => {
+                    tracing::info!(
+                        channel = channel_id,
+                        "store claim about a purchase no order was made of"
+                    );
+                    return Notified::Recorded;
+                }
+                Err(error) => {
+                    tracing::warn!(channel = channel_id, %error, "cannot read store purchases");
+                    return Notified::NotRecorded;
+                }
+            }
+        }
         match lookup::lookup(&channel, &self.http, &proof).await {
             Ok(purchase) => match purchase.state {
                 crate::channels::StorePurchaseState::Revoked => {
@@ -62,7 +79,13 @@ impl Stores {
         }
     }
 
-    async fn revoke(&self, channel: &str, purchase: &StorePurchase) -> Result<(), String> {
+    /// Refunds the order made of `purchase`, once: a purchase already marked revoked (its refund
+    /// recorded) is left alone, however often the store tells of it.
+    pub(super) async fn revoke(
+        &self,
+        channel: &str,
+        purchase: &StorePurchase,
+    ) -> Result<(), String> {
         let redeemed =
             purchases::by_transaction(self.store.pool(), channel, &purchase.transaction_id)
                 .await
@@ -71,6 +94,9 @@ impl Stores {
             tracing::warn!(channel, transaction = %purchase.transaction_id, "the store revoked a purchase no order was made of");
             return Ok(());
         };
+        if redeemed.revoked_at.is_some() {
+            return Ok(());
+        }
         let report = PaymentReport {
             payment_ref: payment_ref(&redeemed.order_no, 1),
             channel_txn_id: Some(purchase.transaction_id.clone()),

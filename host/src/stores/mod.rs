@@ -7,6 +7,7 @@
 //! in the transaction that writes the order, so the same proof sent again, concurrently, by
 //! another player or another game, finds the first order and grants nothing more.
 
+pub mod chores;
 mod events;
 mod purchases;
 

@@ -13,6 +13,7 @@ use crate::store::{Store, Tx, now_ms};
 /// A store purchase Coffer made an order of.
 #[derive(Debug, Clone)]
 pub struct Redeemed {
+    pub channel: String,
     pub order_no: OrderNo,
     pub game: GameId,
     pub transaction_id: String,
@@ -66,6 +67,7 @@ pub(super) async fn claim(
 fn redeemed(row: &sqlx::any::AnyRow) -> Result<Redeemed, sqlx::Error> {
     let decode = |e: String| sqlx::Error::Decode(e.into());
     Ok(Redeemed {
+        channel: row.try_get("channel")?,
         order_no: OrderNo::parse(&row.try_get::<String, _>("order_no")?)
             .map_err(|e| decode(e.to_string()))?,
         game: GameId::parse(&row.try_get::<String, _>("game_id")?).map_err(decode)?,
@@ -109,6 +111,42 @@ pub(super) async fn by_token(
         .as_ref()
         .map(redeemed)
         .transpose()
+}
+
+/// Purchases whose store waits for an acknowledgement, oldest first.
+pub(super) async fn awaiting_acknowledgement(
+    store: &Store,
+    limit: u32,
+) -> Result<Vec<Redeemed>, sqlx::Error> {
+    sqlx::query(
+        "SELECT * FROM store_purchases WHERE needs_acknowledgement = $1 \
+         AND acknowledged_at IS NULL AND revoked_at IS NULL ORDER BY created_at LIMIT $2",
+    )
+    .bind(true)
+    .bind(i64::from(limit))
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(redeemed)
+    .collect()
+}
+
+/// Notes that the store took the acknowledgement.
+pub(super) async fn mark_acknowledged(
+    tx: &mut Tx,
+    channel: &str,
+    transaction_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE store_purchases SET acknowledged_at = $1 \
+         WHERE channel = $2 AND transaction_id = $3 AND acknowledged_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(channel.to_owned())
+    .bind(transaction_id.to_owned())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Notes when the store revoked the purchase (the refund itself is the order's).

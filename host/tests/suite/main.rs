@@ -31,3 +31,4 @@ mod real_binary;
 mod reconcile;
 mod reports;
 mod stores_appstore;
+mod stores_googleplay;

@@ -127,6 +127,7 @@ impl Shop {
             "wechatpay.wasm",
             "testpay.wasm",
             "appstore.wasm",
+            "googleplay.wasm",
         ];
         for plugin in standard.iter().chain(extra_plugins) {
             std::fs::copy(fixture(plugin), plugins.join(plugin)).unwrap();
@@ -169,6 +170,8 @@ impl Shop {
         config.delivery.timeout_ms = 2_000;
         // Reconciliation runs when a test asks for it, not at start.
         config.reconcile.enabled = false;
+        // Store purchases acknowledged within a tenth of a second of their delivery.
+        config.stores.acknowledge_every_ms = 100;
         let db = TestDb::create(backend).await;
         config.database.url = db.url.clone();
         tweak(&mut config);
@@ -294,6 +297,11 @@ impl Shop {
 
     pub fn store(&self) -> &coffer::store::Store {
         &self.running.as_ref().unwrap().state.store
+    }
+
+    /// The running service's areas, for what a test drives directly (a store poll).
+    pub fn state(&self) -> &coffer::app::AppState {
+        &self.running.as_ref().unwrap().state
     }
 
     /// An admin-API call with `token`.
