@@ -52,13 +52,13 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/bill/{day}", get(bill))
 }
 
-fn parse_form(bytes: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn parse_form(bytes: &[u8]) -> Vec<(String, String)> {
     reqwest::Url::parse(&format!("http://x/?{}", String::from_utf8_lossy(bytes)))
         .map(|u| u.query_pairs().into_owned().collect())
         .unwrap_or_default()
 }
 
-fn get_param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn get_param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
     params
         .iter()
         .find(|(k, _)| k == name)

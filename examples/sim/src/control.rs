@@ -35,6 +35,10 @@ pub fn router() -> Router<Arc<Sim>> {
         )
         .route("/googleplay/stats", get(googleplay_stats))
         .route("/googleplay/rtdn", post(googleplay_rtdn))
+        .route(
+            "/unionpay/pay/{order_id}",
+            post(crate::unionpay::control_pay),
+        )
         .route("/alipay/refund/{out_trade_no}", post(alipay_console_refund))
         .route(
             "/wechatpay/refund/{out_trade_no}",

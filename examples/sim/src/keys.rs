@@ -39,6 +39,10 @@ pub struct SimKeys {
     pub google_service_account: SigningKey,
     /// Google's key for Pub/Sub push tokens (key id `googleplay::PUSH_KID`).
     pub google_push: SigningKey,
+    /// The merchant's UnionPay signing key: Coffer signs requests.
+    pub unionpay_merchant: SigningKey,
+    /// UnionPay's CA and signing certificates.
+    pub unionpay: Arc<crate::unionpay::UnionPayCerts>,
 }
 
 /// An RSA key, held twice: as the `rsa` crate's key (encodings, verification) and as `ring`'s
@@ -85,6 +89,8 @@ impl SimKeys {
             appstore: crate::appstore::chain::AppStoreCerts::generate(),
             google_service_account: rsa_2048(),
             google_push: rsa_2048(),
+            unionpay_merchant: rsa_2048(),
+            unionpay: crate::unionpay::UnionPayCerts::generate(rsa_2048),
         }
     }
 
@@ -102,6 +108,7 @@ impl SimKeys {
     /// - `wechat-platform-serial.txt`: the serial to put in the `platform-serial` setting
     /// - `appstore-api-key.p8` (pem), `appstore-root.pem` (pem: the root certificate to trust)
     /// - `googleplay-service-account.pem`, `googleplay-push-simkid1.pem` (pem)
+    /// - `unionpay-merchant-private.pem`, `unionpay-ca.pem` (pem)
     pub fn write_for_coffer(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let private_pem = |k: &PrivateKey| {
@@ -155,6 +162,11 @@ impl SimKeys {
             )),
             public_pem(&self.google_push),
         )?;
+        write_private(
+            &dir.join("unionpay-merchant-private.pem"),
+            private_pem(&self.unionpay_merchant).as_bytes(),
+        )?;
+        std::fs::write(dir.join("unionpay-ca.pem"), &self.unionpay.ca_pem)?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! - WeChat Pay API v3 under `/wechatpay`
 //! - the App Store Server API and Server Notifications V2 under `/appstore`
 //! - Google's token endpoint, the Play Developer API and RTDN pushes under `/googleplay`
+//! - UnionPay's online gateway (全渠道 5.1.0) under `/unionpay`
 //! - a control API under `/_control` to drive "the player paid" without a browser and to
 //!   inject faults (timeouts, 5xx, lost, late, duplicated, reordered and forged notifications).
 //!
@@ -21,6 +22,7 @@ pub mod keys;
 mod notify;
 mod page;
 pub mod statements;
+pub mod unionpay;
 pub mod wechatpay;
 
 use std::net::SocketAddr;
@@ -63,6 +65,7 @@ pub struct Sim {
     pub wechatpay: wechatpay::Ledger,
     pub appstore: appstore::Ledger,
     pub googleplay: googleplay::Ledger,
+    pub unionpay: unionpay::Ledger,
 }
 
 /// A running simulator.
@@ -97,6 +100,7 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
         wechatpay: Default::default(),
         appstore: Default::default(),
         googleplay: Default::default(),
+        unionpay: Default::default(),
         keys,
         base_url,
     });
@@ -106,6 +110,7 @@ pub async fn start(config: SimConfig, keys: SimKeys) -> anyhow::Result<RunningSi
         .nest("/wechatpay", wechatpay::router())
         .nest("/appstore", appstore::router())
         .nest("/googleplay", googleplay::router())
+        .nest("/unionpay", unionpay::router())
         .nest("/_control", control::router())
         .with_state(sim.clone());
     let task = tokio::spawn(async move {

@@ -81,6 +81,7 @@ fn request(n: usize) -> PaymentRequest {
         return_url: "https://pay.studio.example/v1/return/testpay".into(),
         notify_url: "https://pay.studio.example/v1/callbacks/testpay".into(),
         expires_at: 1_795_506_300,
+        started_at: 1_795_505_400,
     }
 }
 

@@ -197,6 +197,7 @@ async fn query_refund_and_statement_round_trip() {
         order_no: "ORD-1".into(),
         channel_txn_id: Some("TP-9".into()),
         amount: usd(1999),
+        started_at: NOW_MS / 1000,
     };
     let request = channel.build_query(&query).await.unwrap();
     assert_eq!(request.url, format!("{TESTPAY_API}/payments/ORD-1"));

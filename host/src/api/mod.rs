@@ -31,7 +31,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/callbacks/{channel}",
             axum::routing::post(callbacks::notify).get(callbacks::notify),
         )
-        .route("/v1/return/{channel}", get(callbacks::browser_return))
+        // Some cashiers (UnionPay) send the browser back with a form POST.
+        .route(
+            "/v1/return/{channel}",
+            get(callbacks::browser_return).post(callbacks::browser_return),
+        )
         .merge(legacy::router(&state))
         .fallback(|| async { problem::Problem::not_found("no such route") });
     with_common_layers(routes, state)

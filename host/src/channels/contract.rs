@@ -86,6 +86,7 @@ pub fn payment_request(ask: &PaymentAsk) -> PaymentRequest {
         return_url: ask.return_url.clone(),
         notify_url: ask.notify_url.clone(),
         expires_at: ask.expires_at_s,
+        started_at: ask.started_at_s,
     }
 }
 
@@ -100,15 +101,18 @@ pub fn payment_context(ask: &PaymentAsk) -> PaymentContext {
     }
 }
 
+/// The query about a payment attempt started at `started_at_s` (Unix seconds).
 pub fn query_request(
     payment_ref: &str,
     channel_txn_id: Option<&str>,
     amount: Money,
+    started_at_s: i64,
 ) -> QueryRequest {
     QueryRequest {
         order_no: payment_ref.to_owned(),
         channel_txn_id: channel_txn_id.map(str::to_owned),
         amount: money(amount),
+        started_at: started_at_s,
     }
 }
 
@@ -435,7 +439,8 @@ mod tests {
             language: "en".into(),
             return_url: "http://r".into(),
             notify_url: "http://n".into(),
-            expires_at_s: 0,
+            expires_at_s: 900,
+            started_at_s: 0,
         };
         let request = payment_request(&ask);
         assert!(request.card.is_none());

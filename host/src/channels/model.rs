@@ -107,6 +107,8 @@ pub struct PaymentAsk {
     pub notify_url: String,
     /// Unix seconds after which the payment must not complete.
     pub expires_at_s: i64,
+    /// Unix seconds when the attempt was created: every call about it names the same.
+    pub started_at_s: i64,
 }
 
 /// One refund to ask a channel for.

@@ -121,6 +121,7 @@ pub async fn run(
         return_url: urls.return_to,
         notify_url: urls.notify,
         expires_at_s: order.expires_at / 1000,
+        started_at_s: attempt.created_at.div_euclid(1000),
     };
     let card = choice.card.as_ref().map(|card| card.seal());
     attempt.updated_at = now_ms();

@@ -105,6 +105,7 @@ impl Orders {
             &attempt.payment_ref,
             attempt.channel_txn_id.as_deref(),
             order.amount,
+            attempt.created_at.div_euclid(1000),
         );
         let call = channel
             .build_query(&request)

@@ -286,6 +286,7 @@ pub fn query(order_no: &str, amount: Money) -> QueryRequest {
         order_no: order_no.into(),
         channel_txn_id: None,
         amount,
+        started_at: now_s(),
     }
 }
 
@@ -335,7 +336,15 @@ pub fn payment(
         return_url: "http://127.0.0.1:8080/v1/return/test".into(),
         notify_url: notify_url.into(),
         expires_at: 4_102_444_800,
+        started_at: now_s(),
     }
+}
+
+/// The wall clock in Unix seconds: when a test's payment attempt starts.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 pub fn card(number: &str) -> SecretCard {

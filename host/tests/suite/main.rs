@@ -14,6 +14,7 @@ mod admin_api;
 mod architecture;
 mod channel_alipay;
 mod channel_carespay;
+mod channel_unionpay;
 mod channel_wechatpay;
 mod commerce_accounts;
 mod commerce_callbacks;

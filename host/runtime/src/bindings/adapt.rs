@@ -91,8 +91,20 @@ impl<T: Upgrade, E: Upgrade> Upgrade for Result<T, E> {
 /// `record Name { field, .. }`, and `variant Name { Case, Case(payload), .. }` for enums and
 /// variants alike. `upgrade variant` and `upgrade record` give only the upgrade, for a variant
 /// that gained cases since (and the records holding it): the host never sends those to a plugin.
+/// `downgrade record` gives only the downgrade, for a request that gained fields since (the
+/// older plugin is not given them; it never sends the record back).
 macro_rules! same_shape {
     ($old:ident => $new:ident;) => {};
+    ($old:ident => $new:ident; downgrade record $name:ident { $($field:ident),* $(,)? } $($rest:tt)*) => {
+        impl $crate::bindings::adapt::Downgrade<$old::$name> for $new::$name {
+            fn downgrade(&self) -> $old::$name {
+                $old::$name {
+                    $($field: $crate::bindings::adapt::Downgrade::downgrade(&self.$field)),*
+                }
+            }
+        }
+        same_shape!($old => $new; $($rest)*);
+    };
     ($old:ident => $new:ident; upgrade record $name:ident { $($field:ident),* $(,)? } $($rest:tt)*) => {
         impl $crate::bindings::adapt::Upgrade for $old::$name {
             type New = $new::$name;

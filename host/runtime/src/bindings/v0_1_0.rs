@@ -5,7 +5,8 @@
 //!
 //! What changed since: `statement-line.refund-no` (0.2.0), which a 0.1.0 plugin never sends;
 //! `signature-algorithm.ecdsa-p256-sha256` (0.2.0), which it never asks for; the store records,
-//! callback cases and exports (0.3.0), which it never uses: asked to act as a store, it is
+//! callback cases and exports (0.3.0), which it never uses; the requests' `started-at` (0.3.0),
+//! which it is not given: asked to act as a store, it is
 //! `unsupported` without being called.
 
 use wasmtime::component::{HasSelf, Linker};
@@ -55,7 +56,7 @@ same_shape! { old => new;
     record Card { number, expiry_month, expiry_year, cvc, holder_name }
     record Address { country, state, city, line1, line2, postal_code }
     record Customer { id, email, first_name, last_name, phone, ip, billing, shipping }
-    record PaymentRequest {
+    downgrade record PaymentRequest {
         order_no, amount, method, flow, subject, description, customer, card, language,
         return_url, notify_url, expires_at,
     }
@@ -72,7 +73,7 @@ same_shape! { old => new;
     record RefundUpdate {
         refund_no, order_no, channel_refund_id, status, amount, failure, channel_status,
     }
-    record QueryRequest { order_no, channel_txn_id, amount }
+    downgrade record QueryRequest { order_no, channel_txn_id, amount }
     record UnverifiedClaim { order_no, claimed_status }
     upgrade record CallbackOutcome { verdict, ack_accepted, ack_rejected }
     record RouteContext { amount, method, flow, country, card_bin }

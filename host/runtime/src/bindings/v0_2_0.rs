@@ -2,7 +2,8 @@
 //! newest. Its imports did not change, so a 0.2.0 plugin is linked to the newest `host` and
 //! `sealed-keys` under their 0.2.0 names; the types the exports trade are adapted both ways.
 //!
-//! What changed since (0.3.0): the store records, `callback-event.store` and
+//! What changed since (0.3.0): `payment-request.started-at` and `query-request.started-at`,
+//! which a 0.2.0 plugin is not given; the store records, `callback-event.store` and
 //! `callback-verdict.store-claim`, which a 0.2.0 plugin never sends; the `store` export and the
 //! `access` import, which it has not: asked to act as a store, it is `unsupported` without being
 //! called.
@@ -54,7 +55,7 @@ same_shape! { old => new;
     record Card { number, expiry_month, expiry_year, cvc, holder_name }
     record Address { country, state, city, line1, line2, postal_code }
     record Customer { id, email, first_name, last_name, phone, ip, billing, shipping }
-    record PaymentRequest {
+    downgrade record PaymentRequest {
         order_no, amount, method, flow, subject, description, customer, card, language,
         return_url, notify_url, expires_at,
     }
@@ -71,7 +72,7 @@ same_shape! { old => new;
     record RefundUpdate {
         refund_no, order_no, channel_refund_id, status, amount, failure, channel_status,
     }
-    record QueryRequest { order_no, channel_txn_id, amount }
+    downgrade record QueryRequest { order_no, channel_txn_id, amount }
     record UnverifiedClaim { order_no, claimed_status }
     upgrade record CallbackOutcome { verdict, ack_accepted, ack_rejected }
     record RouteContext { amount, method, flow, country, card_bin }

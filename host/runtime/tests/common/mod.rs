@@ -192,6 +192,7 @@ pub fn payment_request(order_no: &str, subject: &str) -> PaymentRequest {
         return_url: "http://127.0.0.1:8080/v1/return/testpay".into(),
         notify_url: "http://127.0.0.1:8080/v1/callbacks/testpay".into(),
         expires_at: NOW_MS / 1000 + 900,
+        started_at: NOW_MS / 1000,
     }
 }
 

@@ -128,6 +128,7 @@ impl Shop {
             "testpay.wasm",
             "appstore.wasm",
             "googleplay.wasm",
+            "unionpay.wasm",
         ];
         for plugin in standard.iter().chain(extra_plugins) {
             std::fs::copy(fixture(plugin), plugins.join(plugin)).unwrap();
