@@ -9,12 +9,9 @@ use std::path::PathBuf;
 use coffer_plugin_runtime::contract::*;
 use coffer_plugin_runtime::{CONTRACT_VERSION, SecretCard};
 use common::*;
-use sha2::{Digest, Sha256};
 
 fn kept(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/plugins-v0.1.0")
-        .join(name)
+    kept_plugin("0.1.0", name)
 }
 
 /// The kept 0.1.0 TestPay, installed as the channel's plugin beside the newest fixtures.
@@ -31,16 +28,11 @@ async fn with_old_testpay() -> TestRegistry {
 
 #[test]
 fn the_kept_plugins_are_the_released_bytes() {
-    let readme = std::fs::read_to_string(kept("README.md")).unwrap();
-    let mut checked = 0;
-    for row in readme.lines().filter(|l| l.contains(".wasm |")) {
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let (file, digest) = (cells[1], cells[2]);
-        let bytes = std::fs::read(kept(file)).unwrap();
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), digest, "{file}");
-        checked += 1;
-    }
-    assert_eq!(checked, 4, "alipay, carespay, testpay and wechatpay");
+    assert_eq!(
+        check_kept_digests("0.1.0"),
+        4,
+        "alipay, carespay, testpay and wechatpay"
+    );
 }
 
 #[tokio::test]

@@ -405,18 +405,23 @@ async fn open_in(tx: &mut Tx, new: &NewOrder) -> Result<(), OrderError> {
         // The count above is undone with the whole job (it returns an error).
         return Err(refusal_or_duplicate(tx, order, OrderError::SoldOut(order.sku.clone())).await?);
     }
-    if !store::insert_order(tx, order).await? {
-        let existing =
-            store::order_no_for_merchant(&mut *tx, &order.game, &order.merchant_order_no)
-                .await?
-                .unwrap_or_default();
-        return Err(OrderError::DuplicateMerchantOrderNo {
-            merchant_order_no: order.merchant_order_no.clone(),
-            order_no: existing,
-        });
-    }
+    insert_new(tx, order).await?;
     store::insert_attempt(tx, &order.order_no, &new.attempt).await?;
     Ok(())
+}
+
+/// Inserts `order`, or names the order its game already has under its merchant number.
+pub(super) async fn insert_new(tx: &mut Tx, order: &Order) -> Result<(), OrderError> {
+    if store::insert_order(tx, order).await? {
+        return Ok(());
+    }
+    let existing = store::order_no_for_merchant(&mut *tx, &order.game, &order.merchant_order_no)
+        .await?
+        .unwrap_or_default();
+    Err(OrderError::DuplicateMerchantOrderNo {
+        merchant_order_no: order.merchant_order_no.clone(),
+        order_no: existing,
+    })
 }
 
 /// `refusal`, unless an order with the same merchant number exists: then that is the honest

@@ -82,16 +82,7 @@ pub async fn open_paid_in(
     transaction_id: &str,
     channel_status: &str,
 ) -> Result<(Order, Attempt), OrderError> {
-    if !store::insert_order(tx, order).await? {
-        let existing =
-            store::order_no_for_merchant(&mut *tx, &order.game, &order.merchant_order_no)
-                .await?
-                .unwrap_or_default();
-        return Err(OrderError::DuplicateMerchantOrderNo {
-            merchant_order_no: order.merchant_order_no.clone(),
-            order_no: existing,
-        });
-    }
+    super::create::insert_new(tx, order).await?;
     crate::catalog::count_purchase(tx, &order.player_id, &order.game, &order.sku, i64::MAX).await?;
     store::insert_attempt(tx, &order.order_no, attempt).await?;
     let now = now_ms();

@@ -21,15 +21,7 @@ const GEMS_PRODUCT: &str = "com.coffer.starknights.gems100";
 
 async fn store_shop(backend: Backend) -> (Shop, String) {
     let shop = Shop::start(backend).await;
-    shop.add_sku(json!({
-        "code": "gems-100",
-        "kind": "currency_pack",
-        "title": "100 Gems",
-        "grants": [{ "item": "gem", "quantity": 100 }],
-        "prices": [{ "currency": "USD", "amount_minor": 99 }],
-        "store_products": [{ "channel": "appstore", "product_id": GEMS_PRODUCT }]
-    }))
-    .await;
+    shop.add_store_gems("appstore", GEMS_PRODUCT).await;
     let player = shop.add_player("ada").await;
     (shop, player)
 }

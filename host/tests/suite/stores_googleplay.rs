@@ -24,15 +24,7 @@ const GEMS: &str = "gems_100";
 
 async fn play_shop(backend: Backend) -> (Shop, String) {
     let shop = Shop::start(backend).await;
-    shop.add_sku(json!({
-        "code": "gems-100",
-        "kind": "currency_pack",
-        "title": "100 Gems",
-        "grants": [{ "item": "gem", "quantity": 100 }],
-        "prices": [{ "currency": "USD", "amount_minor": 99 }],
-        "store_products": [{ "channel": "googleplay", "product_id": GEMS }]
-    }))
-    .await;
+    shop.add_store_gems("googleplay", GEMS).await;
     let player = shop.add_player("ada").await;
     (shop, player)
 }

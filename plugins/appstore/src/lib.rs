@@ -18,89 +18,31 @@ use coffer_plugin_sdk::{self as sdk, *};
 
 struct AppStore;
 
-impl Plugin for AppStore {
-    fn info() -> ChannelInfo {
-        ChannelInfo {
-            id: "appstore".into(),
-            name: "App Store".into(),
-            version: "1.0.0".into(),
-            contract_version: sdk::CONTRACT_VERSION.into(),
-            methods: vec!["appstore".into()],
-            flows: vec![],
-            currencies: vec![],
-            countries: vec![],
-            keys: vec!["api-key".into(), "apple-root".into()],
-            settings: vec![
-                "issuer-id".into(),
-                "key-id".into(),
-                "bundle-id".into(),
-                "environment".into(),
-            ],
-            endpoints: vec!["api".into()],
-            supports_refund: false,
-            supports_partial_refund: false,
-            supports_statement: false,
-        }
-    }
-
-    fn create_payment(_: PaymentRequest) -> Result<PaymentStart, ChannelError> {
-        Err(in_the_store())
-    }
-
-    fn parse_payment_response(
-        _: PaymentContext,
-        _: HttpResponse,
-    ) -> Result<PaymentOutcome, ChannelError> {
-        Err(in_the_store())
-    }
-
-    fn parse_callback(request: InboundRequest) -> CallbackOutcome {
-        notification::parse(&request)
-    }
-
-    fn build_query(_: QueryRequest) -> Result<HttpRequest, ChannelError> {
-        Err(in_the_store())
-    }
-
-    fn parse_query_response(
-        _: QueryRequest,
-        _: HttpResponse,
-    ) -> Result<PaymentUpdate, ChannelError> {
-        Err(in_the_store())
-    }
-
-    fn build_refund(_: RefundRequest) -> Result<HttpRequest, ChannelError> {
-        Err(unsupported(
-            "the App Store refunds only through Apple's own support",
-        ))
-    }
-
-    fn parse_refund_response(
-        _: RefundRequest,
-        _: HttpResponse,
-    ) -> Result<RefundUpdate, ChannelError> {
-        Err(unsupported(
-            "the App Store refunds only through Apple's own support",
-        ))
-    }
-
-    fn route_score(_: RouteContext) -> Option<RouteQuote> {
-        // Never a route for Coffer's own checkout: the player pays in the store.
-        None
-    }
-
-    fn build_statement_request(_: String) -> Result<HttpRequest, ChannelError> {
-        Err(unsupported("App Store statements are not fetched yet"))
-    }
-
-    fn parse_statement_response(_: String, _: HttpResponse) -> Result<StatementStep, ChannelError> {
-        Err(unsupported("App Store statements are not fetched yet"))
-    }
-
-    fn parse_statement(_: Vec<u8>) -> Result<Vec<StatementLine>, ChannelError> {
-        Err(unsupported("App Store statements are not fetched yet"))
+fn channel_info() -> ChannelInfo {
+    ChannelInfo {
+        id: "appstore".into(),
+        name: "App Store".into(),
+        version: "1.0.0".into(),
+        contract_version: sdk::CONTRACT_VERSION.into(),
+        methods: vec!["appstore".into()],
+        flows: vec![],
+        currencies: vec![],
+        countries: vec![],
+        keys: vec!["api-key".into(), "apple-root".into()],
+        settings: vec![
+            "issuer-id".into(),
+            "key-id".into(),
+            "bundle-id".into(),
+            "environment".into(),
+        ],
+        endpoints: vec!["api".into()],
+        supports_refund: false,
+        supports_partial_refund: false,
+        supports_statement: false,
     }
 }
+
+coffer_plugin_sdk::paid_in_the_store!(AppStore, info: channel_info(), callback: notification::parse);
 
 impl Store for AppStore {
     fn build_lookup(proof: StoreProof) -> Result<HttpRequest, ChannelError> {
@@ -143,10 +85,6 @@ impl Store for AppStore {
     fn parse_access_token_response(_: HttpResponse) -> Result<AccessToken, ChannelError> {
         Err(unsupported("the App Store Server API takes a JWT per call"))
     }
-}
-
-fn in_the_store() -> ChannelError {
-    unsupported("App Store purchases are paid in the store and sent to Coffer as proofs")
 }
 
 coffer_plugin_sdk::export_channel!(AppStore);

@@ -20,95 +20,32 @@ use coffer_plugin_sdk::{self as sdk, *};
 
 struct GooglePlay;
 
-impl Plugin for GooglePlay {
-    fn info() -> ChannelInfo {
-        ChannelInfo {
-            id: "googleplay".into(),
-            name: "Google Play".into(),
-            version: "1.0.0".into(),
-            contract_version: sdk::CONTRACT_VERSION.into(),
-            methods: vec!["googleplay".into()],
-            flows: vec![],
-            currencies: vec![],
-            countries: vec![],
-            keys: vec!["service-account-key".into()],
-            settings: vec![
-                "package-name".into(),
-                "service-account-email".into(),
-                "push-audience".into(),
-                "push-service-account".into(),
-                "push-key-ids".into(),
-            ],
-            endpoints: vec!["api".into(), "oauth".into()],
-            supports_refund: false,
-            supports_partial_refund: false,
-            supports_statement: false,
-        }
-    }
-
-    fn create_payment(_: PaymentRequest) -> Result<PaymentStart, ChannelError> {
-        Err(in_the_store())
-    }
-
-    fn parse_payment_response(
-        _: PaymentContext,
-        _: HttpResponse,
-    ) -> Result<PaymentOutcome, ChannelError> {
-        Err(in_the_store())
-    }
-
-    fn parse_callback(request: InboundRequest) -> CallbackOutcome {
-        push::parse(&request)
-    }
-
-    fn build_query(_: QueryRequest) -> Result<HttpRequest, ChannelError> {
-        Err(in_the_store())
-    }
-
-    fn parse_query_response(
-        _: QueryRequest,
-        _: HttpResponse,
-    ) -> Result<PaymentUpdate, ChannelError> {
-        Err(in_the_store())
-    }
-
-    fn build_refund(_: RefundRequest) -> Result<HttpRequest, ChannelError> {
-        Err(unsupported(
-            "Google Play refunds are made in the Play Console",
-        ))
-    }
-
-    fn parse_refund_response(
-        _: RefundRequest,
-        _: HttpResponse,
-    ) -> Result<RefundUpdate, ChannelError> {
-        Err(unsupported(
-            "Google Play refunds are made in the Play Console",
-        ))
-    }
-
-    fn route_score(_: RouteContext) -> Option<RouteQuote> {
-        None
-    }
-
-    fn build_statement_request(_: String) -> Result<HttpRequest, ChannelError> {
-        Err(unsupported(
-            "Google Play earnings reports are not fetched yet",
-        ))
-    }
-
-    fn parse_statement_response(_: String, _: HttpResponse) -> Result<StatementStep, ChannelError> {
-        Err(unsupported(
-            "Google Play earnings reports are not fetched yet",
-        ))
-    }
-
-    fn parse_statement(_: Vec<u8>) -> Result<Vec<StatementLine>, ChannelError> {
-        Err(unsupported(
-            "Google Play earnings reports are not fetched yet",
-        ))
+fn channel_info() -> ChannelInfo {
+    ChannelInfo {
+        id: "googleplay".into(),
+        name: "Google Play".into(),
+        version: "1.0.0".into(),
+        contract_version: sdk::CONTRACT_VERSION.into(),
+        methods: vec!["googleplay".into()],
+        flows: vec![],
+        currencies: vec![],
+        countries: vec![],
+        keys: vec!["service-account-key".into()],
+        settings: vec![
+            "package-name".into(),
+            "service-account-email".into(),
+            "push-audience".into(),
+            "push-service-account".into(),
+            "push-key-ids".into(),
+        ],
+        endpoints: vec!["api".into(), "oauth".into()],
+        supports_refund: false,
+        supports_partial_refund: false,
+        supports_statement: false,
     }
 }
+
+coffer_plugin_sdk::paid_in_the_store!(GooglePlay, info: channel_info(), callback: push::parse);
 
 impl Store for GooglePlay {
     fn build_lookup(proof: StoreProof) -> Result<HttpRequest, ChannelError> {
@@ -151,10 +88,6 @@ impl Store for GooglePlay {
     fn parse_access_token_response(response: HttpResponse) -> Result<AccessToken, ChannelError> {
         token::answer(&response)
     }
-}
-
-fn in_the_store() -> ChannelError {
-    unsupported("Google Play purchases are paid in the store and sent to Coffer as proofs")
 }
 
 coffer_plugin_sdk::export_channel!(GooglePlay);

@@ -202,3 +202,25 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
+
+/// The plugins kept byte for byte from contract `version` (`tests/plugins-v<version>/`).
+pub fn kept_plugin(version: &str, name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/plugins-v{version}"))
+        .join(name)
+}
+
+/// Checks every kept plugin of `version` against the digest its README gives; returns how many.
+pub fn check_kept_digests(version: &str) -> usize {
+    use sha2::{Digest, Sha256};
+    let readme = std::fs::read_to_string(kept_plugin(version, "README.md")).unwrap();
+    let mut checked = 0;
+    for row in readme.lines().filter(|l| l.contains(".wasm |")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (file, digest) = (cells[1], cells[2]);
+        let bytes = std::fs::read(kept_plugin(version, file)).unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), digest, "{file}");
+        checked += 1;
+    }
+    checked
+}

@@ -379,6 +379,19 @@ impl Shop {
         .await
     }
 
+    /// The usual SKU at 0.99 USD, sold in `channel`'s store as `product_id`.
+    pub async fn add_store_gems(&self, channel: &str, product_id: &str) -> Value {
+        self.add_sku(json!({
+            "code": "gems-100",
+            "kind": "currency_pack",
+            "title": "100 Gems",
+            "grants": [{ "item": "gem", "quantity": 100 }],
+            "prices": [{ "currency": "USD", "amount_minor": 99 }],
+            "store_products": [{ "channel": channel, "product_id": product_id }]
+        }))
+        .await
+    }
+
     /// Registers a player of the game and returns their id.
     pub async fn add_player(&self, username: &str) -> String {
         let response = self
