@@ -31,6 +31,8 @@ CREATE TABLE store_purchases (
     needs_acknowledgement INTEGER NOT NULL,
     acknowledged_at BIGINT,
     revoked_at BIGINT,
+    -- Set when the store said the subscription this purchase paid for ended (told the game once).
+    expired_at BIGINT,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (channel, transaction_id)
 );

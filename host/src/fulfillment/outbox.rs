@@ -12,6 +12,8 @@ pub enum EventKind {
     OrderPaid,
     /// Money went back to the player: revoke what the refund covers.
     OrderRefunded,
+    /// The store subscription this order paid for ended without renewal: end the entitlement.
+    SubscriptionExpired,
 }
 
 impl EventKind {
@@ -19,6 +21,7 @@ impl EventKind {
         match self {
             Self::OrderPaid => "order.paid",
             Self::OrderRefunded => "order.refunded",
+            Self::SubscriptionExpired => "subscription.expired",
         }
     }
 }

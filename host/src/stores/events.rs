@@ -1,12 +1,14 @@
 //! What a store's notifications change. A refund or revocation of a redeemed purchase refunds
 //! its order (through the one settling path: a refund row, the ledger's transfer,
 //! `order.refunded` for the game); a renewal is a new paid order for the player who bought the
-//! subscription; a purchase nobody redeemed yet waits for the game server's proof (the store
-//! does not say which player bought it).
+//! subscription, and its end a `subscription.expired` event for the game; a purchase nobody
+//! redeemed yet waits for the game server's proof (the store does not say which player bought
+//! it).
 
 use super::{Buyer, Stores, purchases};
 use crate::channels::store as lookup;
 use crate::channels::{PaymentReport, PaymentState, StoreEvent, StoreProof, StorePurchase};
+use crate::fulfillment::EventKind;
 use crate::orders::{Notified, payment_ref};
 
 impl Stores {
@@ -22,10 +24,7 @@ impl Stores {
                 Ok(())
             }
             StoreEvent::Renewed(purchase) => self.renew(channel, purchase).await,
-            StoreEvent::Expired(purchase) => {
-                tracing::info!(channel, original = %purchase.original_transaction_id, "store subscription expired");
-                Ok(())
-            }
+            StoreEvent::Expired(purchase) => self.expire(channel, &purchase).await,
             StoreEvent::Revoked(purchase) => self.revoke(channel, &purchase).await,
         };
         match applied {
@@ -126,6 +125,52 @@ impl Stores {
             })
             .await
             .map_err(|e: sqlx::Error| e.to_string())
+    }
+
+    /// A subscription ended: the game is told once (`subscription.expired`, with the order of its
+    /// last paid period), however often the store repeats it.
+    async fn expire(&self, channel: &str, purchase: &StorePurchase) -> Result<(), String> {
+        let read = |transaction: &str| {
+            let (store, transaction) = (self.store.clone(), transaction.to_owned());
+            async move { purchases::by_transaction(store.pool(), channel, &transaction).await }
+        };
+        let last = match read(&purchase.transaction_id)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(last) => Some(last),
+            None => read(&purchase.original_transaction_id)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        let Some(last) = last else {
+            tracing::warn!(channel, original = %purchase.original_transaction_id, "expiry of a subscription no order was made of");
+            return Ok(());
+        };
+        let order = self
+            .orders
+            .get(&last.order_no)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("order {} of a store purchase is missing", last.order_no))?;
+        let job = (channel.to_owned(), last.transaction_id.clone(), order);
+        let told = self
+            .store
+            .write(job, |tx, (channel, transaction, order)| {
+                Box::pin(async move {
+                    if !purchases::mark_expired(tx, channel, transaction).await? {
+                        return Ok(false);
+                    }
+                    crate::fulfillment::enqueue(tx, EventKind::SubscriptionExpired, order).await?;
+                    Ok(true)
+                })
+            })
+            .await
+            .map_err(|e: sqlx::Error| e.to_string())?;
+        if told {
+            tracing::info!(channel, order_no = %last.order_no, "store subscription expired; the game is told");
+        }
+        Ok(())
     }
 
     /// A renewal is paid by a new transaction: a new order for whoever redeemed the first one.

@@ -167,3 +167,21 @@ pub(super) async fn mark_revoked(
     .await?;
     Ok(())
 }
+
+/// Notes that the subscription `transaction_id` paid for ended; `false` when it was noted before.
+pub(super) async fn mark_expired(
+    tx: &mut Tx,
+    channel: &str,
+    transaction_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let marked = sqlx::query(
+        "UPDATE store_purchases SET expired_at = $1 \
+         WHERE channel = $2 AND transaction_id = $3 AND expired_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(channel.to_owned())
+    .bind(transaction_id.to_owned())
+    .execute(&mut *tx)
+    .await?;
+    Ok(marked.rows_affected() == 1)
+}

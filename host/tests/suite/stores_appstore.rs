@@ -15,6 +15,7 @@ both_backends!(
     an_unknown_transaction_or_product_is_refused,
     an_apple_refund_refunds_the_order_and_the_game_takes_the_items_back,
     forged_notifications_change_nothing_and_test_notifications_are_acknowledged,
+    a_subscription_renews_as_a_new_order_and_its_end_is_told_once,
 );
 
 const GEMS_PRODUCT: &str = "com.coffer.starknights.gems100";
@@ -292,6 +293,63 @@ async fn forged_notifications_change_nothing_and_test_notifications_are_acknowle
     assert_eq!(
         notify(&shop, json!({ "notification_type": "TEST" })).await,
         200
+    );
+    shop.stop().await;
+}
+
+async fn a_subscription_renews_as_a_new_order_and_its_end_is_told_once(backend: Backend) {
+    let (shop, player) = store_shop(backend).await;
+    const MONTHLY: &str = "com.coffer.starknights.monthly";
+    shop.add_sku(json!({
+        "code": "monthly-card", "kind": "subscription", "title": "Monthly Card",
+        "period_days": 30, "grants": [{ "item": "monthly-card-day", "quantity": 30 }],
+        "prices": [{ "currency": "USD", "amount_minor": 499 }],
+        "store_products": [{ "channel": "appstore", "product_id": MONTHLY }]
+    }))
+    .await;
+    let subscription = json!({ "product_id": MONTHLY, "price_milli": 4990,
+                               "kind": "Auto-Renewable Subscription" });
+    let first = device_purchase(&shop, subscription.clone()).await;
+    let answer = redeem(&shop, &player, &first).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert_eq!(answer.body["sku"], "monthly-card");
+
+    let mut renewal = subscription.clone();
+    renewal["renews"] = json!(first);
+    let second = device_purchase(&shop, renewal).await;
+    // Renewal info signed by someone else: the whole notification is refused.
+    let forged = json!({ "notification_type": "DID_RENEW", "transaction_id": second,
+                         "renewal_fault": "rogue_chain" });
+    assert_eq!(notify(&shop, forged).await, 400);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
+
+    let renew = json!({ "notification_type": "DID_RENEW", "transaction_id": second });
+    assert_eq!(notify(&shop, renew.clone()).await, 200);
+    assert_eq!(notify(&shop, renew).await, 200, "Apple repeats itself");
+    let (_, list) = shop
+        .admin("GET", "/v1/admin/orders?game=star-knights", None)
+        .await;
+    let orders = list["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 2, "{list}");
+    for order in orders {
+        assert_eq!(
+            order["player_id"],
+            player.as_str(),
+            "the subscriber's: {order}"
+        );
+        assert_eq!(order["sku"], "monthly-card");
+        assert_eq!(order["status"], "paid");
+    }
+
+    let expired = json!({ "notification_type": "EXPIRED", "subtype": "VOLUNTARY",
+                          "transaction_id": second });
+    assert_eq!(notify(&shop, expired.clone()).await, 200);
+    assert_eq!(notify(&shop, expired).await, 200);
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'subscription.expired'")
+            .await,
+        1,
+        "the game is told once"
     );
     shop.stop().await;
 }

@@ -1,6 +1,7 @@
 //! App Store Server Notifications V2: `{"signedPayload": "<JWS>"}`, the payload verified like a
-//! transaction, and the transaction inside it (`data.signedTransactionInfo`) verified again on
-//! its own. Apple retries a notification until it gets a 200.
+//! transaction, and the transaction inside it (`data.signedTransactionInfo`) and a
+//! subscription's renewal info (`data.signedRenewalInfo`) verified again, each on its own.
+//! Apple retries a notification until it gets a 200.
 
 use coffer_plugin_sdk::serde_json::Value;
 use coffer_plugin_sdk::*;
@@ -48,7 +49,11 @@ fn event(body: &[u8]) -> Result<StoreEvent, ChannelError> {
         let signed = data["signedTransactionInfo"]
             .as_str()
             .ok_or_else(|| malformed(format!("a {kind} notification without a transaction")))?;
-        transaction::verified(signed)
+        let purchase = transaction::verified(signed)?;
+        if let Some(renewal) = data["signedRenewalInfo"].as_str() {
+            verify_renewal_info(renewal, &purchase)?;
+        }
+        Ok(purchase)
     };
     Ok(match kind {
         "ONE_TIME_CHARGE" | "SUBSCRIBED" => StoreEvent::Purchased(purchase()?),
@@ -68,4 +73,23 @@ fn event(body: &[u8]) -> Result<StoreEvent, ChannelError> {
         other if subtype.is_empty() => StoreEvent::Informational(other.to_owned()),
         other => StoreEvent::Informational(format!("{other}/{subtype}")),
     })
+}
+
+/// A subscription's renewal info is signed on its own: its chain, its environment, and the
+/// subscription it describes must hold too, or the whole notification is refused.
+fn verify_renewal_info(compact: &str, purchase: &StorePurchase) -> Result<(), ChannelError> {
+    let claims = signed::verified_claims(compact)?;
+    let environment = coffer_plugin_sdk::setting("environment")?;
+    if claims["environment"].as_str() != Some(environment.as_str()) {
+        return Err(bad_signature(format!(
+            "renewal info signed in environment {}, this channel is {environment:?}",
+            claims["environment"]
+        )));
+    }
+    if claims["originalTransactionId"].as_str() != Some(purchase.original_transaction_id.as_str()) {
+        return Err(bad_signature(
+            "the renewal info is about another subscription than its transaction",
+        ));
+    }
+    Ok(())
 }

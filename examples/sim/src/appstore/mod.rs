@@ -279,6 +279,9 @@ pub struct Notify {
     pub transaction_id: Option<String>,
     #[serde(default)]
     pub fault: Option<JwsFault>,
+    /// Signs a subscription's renewal info as this forger would.
+    #[serde(default)]
+    pub renewal_fault: Option<JwsFault>,
 }
 
 /// Signs a Server Notification V2 and posts it; returns Coffer's status. `REFUND` and `REVOKE`
@@ -307,6 +310,18 @@ pub async fn notify(sim: &Sim, notify: Notify) -> Result<u16, String> {
     });
     if let Some(transaction) = &transaction {
         data["signedTransactionInfo"] = json!(sign(sim, transaction, None));
+        if transaction["type"] == "Auto-Renewable Subscription" {
+            let renewal = json!({
+                "originalTransactionId": transaction["originalTransactionId"],
+                "autoRenewProductId": transaction["productId"],
+                "productId": transaction["productId"],
+                "autoRenewStatus": i64::from(notify.notification_type != "EXPIRED"),
+                "environment": "Production",
+                "signedDate": now_ms,
+                "recentSubscriptionStartDate": transaction["originalPurchaseDate"],
+            });
+            data["signedRenewalInfo"] = json!(sign(sim, &renewal, notify.renewal_fault));
+        }
     }
     let mut payload = json!({
         "notificationType": notify.notification_type,
