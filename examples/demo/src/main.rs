@@ -106,7 +106,12 @@ async fn main() -> anyhow::Result<()> {
     admin(&http, post.clone(), "/v1/admin/games/star-knights/skus", Some(json!({
         "code": "gems-100", "kind": "currency_pack", "title": "100 Gems",
         "grants": [{ "item": "gem", "quantity": 100 }],
-        "prices": [{ "region": "CN", "currency": "CNY", "amount_minor": 600 }, { "currency": "USD", "amount_minor": 99 }]
+        "prices": [{ "region": "CN", "currency": "CNY", "amount_minor": 600 }, { "currency": "USD", "amount_minor": 99 }],
+        // Sold in the app stores too (docs/stores.md): the stores' product ids for it.
+        "store_products": [
+            { "channel": "appstore", "product_id": "com.coffer.starknights.gems100" },
+            { "channel": "googleplay", "product_id": "gems_100" }
+        ]
     }))).await?;
 
     step(3, "A player registers (the game client calls this)");
