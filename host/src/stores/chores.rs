@@ -18,22 +18,36 @@ use crate::orders::OrderStatus;
 
 impl Stores {
     /// Acknowledges up to `batch` delivered purchases their store still waits on; returns how
-    /// many it acknowledged.
+    /// many it acknowledged. It walks every waiting purchase, page by page: purchases whose
+    /// order is not delivered yet (a game server down) never hold back the others, which
+    /// Google would refund after three days.
     pub async fn acknowledge_delivered(&self, batch: u32) -> usize {
-        let waiting = match purchases::awaiting_acknowledgement(&self.store, batch).await {
-            Ok(waiting) => waiting,
-            Err(error) => {
-                tracing::warn!(%error, "cannot list purchases to acknowledge");
-                return 0;
-            }
-        };
-        let mut acknowledged = 0;
-        for redeemed in waiting {
-            match self.acknowledge(&redeemed).await {
-                Ok(true) => acknowledged += 1,
-                Ok(false) => {}
+        let (mut after, mut acknowledged) = (None, 0);
+        while acknowledged < batch as usize {
+            let page = match purchases::awaiting_acknowledgement(&self.store, after.as_ref(), batch)
+                .await
+            {
+                Ok(page) => page,
                 Err(error) => {
-                    tracing::warn!(channel = %redeemed.channel, order_no = %redeemed.order_no, %error, "store purchase not acknowledged yet; tried again next run");
+                    tracing::warn!(%error, "cannot list purchases to acknowledge");
+                    break;
+                }
+            };
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some((
+                last.created_at,
+                last.channel.clone(),
+                last.transaction_id.clone(),
+            ));
+            for redeemed in &page {
+                match self.acknowledge(redeemed).await {
+                    Ok(true) => acknowledged += 1,
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(channel = %redeemed.channel, order_no = %redeemed.order_no, %error, "store purchase not acknowledged yet; tried again next run");
+                    }
                 }
             }
         }

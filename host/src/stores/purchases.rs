@@ -22,6 +22,7 @@ pub struct Redeemed {
     pub needs_acknowledgement: bool,
     pub acknowledged_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub created_at: i64,
 }
 
 fn kind_name(kind: StoreProductKind) -> &'static str {
@@ -77,6 +78,7 @@ fn redeemed(row: &sqlx::any::AnyRow) -> Result<Redeemed, sqlx::Error> {
         needs_acknowledgement: crate::store::flag(row, "needs_acknowledgement")?,
         acknowledged_at: row.try_get("acknowledged_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -113,16 +115,30 @@ pub(super) async fn by_token(
         .transpose()
 }
 
-/// Purchases whose store waits for an acknowledgement, oldest first.
+/// Where a walk through the purchases awaiting acknowledgement stands: after this one.
+pub(super) type AckCursor = (i64, String, String);
+
+/// Up to `limit` purchases whose store waits for an acknowledgement, oldest first, after
+/// `after` (a walk goes past those whose order is not delivered yet).
 pub(super) async fn awaiting_acknowledgement(
     store: &Store,
+    after: Option<&AckCursor>,
     limit: u32,
 ) -> Result<Vec<Redeemed>, sqlx::Error> {
+    let (created_at, channel, transaction) =
+        after
+            .cloned()
+            .unwrap_or((i64::MIN, String::new(), String::new()));
     sqlx::query(
         "SELECT * FROM store_purchases WHERE needs_acknowledgement = $1 \
-         AND acknowledged_at IS NULL AND revoked_at IS NULL ORDER BY created_at LIMIT $2",
+         AND acknowledged_at IS NULL AND revoked_at IS NULL \
+         AND (created_at, channel, transaction_id) > ($2, $3, $4) \
+         ORDER BY created_at, channel, transaction_id LIMIT $5",
     )
     .bind(true)
+    .bind(created_at)
+    .bind(channel)
+    .bind(transaction)
     .bind(i64::from(limit))
     .fetch_all(store.pool())
     .await?

@@ -18,6 +18,7 @@ both_backends!(
     a_voided_purchase_refunds_its_order_once_and_the_game_takes_the_items_back,
     a_pushed_void_notification_refunds_and_forged_pushes_change_nothing,
     test_purchases_and_mismatched_products_are_refused,
+    purchases_waiting_for_their_delivery_never_hold_back_the_acknowledgement_of_others,
 );
 
 const GEMS: &str = "gems_100";
@@ -286,5 +287,71 @@ async fn test_purchases_and_mismatched_products_are_refused(backend: Backend) {
         unnamed.body
     );
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
+    shop.stop().await;
+}
+
+async fn purchases_waiting_for_their_delivery_never_hold_back_the_acknowledgement_of_others(
+    backend: Backend,
+) {
+    // One acknowledgement per run: the oldest waiting purchase is another game's, whose game
+    // server is unreachable, so its order is never delivered.
+    let shop = Shop::start_with(backend, |config| config.stores.batch = 1).await;
+    shop.add_store_gems("googleplay", GEMS).await;
+    let other = shop.add_other_game("moon-miners").await;
+    let (status, _) = shop
+        .admin(
+            "POST",
+            "/v1/admin/games/moon-miners/skus",
+            Some(json!({
+                "code": "ore-10", "kind": "currency_pack", "title": "10 Ore",
+                "grants": [{ "item": "ore", "quantity": 10 }],
+                "prices": [{ "currency": "USD", "amount_minor": 99 }],
+                "store_products": [{ "channel": "googleplay", "product_id": "ore_10" }]
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let miner: Value = shop
+        .http
+        .post(shop.url("/v1/players"))
+        .json(&json!({ "game": "moon-miners", "username": "mia", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stuck = device_purchase(&shop, json!({ "product_id": "ore_10" })).await;
+    let stuck_order = other
+        .send(
+            "POST",
+            "/v1/store-purchases",
+            Some(
+                &json!({ "player_id": miner["id"], "channel": "googleplay", "token": stuck,
+                          "product_id": "ore_10" }),
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stuck_order.status,
+        StatusCode::CREATED,
+        "{}",
+        stuck_order.body
+    );
+
+    let _game = shop.connect_game_server().await;
+    let player = shop.add_player("ada").await;
+    let token = device_purchase(&shop, json!({ "product_id": GEMS })).await;
+    let order = redeem(&shop, &player, &token, GEMS).await;
+    shop.wait_for_status(order.body["order_no"].as_str().unwrap(), "delivered")
+        .await;
+    wait_for_acks(&shop, &token, 1).await;
+    assert_eq!(
+        stats(&shop).await["acks"].get(&stuck),
+        None,
+        "not delivered, not acknowledged"
+    );
     shop.stop().await;
 }
