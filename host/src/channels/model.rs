@@ -15,9 +15,9 @@ pub enum Flow {
     DirectCard,
     Redirect,
     QrCode,
-    /// Paid in an app store and sent to Coffer as a proof: never asked for by a game, never
-    /// started through a channel's `create-payment`.
-    #[serde(skip_deserializing)]
+    /// Paid in an app store and sent to Coffer as a proof (`POST /v1/store-purchases`): an
+    /// order created with it holds its stock and purchase limit and waits for the proof; it is
+    /// never started through a channel's `create-payment`.
     Store,
 }
 

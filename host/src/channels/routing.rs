@@ -48,6 +48,20 @@ fn serves(channel: &Channel, method: &str, flow: Flow, amount: Money) -> bool {
         && status.missing_endpoints.is_empty()
 }
 
+/// The store channel an order paid in the store names: loaded, and a store (it offers no
+/// checkout flow of its own).
+pub fn store_channel(registry: &Registry, named: Option<&str>) -> Result<Arc<Channel>, RouteError> {
+    let named = named.unwrap_or_default();
+    registry
+        .get(named)
+        .filter(|channel| channel.info().flows.is_empty())
+        .ok_or_else(|| RouteError::NoChannel {
+            method: named.to_owned(),
+            flow: Flow::Store.as_str(),
+            currency: "any".into(),
+        })
+}
+
 /// Picks the channel. Plugin failures while scoring count as "cannot serve".
 pub async fn choose(
     registry: &Registry,

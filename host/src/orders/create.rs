@@ -16,7 +16,7 @@ use super::{
 };
 use crate::catalog::CatalogError;
 use crate::channels::routing;
-use crate::channels::{Charged, PaymentReport, PaymentState};
+use crate::channels::{Charged, Flow, PaymentReport, PaymentState};
 use crate::games::{GameId, Region};
 use crate::store::{Backend, Tx, now_ms};
 
@@ -25,7 +25,8 @@ struct NewOrder {
     order: Order,
     /// The SKU's purchase limit per player, if it has one.
     limit: Option<i64>,
-    attempt: Attempt,
+    /// None for a store order, paid later by its proof.
+    attempt: Option<Attempt>,
 }
 
 /// An answer that paid an attempt at once, to record.
@@ -94,15 +95,21 @@ impl Orders {
             });
         }
         let choice = &request.payment;
-        let channel = routing::choose(
-            &self.registry,
-            choice.channel.as_deref(),
-            &choice.method,
-            choice.flow,
-            amount,
-            region.as_str(),
-        )
-        .await?;
+        let channel = match choice.flow {
+            // Paid in the store: nothing to route, the channel named must be a store.
+            Flow::Store => routing::store_channel(&self.registry, choice.channel.as_deref())?,
+            _ => {
+                routing::choose(
+                    &self.registry,
+                    choice.channel.as_deref(),
+                    &choice.method,
+                    choice.flow,
+                    amount,
+                    region.as_str(),
+                )
+                .await?
+            }
+        };
         let order = Order {
             order_no: OrderNo::generate(),
             game: game.clone(),
@@ -124,7 +131,9 @@ impl Orders {
             created_at: now,
             updated_at: now,
         };
-        let attempt = new_attempt(&order.order_no, 1, channel.id(), choice);
+        // A store order has no attempt until its proof arrives (`stores`).
+        let attempt = (choice.flow != Flow::Store)
+            .then(|| new_attempt(&order.order_no, 1, channel.id(), choice));
         let new = NewOrder {
             order: order.clone(),
             limit: sku.spec.effective_limit(),
@@ -133,9 +142,12 @@ impl Orders {
         self.store
             .write(new, |tx, new| Box::pin(open_in(tx, new)))
             .await?;
-        Ok(self
-            .run_detached(order, channel, request.payment, attempt)
-            .await)
+        match attempt {
+            Some(attempt) => Ok(self
+                .run_detached(order, channel, request.payment, attempt)
+                .await),
+            None => Ok(OrderView::new(order, None)),
+        }
     }
 
     /// Runs a recorded attempt on a task of its own and waits for it. Once a payment may be on
@@ -293,6 +305,11 @@ impl Orders {
         choice: PaymentChoice,
     ) -> Result<OrderView, OrderError> {
         choice.validate()?;
+        if choice.flow == Flow::Store {
+            return Err(OrderError::Invalid(
+                "a store order is paid by its proof (POST /v1/store-purchases)".into(),
+            ));
+        }
         let order = store::get_order(&self.store, order_no)
             .await?
             .filter(|o| &o.game == game)
@@ -406,7 +423,9 @@ async fn open_in(tx: &mut Tx, new: &NewOrder) -> Result<(), OrderError> {
         return Err(refusal_or_duplicate(tx, order, OrderError::SoldOut(order.sku.clone())).await?);
     }
     insert_new(tx, order).await?;
-    store::insert_attempt(tx, &order.order_no, &new.attempt).await?;
+    if let Some(attempt) = &new.attempt {
+        store::insert_attempt(tx, &order.order_no, attempt).await?;
+    }
     Ok(())
 }
 

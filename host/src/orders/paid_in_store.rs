@@ -4,7 +4,9 @@
 //! its one attempt with the store's transaction id, the ledger's posting and `order.paid`.
 //!
 //! A store purchase ignores stock and purchase limits (the player already paid the store); it
-//! is counted, so that later limits see it.
+//! is counted, so that later limits see it. A game server may also create the order
+//! beforehand (flow `store`: its stock and limit held, no attempt), and the proof then settles
+//! that order instead.
 
 use coffer_money::Money;
 
@@ -13,7 +15,7 @@ use super::{AttemptStatus, OrderError, OrderNo, OrderStatus, payment_ref, store}
 use crate::catalog::Grant;
 use crate::channels::Flow;
 use crate::games::{GameId, Region};
-use crate::store::{Tx, now_ms};
+use crate::store::{Backend, Tx, now_ms};
 
 /// What a verified store purchase makes an order of.
 pub struct StoreOrder {
@@ -30,25 +32,21 @@ pub struct StoreOrder {
 }
 
 impl StoreOrder {
+    /// Whether `waiting`, an order created beforehand, is for this: the same player, SKU and
+    /// amount (grants follow from the SKU; a quantity over one makes its own order).
+    pub fn fits(&self, waiting: &Order) -> bool {
+        waiting.player_id == self.player_id
+            && waiting.sku == self.sku
+            && waiting.amount == self.amount
+            && waiting.grants == self.grants
+    }
+
     /// The order and its paid attempt, not written yet. The merchant order number is the
     /// store's transaction, so the game sees which purchase it was.
     pub fn order(&self) -> (Order, Attempt) {
         let now = now_ms();
         let order_no = OrderNo::generate();
-        let attempt = Attempt {
-            attempt_no: 1,
-            payment_ref: payment_ref(&order_no, 1),
-            channel: self.channel.clone(),
-            method: self.channel.clone(),
-            flow: Flow::Store,
-            status: AttemptStatus::Created,
-            channel_txn_id: None,
-            channel_status: String::new(),
-            next_action: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let attempt = store_attempt(&order_no, &self.channel);
         let order = Order {
             order_no,
             game: self.game.clone(),
@@ -84,6 +82,68 @@ pub async fn open_paid_in(
 ) -> Result<(Order, Attempt), OrderError> {
     super::create::insert_new(tx, order).await?;
     crate::catalog::count_purchase(tx, &order.player_id, &order.game, &order.sku, i64::MAX).await?;
+    pay_in(tx, order, attempt, transaction_id, channel_status).await
+}
+
+/// The store order `order_no` the game server created beforehand, locked in `tx`, if it still
+/// waits for its proof: pending, without an attempt.
+pub async fn lock_waiting_store_order(
+    tx: &mut Tx,
+    backend: Backend,
+    order_no: &OrderNo,
+) -> Result<Option<Order>, OrderError> {
+    let Some(order) = store::lock_order(tx, backend, order_no).await? else {
+        return Ok(None);
+    };
+    if order.status != OrderStatus::Pending
+        || !store::attempts(&mut *tx, order_no).await?.is_empty()
+    {
+        return Ok(None);
+    }
+    Ok(Some(order))
+}
+
+/// Pays `order` (created beforehand, its stock and purchase limit already held, locked by
+/// [`lock_waiting_store_order`]) with the store's transaction, in `tx`.
+pub async fn settle_waiting_in(
+    tx: &mut Tx,
+    order: &Order,
+    channel: &str,
+    transaction_id: &str,
+    channel_status: &str,
+) -> Result<(Order, Attempt), OrderError> {
+    let attempt = store_attempt(&order.order_no, channel);
+    pay_in(tx, order, &attempt, transaction_id, channel_status).await
+}
+
+/// The one attempt of an order paid in `channel`'s store, as created.
+fn store_attempt(order_no: &OrderNo, channel: &str) -> Attempt {
+    let now = now_ms();
+    Attempt {
+        attempt_no: 1,
+        payment_ref: payment_ref(order_no, 1),
+        channel: channel.to_owned(),
+        method: channel.to_owned(),
+        flow: Flow::Store,
+        status: AttemptStatus::Created,
+        channel_txn_id: None,
+        channel_status: String::new(),
+        next_action: None,
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The writes of every paid order, for one paid in the store: its attempt (the store's
+/// transaction id), the pending → paid transition, the ledger's posting and `order.paid`.
+async fn pay_in(
+    tx: &mut Tx,
+    order: &Order,
+    attempt: &Attempt,
+    transaction_id: &str,
+    channel_status: &str,
+) -> Result<(Order, Attempt), OrderError> {
     store::insert_attempt(tx, &order.order_no, attempt).await?;
     let now = now_ms();
     let mut paid_attempt = attempt.clone();

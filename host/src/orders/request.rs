@@ -159,6 +159,11 @@ impl PaymentChoice {
         if self.method.is_empty() {
             return Err(OrderError::Invalid("method is required".into()));
         }
+        if self.flow == Flow::Store && self.channel.is_none() {
+            return Err(OrderError::Invalid(
+                "flow store names the store channel (\"appstore\", \"googleplay\")".into(),
+            ));
+        }
         match (&self.card, self.flow) {
             (Some(card), Flow::DirectCard) => card.validate()?,
             (None, Flow::DirectCard) => {

@@ -198,7 +198,7 @@ impl Stores {
             region: order.region,
         };
         let made = self
-            .make_order(&buyer, channel, purchase)
+            .make_order(&buyer, channel, purchase, None)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(channel, order_no = %made.order.order_no, created = made.created, "store subscription renewed");

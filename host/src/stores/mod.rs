@@ -8,6 +8,7 @@
 //! another player or another game, finds the first order and grants nothing more.
 
 pub mod chores;
+mod claim;
 mod events;
 mod purchases;
 
@@ -22,10 +23,11 @@ use crate::channels::http::ChannelHttp;
 use crate::channels::store::{self as lookup, LookupError};
 use crate::channels::{Charged, StoreProof, StorePurchase, StorePurchaseState};
 use crate::games::{GameId, Region};
-use crate::orders::paid_in_store::{StoreOrder, open_paid_in};
+use crate::orders::paid_in_store::StoreOrder;
 use crate::orders::{Order, OrderError, OrderNo, OrderView, Orders};
 use crate::players::Players;
-use crate::store::{Store, Tx};
+use crate::store::Store;
+use claim::{Claim, Claimed, Target, claim_in};
 
 pub use purchases::Redeemed;
 
@@ -45,6 +47,11 @@ pub struct RedeemRequest {
     /// the game's default region when absent.
     #[serde(default)]
     pub region: Option<String>,
+    /// The order the game server created beforehand for this purchase (flow `store`): the
+    /// proof settles it, when it is still waiting and is for what the store sold at the price
+    /// the player paid; otherwise a new order is made (the player paid either way).
+    #[serde(default)]
+    pub order_no: Option<String>,
 }
 
 /// How long a proof's token may be: Google's purchase tokens run to a few hundred characters.
@@ -89,7 +96,8 @@ impl From<LookupError> for StoreError {
     }
 }
 
-/// A proof redeemed: the order, and whether this request made it.
+/// A proof redeemed: the order, and whether this request created it (a new order rather than
+/// one made before, or one the game server created beforehand).
 #[derive(Debug)]
 pub struct Redemption {
     pub order: OrderView,
@@ -179,45 +187,94 @@ impl Stores {
                 proof.product_id, purchase.product_id
             )));
         }
-        let region = match &request.region {
-            Some(region) => Region::parse(region).map_err(StoreError::Invalid)?,
-            None => default_region.clone(),
+        let waiting = match &request.order_no {
+            Some(order_no) => Some(
+                self.waiting_order(game, &request.player_id, order_no)
+                    .await?,
+            ),
+            None => None,
+        };
+        let region = match (&request.region, &waiting) {
+            (Some(region), _) => Region::parse(region).map_err(StoreError::Invalid)?,
+            (None, Some(waiting)) => waiting.region.clone(),
+            (None, None) => default_region.clone(),
         };
         let buyer = Buyer {
             game: game.clone(),
             player_id: request.player_id,
             region,
         };
-        self.make_order(&buyer, &request.channel, purchase).await
+        self.make_order(&buyer, &request.channel, purchase, waiting)
+            .await
     }
 
-    /// Makes the paid order of a purchase the store confirmed, unless one was made before.
+    /// The order a game server created beforehand, which must be its player's.
+    async fn waiting_order(
+        &self,
+        game: &GameId,
+        player_id: &str,
+        order_no: &str,
+    ) -> Result<Order, StoreError> {
+        let not_found = || StoreError::Order(OrderError::NotFound(order_no.to_owned()));
+        let order_no = OrderNo::parse(order_no).map_err(|_| not_found())?;
+        let order = self
+            .orders
+            .get(&order_no)
+            .await?
+            .filter(|o| &o.game == game)
+            .ok_or_else(not_found)?;
+        if order.player_id != player_id {
+            return Err(StoreError::Invalid(format!(
+                "order {order_no} is another player's"
+            )));
+        }
+        Ok(order)
+    }
+
+    /// Makes the paid order of a purchase the store confirmed (or settles `waiting`, the order
+    /// created for it beforehand, when it fits), unless one was made before.
     async fn make_order(
         &self,
         buyer: &Buyer,
         channel: &str,
         purchase: StorePurchase,
+        waiting: Option<Order>,
     ) -> Result<Redemption, StoreError> {
         let game = &buyer.game;
         let order = self.store_order(buyer, channel, &purchase).await?;
-        let (order, attempt) = order.order();
+        let target = match waiting {
+            Some(waiting) if order.fits(&waiting) => Target::Waiting(waiting.order_no),
+            other => {
+                if let Some(waiting) = other {
+                    tracing::info!(order_no = %waiting.order_no, channel, "the store sold another SKU or price than the order created beforehand; a new order is made");
+                }
+                let (order, attempt) = order.order();
+                Target::New(Box::new((order, attempt)))
+            }
+        };
+        // A new order is created (201); a waiting one is only paid (200).
+        let creates = matches!(target, Target::New(_));
         let job = Claim {
             channel: channel.to_owned(),
-            purchase,
-            order,
-            attempt,
+            purchase: purchase.clone(),
+            target,
+            backend: self.store.backend(),
         };
         let claimed = self
             .store
             .write(job, |tx, job| Box::pin(claim_in(tx, job)))
             .await?;
         match claimed {
+            Claimed::WaitingGone => {
+                // Closed or paid meanwhile: the purchase still makes its own order.
+                Box::pin(self.make_order(buyer, channel, purchase, None)).await
+            }
             Claimed::Made(made) => {
                 let (order, attempt) = *made;
                 tracing::info!(order_no = %order.order_no, channel, "store purchase redeemed");
                 Ok(Redemption {
                     order: OrderView::new(order, Some(attempt)),
-                    created: true,
+                    created: creates,
                 })
             }
             Claimed::Before(order_no) => self.existing(game, &order_no).await,
@@ -310,42 +367,4 @@ fn validate(request: &RedeemRequest) -> Result<(), StoreError> {
         return invalid("product_id is at most 150 visible ASCII characters");
     }
     Ok(())
-}
-
-/// The write that redeems a purchase: the claim and the paid order, or neither.
-struct Claim {
-    channel: String,
-    purchase: StorePurchase,
-    order: Order,
-    attempt: crate::orders::Attempt,
-}
-
-enum Claimed {
-    Made(Box<(Order, crate::orders::Attempt)>),
-    /// Another request redeemed it first: its order.
-    Before(OrderNo),
-}
-
-async fn claim_in(tx: &mut Tx, job: &Claim) -> Result<Claimed, StoreError> {
-    let (order, purchase) = (&job.order, &job.purchase);
-    if !purchases::claim(tx, &job.channel, purchase, &order.order_no, &order.game).await? {
-        let known = purchases::by_transaction(&mut *tx, &job.channel, &purchase.transaction_id)
-            .await?
-            .ok_or_else(|| {
-                OrderError::Invariant(format!(
-                    "store transaction {} is claimed, yet not found",
-                    purchase.transaction_id
-                ))
-            })?;
-        return Ok(Claimed::Before(known.order_no));
-    }
-    let (order, attempt) = open_paid_in(
-        tx,
-        order,
-        &job.attempt,
-        &purchase.transaction_id,
-        &purchase.channel_status,
-    )
-    .await?;
-    Ok(Claimed::Made(Box::new((order, attempt))))
 }

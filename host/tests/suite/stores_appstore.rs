@@ -16,6 +16,7 @@ both_backends!(
     an_apple_refund_refunds_the_order_and_the_game_takes_the_items_back,
     forged_notifications_change_nothing_and_test_notifications_are_acknowledged,
     a_subscription_renews_as_a_new_order_and_its_end_is_told_once,
+    an_order_created_beforehand_is_settled_by_its_proof,
 );
 
 const GEMS_PRODUCT: &str = "com.coffer.starknights.gems100";
@@ -351,5 +352,112 @@ async fn a_subscription_renews_as_a_new_order_and_its_end_is_told_once(backend: 
         1,
         "the game is told once"
     );
+    shop.stop().await;
+}
+
+/// A store order created by the game server before the purchase (flow `store`).
+async fn store_order(shop: &Shop, player: &str, merchant_order_no: &str) -> coffer_signing::Answer {
+    let body = json!({
+        "player_id": player, "sku": "gems-100", "merchant_order_no": merchant_order_no,
+        "method": "appstore", "flow": "store", "channel": "appstore", "client_ip": "203.0.113.7"
+    });
+    shop.call("POST", "/v1/orders", Some(body)).await
+}
+
+async fn redeem_for(
+    shop: &Shop,
+    player: &str,
+    transaction: &str,
+    order_no: &Value,
+) -> coffer_signing::Answer {
+    let body = json!({ "player_id": player, "channel": "appstore", "token": transaction,
+                       "order_no": order_no });
+    shop.call("POST", "/v1/store-purchases", Some(body)).await
+}
+
+async fn an_order_created_beforehand_is_settled_by_its_proof(backend: Backend) {
+    let (shop, player) = store_shop(backend).await;
+    let created = store_order(&shop, &player, "pre-1").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["status"], "pending");
+    assert!(
+        created.body.get("payment").is_none(),
+        "nothing to pay at Coffer: {}",
+        created.body
+    );
+    let order_no = created.body["order_no"].clone();
+    let retry = shop
+        .call(
+            "POST",
+            &format!("/v1/orders/{}/payments", order_no.as_str().unwrap()),
+            Some(json!({ "method": "appstore", "flow": "store", "channel": "appstore" })),
+        )
+        .await;
+    assert_eq!(
+        retry.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        retry.body
+    );
+
+    // Bob cannot pay Ada's order with his purchase.
+    let bob = shop.add_player("bob").await;
+    let transaction = device_purchase(
+        &shop,
+        json!({ "product_id": GEMS_PRODUCT, "price_milli": 990 }),
+    )
+    .await;
+    let refused = redeem_for(&shop, &bob, &transaction, &order_no).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let unknown = redeem_for(
+        &shop,
+        &player,
+        &transaction,
+        &json!("01M8ZZZZZZZZZZZZZZZZZZZZZZ"),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+
+    let settled = redeem_for(&shop, &player, &transaction, &order_no).await;
+    assert_eq!(settled.status, StatusCode::OK, "{}", settled.body);
+    assert_eq!(settled.body["order_no"], order_no);
+    assert_eq!(settled.body["status"], "paid");
+    assert_eq!(settled.body["merchant_order_no"], "pre-1");
+    assert_eq!(
+        settled.body["payment"]["channel_txn_id"],
+        transaction.as_str()
+    );
+    let again = redeem(&shop, &player, &transaction).await;
+    assert_eq!(
+        again.body["order_no"], order_no,
+        "the proof is spent on that order"
+    );
+    assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 1);
+
+    // A purchase at another price than the order's makes an order of its own; the one
+    // created beforehand keeps waiting (and expires, giving back what it held).
+    let waiting = store_order(&shop, &player, "pre-2").await.body["order_no"].clone();
+    let dearer = device_purchase(
+        &shop,
+        json!({ "product_id": GEMS_PRODUCT, "price_milli": 1990 }),
+    )
+    .await;
+    let own = redeem_for(&shop, &player, &dearer, &waiting).await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
+    assert_ne!(own.body["order_no"], waiting);
+    assert_eq!(own.body["amount"]["amount_minor"], 199);
+    let (_, detail) = shop
+        .admin(
+            "GET",
+            &format!("/v1/admin/orders/{}", waiting.as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(detail["order"]["status"], "pending");
     shop.stop().await;
 }
