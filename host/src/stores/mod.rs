@@ -171,6 +171,19 @@ impl Stores {
             .registry
             .get(&request.channel)
             .ok_or_else(|| StoreError::UnknownChannel(request.channel.clone()))?;
+        // Everything Coffer can check itself is checked before the store is asked.
+        let waiting = match &request.order_no {
+            Some(order_no) => Some(
+                self.waiting_order(game, &request.player_id, order_no)
+                    .await?,
+            ),
+            None => None,
+        };
+        let region = match (&request.region, &waiting) {
+            (Some(region), _) => Region::parse(region).map_err(StoreError::Invalid)?,
+            (None, Some(waiting)) => waiting.region.clone(),
+            (None, None) => default_region.clone(),
+        };
         let proof = StoreProof {
             token: request.token.clone(),
             product_id: request.product_id.clone(),
@@ -187,18 +200,6 @@ impl Stores {
                 proof.product_id, purchase.product_id
             )));
         }
-        let waiting = match &request.order_no {
-            Some(order_no) => Some(
-                self.waiting_order(game, &request.player_id, order_no)
-                    .await?,
-            ),
-            None => None,
-        };
-        let region = match (&request.region, &waiting) {
-            (Some(region), _) => Region::parse(region).map_err(StoreError::Invalid)?,
-            (None, Some(waiting)) => waiting.region.clone(),
-            (None, None) => default_region.clone(),
-        };
         let buyer = Buyer {
             game: game.clone(),
             player_id: request.player_id,
