@@ -11,7 +11,7 @@
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::adapt::{Downgrade, Upgrade, same_shape};
+use super::adapt::{Downgrade, Upgrade, before_0_3_0_shapes, same_shape};
 use crate::sandbox::CallState;
 
 pub const VERSION: &str = "0.1.0";
@@ -47,59 +47,7 @@ impl coffer::channel::types::Host for CallState {}
 use super::types as new;
 use coffer::channel::types as old;
 
-same_shape! { old => new;
-    record Money { minor, currency }
-    record HttpRequest { method, url, headers, body }
-    record HttpResponse { status, headers, body }
-    record HttpAnswer { status, headers, body }
-    record InboundRequest { kind, method, path, query, headers, body }
-    record Card { number, expiry_month, expiry_year, cvc, holder_name }
-    record Address { country, state, city, line1, line2, postal_code }
-    record Customer { id, email, first_name, last_name, phone, ip, billing, shipping }
-    downgrade record PaymentRequest {
-        order_no, amount, method, flow, subject, description, customer, card, language,
-        return_url, notify_url, expires_at,
-    }
-    record FormPost { url, fields }
-    record Failure { code, message }
-    record PaymentUpdate {
-        order_no, channel_txn_id, status, amount, paid_at, failure, channel_status,
-    }
-    record PaymentContext { order_no, amount, method, flow, channel_txn_id }
-    record PaymentOutcome { update, action }
-    record RefundRequest {
-        refund_no, order_no, channel_txn_id, order_amount, refund_amount, reason, notify_url,
-    }
-    record RefundUpdate {
-        refund_no, order_no, channel_refund_id, status, amount, failure, channel_status,
-    }
-    downgrade record QueryRequest { order_no, channel_txn_id, amount }
-    record UnverifiedClaim { order_no, claimed_status }
-    upgrade record CallbackOutcome { verdict, ack_accepted, ack_rejected }
-    record RouteContext { amount, method, flow, country, card_bin }
-    record RouteQuote { score, fee }
-    record ChannelInfo {
-        id, name, version, contract_version, methods, flows, currencies, countries, keys,
-        settings, endpoints, supports_refund, supports_partial_refund, supports_statement,
-    }
-    variant HttpMethod { Get, Post, Put, Patch, Delete }
-    variant InboundKind { Notify, BrowserReturn }
-    variant CheckoutFlow { DirectCard, Redirect, QrCode }
-    variant PaymentStatus {
-        Pending, RequiresAction, Paid, Failed, Closed, Refunded, PartiallyRefunded, Chargeback,
-    }
-    variant RefundStatus { Pending, Succeeded, Failed }
-    variant StatementEntryKind { Payment, Refund, Chargeback, Fee, Adjustment }
-    variant PaymentStart { Call(request), Action(action) }
-    variant NextAction { None, Redirect(url), PostForm(form), QrCode(content), Wait }
-    upgrade variant CallbackEvent { Payment(update), Refund(update) }
-    upgrade variant CallbackVerdict { Verified(event), Unverified(claim), Rejected(error) }
-    variant StatementStep { Document(bytes), Follow(request) }
-    variant ChannelError {
-        BadSignature(why), Malformed(why), Upstream(why), Config(why), Unsupported(why),
-        Key(why), Internal(why),
-    }
-}
+before_0_3_0_shapes!(old => new);
 
 /// 0.1.0 statement lines carry no refund number: reconciliation matches their refunds by
 /// payment and amount, as it always did.
