@@ -115,20 +115,13 @@ impl Stores {
     }
 
     async fn poll_channel(&self, channel: &Channel, since: i64) -> Result<usize, LookupError> {
-        // Only stores that list revocations build a request; asking costs one plugin call.
-        if channel.build_revoked_request(since, None).await?.is_none() {
-            return Ok(0);
-        }
+        // The token first: the request carries it (a channel without one says so once).
         lookup::ensure_access_token(channel, &self.http).await?;
-        let (mut page, mut listed) = (None::<String>, 0);
-        loop {
-            let Some(request) = channel
-                .build_revoked_request(since, page.as_deref())
-                .await?
-            else {
-                return Ok(listed);
-            };
-            let response = self.http.send(&request).await?;
+        // Only stores that list revocations build a request.
+        let mut request = channel.build_revoked_request(since, None).await?;
+        let mut listed = 0;
+        while let Some(call) = request {
+            let response = self.http.send(&call).await?;
             let revoked = channel.parse_revoked_response(&response).await?;
             for purchase in revoked.purchases {
                 let purchase = crate::channels::contract::store_purchase(purchase);
@@ -137,11 +130,12 @@ impl Stores {
                     tracing::warn!(channel = %channel.id(), %error, "cannot refund a revoked store purchase; next poll tries again");
                 }
             }
-            match revoked.next_page {
-                Some(next) => page = Some(next),
-                None => return Ok(listed),
-            }
+            request = match revoked.next_page {
+                Some(page) => channel.build_revoked_request(since, Some(&page)).await?,
+                None => None,
+            };
         }
+        Ok(listed)
     }
 }
 
