@@ -37,19 +37,21 @@ async fn device_purchase(shop: &Shop, spec: Value) -> String {
 }
 
 async fn redeem(shop: &Shop, player: &str, transaction_id: &str) -> coffer_signing::Answer {
-    redeem_in(shop, player, transaction_id, "US").await
+    redeem_with(shop, player, transaction_id, json!({ "region": "US" })).await
 }
 
-/// Signed requests with the same body in the same second are one replayed request: requests
-/// sent at once differ by their player's region.
-async fn redeem_in(
+/// A proof with `more` fields. Signed requests with the same body in the same second are one
+/// replayed request: requests sent at once differ by their player's region.
+async fn redeem_with(
     shop: &Shop,
     player: &str,
     transaction_id: &str,
-    region: &str,
+    more: Value,
 ) -> coffer_signing::Answer {
-    let body = json!({ "player_id": player, "channel": "appstore", "token": transaction_id,
-                       "region": region });
+    let mut body = json!({ "player_id": player, "channel": "appstore", "token": transaction_id });
+    for (key, value) in more.as_object().into_iter().flatten() {
+        body[key] = value.clone();
+    }
     shop.call("POST", "/v1/store-purchases", Some(body)).await
 }
 
@@ -106,7 +108,7 @@ async fn one_transaction_sent_many_times_concurrently_and_by_another_player_is_o
         players
             .iter()
             .zip(regions)
-            .map(|(p, region)| redeem_in(&shop, p, &transaction, region)),
+            .map(|(p, region)| redeem_with(&shop, p, &transaction, json!({ "region": region }))),
     )
     .await;
     let created: Vec<_> = answers
@@ -128,7 +130,7 @@ async fn one_transaction_sent_many_times_concurrently_and_by_another_player_is_o
     let owner = created[0].body["player_id"].as_str().unwrap().to_owned();
 
     // Sent again later, by anyone: the same order, nothing more granted.
-    let again = redeem_in(&shop, &bob, &transaction, "BR").await;
+    let again = redeem_with(&shop, &bob, &transaction, json!({ "region": "BR" })).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["order_no"], order_no);
     shop.wait_for_status(order_no.as_str().unwrap(), "delivered")
@@ -258,7 +260,7 @@ async fn an_apple_refund_refunds_the_order_and_the_game_takes_the_items_back(bac
     assert_eq!(game.ledger().inventories[&player]["gem"], 0);
 
     // A refunded transaction cannot be redeemed again for a new order.
-    let again = redeem_in(&shop, &player, &transaction, "CA").await;
+    let again = redeem_with(&shop, &player, &transaction, json!({ "region": "CA" })).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["order_no"], order_no.as_str());
     assert_eq!(again.body["status"], "refunded");
@@ -364,17 +366,6 @@ async fn store_order(shop: &Shop, player: &str, merchant_order_no: &str) -> coff
     shop.call("POST", "/v1/orders", Some(body)).await
 }
 
-async fn redeem_for(
-    shop: &Shop,
-    player: &str,
-    transaction: &str,
-    order_no: &Value,
-) -> coffer_signing::Answer {
-    let body = json!({ "player_id": player, "channel": "appstore", "token": transaction,
-                       "order_no": order_no });
-    shop.call("POST", "/v1/store-purchases", Some(body)).await
-}
-
 async fn an_order_created_beforehand_is_settled_by_its_proof(backend: Backend) {
     let (shop, player) = store_shop(backend).await;
     let created = store_order(&shop, &player, "pre-1").await;
@@ -407,23 +398,29 @@ async fn an_order_created_beforehand_is_settled_by_its_proof(backend: Backend) {
         json!({ "product_id": GEMS_PRODUCT, "price_milli": 990 }),
     )
     .await;
-    let refused = redeem_for(&shop, &bob, &transaction, &order_no).await;
+    let refused = redeem_with(&shop, &bob, &transaction, json!({ "order_no": order_no })).await;
     assert_eq!(
         refused.status,
         StatusCode::UNPROCESSABLE_ENTITY,
         "{}",
         refused.body
     );
-    let unknown = redeem_for(
+    let unknown = redeem_with(
         &shop,
         &player,
         &transaction,
-        &json!("01M8ZZZZZZZZZZZZZZZZZZZZZZ"),
+        json!({ "order_no": "01M8ZZZZZZZZZZZZZZZZZZZZZZ" }),
     )
     .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
 
-    let settled = redeem_for(&shop, &player, &transaction, &order_no).await;
+    let settled = redeem_with(
+        &shop,
+        &player,
+        &transaction,
+        json!({ "order_no": order_no }),
+    )
+    .await;
     assert_eq!(settled.status, StatusCode::OK, "{}", settled.body);
     assert_eq!(settled.body["order_no"], order_no);
     assert_eq!(settled.body["status"], "paid");
@@ -447,7 +444,7 @@ async fn an_order_created_beforehand_is_settled_by_its_proof(backend: Backend) {
         json!({ "product_id": GEMS_PRODUCT, "price_milli": 1990 }),
     )
     .await;
-    let own = redeem_for(&shop, &player, &dearer, &waiting).await;
+    let own = redeem_with(&shop, &player, &dearer, json!({ "order_no": waiting })).await;
     assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
     assert_ne!(own.body["order_no"], waiting);
     assert_eq!(own.body["amount"]["amount_minor"], 199);
